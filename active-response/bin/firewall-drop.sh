@@ -1,0 +1,18 @@
+#!/usr/bin/python3 -IS
+"""OSSEC active response: block (add) or unblock (delete) an IP address.
+
+Drop-in replacement for OSSEC's firewall-drop.sh; see README.md.  -I keeps
+the caller's PYTHON* variables, user site and working directory out; -S
+skips site-packages, which we do not use.
+"""
+import os
+import sys
+
+# Our package lives in <prefix>/lib, both in the source tree and installed.
+PREFIX = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.realpath(__file__))))
+sys.path.insert(0, os.path.join(PREFIX, "lib"))
+
+from ossec_ar import cli, firewall  # noqa: E402
+
+sys.exit(cli.main("firewall-drop", sys.argv, PREFIX, firewall.respond))

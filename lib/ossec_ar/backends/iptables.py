@@ -1,0 +1,141 @@
+"""iptables and ip6tables: one DROP rule per address in a chain of our own.
+
+Layout (OSSEC 4.3 adopted the same): chain ``OSSEC`` (configurable) holding
+``-s ADDR -j DROP`` rules, jumped to from position 1 of INPUT and FORWARD.
+Every add re-creates whatever of that layout is missing, so a flushed
+firewall heals at the next ban.  Every delete also removes the rules that the
+stock scripts put straight into INPUT and FORWARD.
+
+One ``iptables -S`` listing per run gives the chain, the jumps and the rules
+at once; it is cheaper than a ``-C`` per item, and what we then change is
+decided from one consistent view (the run holds our lock).  The listing has
+the same format under iptables-legacy and iptables-nft.
+"""
+
+import time
+
+from .. import commands
+from ..exits import TEMPFAIL, failed
+
+HOOKS = ("INPUT", "FORWARD")
+_TOOLS = {4: "iptables", 6: "ip6tables"}
+_HOST_BITS = {4: "/32", 6: "/128"}
+_RESOURCE_PROBLEM = 4   # the xtables lock, or a concurrent nftables update
+_GRACE = 30             # seconds a call may run beyond its -w wait
+
+
+class Backend:
+    name = "iptables"
+
+    def __init__(self, settings):
+        self.chain = settings.chain
+        self.wait = settings.lock_wait
+        self._paths = {version: commands.find_tool(tool)
+                       for version, tool in _TOOLS.items()}
+
+    def missing(self, address):
+        if self._paths[address.version] is None:
+            return "%s not found in %s" % (_TOOLS[address.version],
+                                           ", ".join(commands.TOOL_DIRS))
+        return None
+
+    def add(self, address):
+        table = _Table(self._paths[address.version], self.wait)
+        rules = table.rules()
+        repairs = self._ensure_layout(table, rules)
+        drop = _drop_rule(address)
+        if drop in rules.get(self.chain, ()):
+            status = "already blocked"
+        else:
+            table.change("-A", self.chain, *drop)
+            status = "blocked"
+        detail = "%s chain %s" % (table.tool, self.chain)
+        if repairs:
+            detail += " (repaired: %s)" % ", ".join(repairs)
+        return status, detail
+
+    def delete(self, address):
+        table = _Table(self._paths[address.version], self.wait)
+        rules = table.rules()
+        drop = _drop_rule(address)
+        removed = []
+        for chain in (self.chain,) + HOOKS:
+            copies = rules.get(chain, []).count(drop)
+            for _ in range(copies):
+                table.change("-D", chain, *drop)
+            if copies:
+                removed.append("%d from %s" % (copies, chain))
+        if not removed:
+            return "was not blocked", "%s: no rule for it in %s" % (
+                table.tool, ", ".join((self.chain,) + HOOKS))
+        return "unblocked", "%s: removed %s" % (table.tool, ", ".join(removed))
+
+    def _ensure_layout(self, table, rules):
+        repairs = []
+        if self.chain not in rules:
+            table.change("-N", self.chain)
+            rules[self.chain] = []
+            repairs.append("created chain %s" % self.chain)
+        jump = ["-j", self.chain]
+        for hook in HOOKS:
+            positions = [i for i, rule in enumerate(rules.get(hook, ()))
+                         if rule == jump]
+            if positions == [0]:
+                continue
+            if positions[:1] == [0]:
+                stale = positions[1:]
+            else:
+                # Insert first, then remove the old copies, so that there is
+                # no moment without a jump.
+                table.change("-I", hook, "1", *jump)
+                stale = [i + 1 for i in positions]
+            for index in reversed(stale):
+                table.change("-D", hook, str(index + 1))
+            repairs.append("jump from %s%s" % (hook, " moved to the top"
+                                               if positions else ""))
+        return repairs
+
+
+def _drop_rule(address):
+    """The rule as ``iptables -S`` prints it, which is also how we add it."""
+    return ["-s", str(address) + _HOST_BITS[address.version], "-j", "DROP"]
+
+
+class _Table:
+    """The filter table through one tool, with -w and bounded retries."""
+
+    def __init__(self, path, wait):
+        self.path = path
+        self.tool = path.rsplit("/", 1)[-1]
+        self.wait = wait
+
+    def rules(self):
+        """{chain: [rule words after '-A CHAIN', ...]} for user and hook chains."""
+        rules = {}
+        for line in self._run("-S").output.splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] in ("-N", "-A"):
+                chain = rules.setdefault(words[1], [])
+                if words[0] == "-A":
+                    chain.append(words[2:])
+        return rules
+
+    def change(self, *args):
+        self._run(*args)
+
+    def _run(self, *args):
+        # Only a busy lock or a concurrent update (exit 4) is worth another
+        # try; anything else would fail the same way again.
+        deadline = time.monotonic() + self.wait
+        pause = 0.05
+        while True:
+            wait = max(1, int(deadline - time.monotonic() + 0.999))
+            argv = [self.path, "-w", str(wait)] + list(args)
+            result = commands.run(argv, wait + _GRACE)
+            if result.ok:
+                return result
+            if (result.returncode != _RESOURCE_PROBLEM
+                    or time.monotonic() + pause >= deadline):
+                raise failed(TEMPFAIL, result.describe())
+            time.sleep(pause)
+            pause *= 2

@@ -1,0 +1,151 @@
+"""The optional configuration file ``<prefix>/etc/ossec-ar.conf``.
+
+No file means the defaults.  A file that is broken in any way stops the run
+with exit 78 and names the file, the line and the problem, before anything is
+changed: a typo must never silently turn into different behaviour.
+
+A small parser of our own rather than configparser: it reports line numbers
+for every problem, and the import cost is only paid when the file exists.
+"""
+
+import os
+
+from .exits import CONFIG, refused
+
+FILE_NAME = "ossec-ar.conf"
+
+_BACKENDS = ("auto", "iptables")
+
+
+class Settings:
+    """Effective settings; the class attributes are the defaults."""
+
+    backend = "auto"
+    chain = "OSSEC"
+    lock_wait = 60.0
+    allowlist = ()          # (text as written, ip_network) pairs
+
+    def __init__(self, **values):
+        for key, value in values.items():
+            setattr(self, key, value)
+
+
+def config_path(prefix):
+    return os.path.join(prefix, "etc", FILE_NAME)
+
+
+def load(path):
+    """Return :class:`Settings` from *path*, or the defaults if it is absent."""
+    try:
+        with open(path, "rb") as stream:
+            info = os.fstat(stream.fileno())
+            data = stream.read(1 << 20)
+    except FileNotFoundError:
+        return Settings()
+    except OSError as error:
+        raise _problem(path, None, "cannot read: %s" % error.strerror)
+    if info.st_mode & 0o002:
+        raise _problem(path, None, "writable by any user; fix with chmod o-w")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _problem(path, None, "not UTF-8 text")
+    values = {}
+    for lineno, section, key, value in _entries(path, text):
+        attribute, parse = _KEYS[section].get(key, (None, None))
+        if parse is None:
+            raise _problem(path, lineno, "unknown key %r in section [%s]"
+                           % (key, section))
+        try:
+            values[attribute] = parse(value)
+        except ValueError as error:
+            raise _problem(path, lineno, "%s: %s" % (key, error))
+    return Settings(**values)
+
+
+def _entries(path, text):
+    """Yield (line number, section, key, value); continuation lines join."""
+    section = None
+    pending = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if line[0] in " \t" and pending is not None:
+            pending[3] += " " + stripped
+            continue
+        if pending is not None:
+            yield tuple(pending)
+            pending = None
+        if stripped.startswith("["):
+            if not stripped.endswith("]"):
+                raise _problem(path, lineno, "bad section header")
+            section = stripped[1:-1].strip()
+            if section not in _KEYS:
+                raise _problem(path, lineno, "unknown section [%s]" % section)
+            continue
+        key, sep, value = stripped.partition("=")
+        if not sep:
+            raise _problem(path, lineno, "expected 'key = value'")
+        if section is None:
+            raise _problem(path, lineno, "key outside any [section]")
+        pending = [lineno, section, key.strip(), value.strip()]
+    if pending is not None:
+        yield tuple(pending)
+
+
+def _problem(path, lineno, message):
+    where = path if lineno is None else "%s line %d" % (path, lineno)
+    return refused(CONFIG, "configuration %s: %s" % (where, message))
+
+
+def _backend(value):
+    if value not in _BACKENDS:
+        raise ValueError("unknown backend %r (known: %s)"
+                         % (value, ", ".join(_BACKENDS)))
+    return value
+
+
+_BUILTIN_CHAINS = frozenset(("INPUT", "FORWARD", "OUTPUT", "PREROUTING",
+                             "POSTROUTING"))
+_CHAIN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789_-")
+
+
+def _chain(value):
+    if (not 0 < len(value) <= 28 or not value[0].isalpha()
+            or not set(value) <= _CHAIN_CHARS or value in _BUILTIN_CHAINS):
+        raise ValueError("%r is not a usable chain name (1-28 letters, digits,"
+                         " '_' or '-', starting with a letter, not a built-in"
+                         " chain)" % value)
+    return value
+
+
+def _seconds(value):
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise ValueError("%r is not a number of seconds from 0 to 3600" % value)
+    return seconds
+
+
+def _networks(value):
+    import ipaddress
+    networks = []
+    for item in value.replace(",", " ").split():
+        try:
+            networks.append((item, ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError("%r is not an IP address or network" % item)
+    return tuple(networks)
+
+
+# section -> key -> (Settings attribute, parser of the value)
+_KEYS = {
+    "firewall-drop": {"backend": ("backend", _backend),
+                      "chain": ("chain", _chain),
+                      "lock_wait": ("lock_wait", _seconds)},
+    "allowlist": {"addresses": ("allowlist", _networks)},
+}

@@ -1,0 +1,37 @@
+"""Exit codes: one meaning each, following sysexits(3).
+
+execd ignores them, but administrators' scripts, ``ossec-ar`` and our own
+tests read them; the README has the same table.
+"""
+
+OK = 0            # done, including "already blocked" and "was not blocked"
+USAGE = 64        # missing arguments or unknown action
+REFUSED = 65      # the address is not one we will block
+UNAVAILABLE = 69  # no usable firewall tool on this host
+INTERNAL = 70     # a bug: the log has a one-line traceback summary
+TEMPFAIL = 75     # lock not obtained in time, or the firewall tool failed
+NOPERM = 77       # not running as root
+CONFIG = 78       # the configuration file is broken
+
+
+class Failure(Exception):
+    """Ends a run with an outcome line and an exit code.
+
+    ``status`` is the outcome word written to the log: ``refused`` when the
+    request itself is unacceptable, ``failed`` when the host could not carry
+    it out.
+    """
+
+    def __init__(self, code, status, reason):
+        Exception.__init__(self, reason)
+        self.code = code
+        self.status = status
+        self.reason = reason
+
+
+def refused(code, reason):
+    return Failure(code, "refused", reason)
+
+
+def failed(code, reason):
+    return Failure(code, "failed", reason)

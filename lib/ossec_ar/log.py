@@ -1,0 +1,133 @@
+"""The log is the interface: ``<prefix>/logs/active-responses.log``.
+
+Each run appends an invocation line first and an outcome line last.  The
+invocation line keeps the stock layout that OSSEC's ``ar_log`` decoder and
+rules 600-606 parse; the outcome line has a colon right after the program
+path so that the same decoder never takes it for an invocation.
+
+Dates are built here rather than by ``strftime``: the stock scripts' ``date``
+follows LANG/LC_TIME and then stops decoding (German month names, AM/PM, a
+numeric zone such as ``+04``).
+"""
+
+import os
+import time
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_ZONE_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+# One argument is at most this many bytes in the log.  OSSEC's logcollector
+# splits long lines, and the tail of a split line would be decoded on its
+# own, so an attacker-sized argument could otherwise forge a line.
+MAX_FIELD = 256
+
+
+def c_date(now=None):
+    """``Thu Jan 19 13:52:29 CET 2012`` in local time, whatever the locale.
+
+    When the zone has no alphabetic abbreviation (tzdata writes ``+04`` for
+    many zones) the time is given in UTC instead, which every decoder reads.
+    """
+    if now is None:
+        now = time.time()
+    tm = time.localtime(now)
+    zone = tm.tm_zone or ""
+    if not zone or not set(zone) <= _ZONE_LETTERS:
+        tm = time.gmtime(now)
+        zone = "UTC"
+    return "%s %s %2d %02d:%02d:%02d %s %d" % (
+        _DAYS[tm.tm_wday], _MONTHS[tm.tm_mon - 1], tm.tm_mday,
+        tm.tm_hour, tm.tm_min, tm.tm_sec, zone, tm.tm_year)
+
+
+def escape(text):
+    """Make one argument safe to put in one field of one log line.
+
+    Backslashes, spaces, control and other non-printable characters, and
+    bytes that are not UTF-8 become backslash escapes, so the line keeps one
+    field per argument and nothing can start a new line.
+    """
+    raw = os.fsencode(text)
+    extra = ""
+    if len(raw) > MAX_FIELD:
+        extra = "...(%d bytes)" % len(raw)
+        raw = raw[:MAX_FIELD]
+    text = raw.decode("utf-8", "surrogateescape")
+    if text.isprintable() and " " not in text and "\\" not in text:
+        return text + extra
+    return "".join(_escape_char(ch) for ch in text) + extra
+
+
+def _escape_char(ch):
+    if ch == "\\":
+        return "\\\\"
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:          # an undecodable byte
+        return "\\x%02x" % (code - 0xDC00)
+    if ch == " " or not ch.isprintable():
+        if code <= 0xFF:
+            return "\\x%02x" % code
+        return "\\u%04x" % code if code <= 0xFFFF else "\\U%08x" % code
+    return ch
+
+
+def printable(text, limit=2000):
+    """Escape what cannot be shown on one line; spaces stay as they are."""
+    if len(text) > limit:
+        text = text[:limit] + "...(%d characters)" % len(text)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(" " if ch == " " else _escape_char(ch) for ch in text)
+
+
+class Log:
+    """Appends whole lines to the log, or to syslog when the log fails.
+
+    The file stays open between the invocation and the outcome line; every
+    line goes out in one ``write`` on an ``O_APPEND`` descriptor, so lines of
+    concurrent runs never interleave.
+    """
+
+    def __init__(self, path, ident):
+        self.path = path
+        self.ident = ident
+        self._fd = None
+        self._error = None
+
+    def write(self, line):
+        data = (c_date() + " " + line + "\n").encode("utf-8", "surrogateescape")
+        if self._error is None:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(
+                        self.path,
+                        os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+                        | os.O_NOCTTY, 0o660)
+                written = os.write(self._fd, data)
+                if written == len(data):
+                    return
+                self._error = "short write (%d of %d bytes)" % (written, len(data))
+            except OSError as error:
+                self._error = error.strerror or str(error)
+        self._to_syslog(line)
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _to_syslog(self, line):
+        # Only reached when the log is unusable, so the import stays off the
+        # hot path.
+        import syslog
+        syslog.openlog(self.ident, syslog.LOG_PID, syslog.LOG_AUTHPRIV)
+        syslog.syslog(syslog.LOG_ERR, "cannot write %s (%s): %s"
+                      % (self.path, self._error, line))
+
+
+def log_path(argv0):
+    """``dirname(argv0)/../../logs/active-responses.log``, as the stock scripts."""
+    bindir = os.path.dirname(argv0)
+    return os.path.join(bindir, "..", "..", "logs", "active-responses.log")

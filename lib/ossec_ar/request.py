@@ -1,0 +1,39 @@
+"""The OSSEC argv form of an active-response request.
+
+``$1`` action, ``$2`` user, ``$3`` address, ``$4`` alert id, ``$5`` rule id,
+then the event location split on spaces, which we ignore.  Only the action
+and the address steer what we do; the rest is recorded in the log as given.
+"""
+
+from .exits import USAGE, refused
+from .log import escape
+
+ACTIONS = ("add", "delete")
+MAX_ARGUMENTS = 30      # execd never passes more (ossec-contract.md, section 1)
+USAGE_TEXT = "expected: add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]"
+
+
+class Request:
+    __slots__ = ("action", "user", "address", "alert_id", "rule_id")
+
+    def __init__(self, action, user, address, alert_id="-", rule_id="-"):
+        self.action = action
+        self.user = user
+        self.address = address          # the text of $3, not yet validated
+        self.alert_id = alert_id
+        self.rule_id = rule_id
+
+
+def from_argv(args):
+    """Build a :class:`Request` from ``sys.argv[1:]`` or raise exit 64."""
+    if not args:
+        raise refused(USAGE, "no arguments; " + USAGE_TEXT)
+    if len(args) > MAX_ARGUMENTS:
+        raise refused(USAGE, "%d arguments, at most %d; %s"
+                      % (len(args), MAX_ARGUMENTS, USAGE_TEXT))
+    if args[0] not in ACTIONS:
+        raise refused(USAGE, "unknown action %s; %s" % (escape(args[0]), USAGE_TEXT))
+    if len(args) < 3:
+        raise refused(USAGE, "no IP address argument; " + USAGE_TEXT)
+    rest = list(args[3:5]) + ["-", "-"]
+    return Request(args[0], args[1], args[2], rest[0], rest[1])

@@ -1,0 +1,151 @@
+"""Shared fixtures: the source tree, an installed copy, private namespaces.
+
+Everything that touches a firewall runs inside a network namespace made by
+the test and deleted after it, so the machine's own firewall is never
+changed.  Tests that need root fail loudly instead of skipping: CI runs as
+root, and a skipped test there would be a test that does not exist.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "lib"))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+PYTHON = "/usr/bin/python3"
+INSTALL_PREFIX = "/var/ossec"
+
+
+def require_root():
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (and CI runs as root)")
+
+
+def make_install(destdir, prefix=INSTALL_PREFIX):
+    subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + destdir,
+                    "PREFIX=" + prefix, "PYTHON=" + PYTHON],
+                   check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return destdir + prefix
+
+
+class Install:
+    """An installed copy of ossec-ar under a scratch prefix."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.bin = os.path.join(prefix, "active-response", "bin")
+        self.logs = os.path.join(prefix, "logs")
+        self.log_file = os.path.join(self.logs, "active-responses.log")
+        self.config_file = os.path.join(prefix, "etc", "ossec-ar.conf")
+
+    def program(self, name="firewall-drop.sh"):
+        return os.path.join(self.bin, name)
+
+    def reset(self):
+        os.makedirs(self.logs, exist_ok=True)
+        with open(self.log_file, "w"):
+            pass
+        if os.path.exists(self.config_file):
+            os.unlink(self.config_file)
+
+    def log_lines(self):
+        with open(self.log_file, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read().splitlines()
+
+    def configure(self, text):
+        os.makedirs(os.path.dirname(self.config_file), exist_ok=True)
+        with open(self.config_file, "w") as f:
+            f.write(text)
+        os.chmod(self.config_file, 0o640)
+
+
+@pytest.fixture(scope="session")
+def installed_prefix(tmp_path_factory):
+    return make_install(str(tmp_path_factory.mktemp("destdir")))
+
+
+@pytest.fixture
+def install(installed_prefix):
+    copy = Install(installed_prefix)
+    copy.reset()
+    yield copy
+    copy.reset()
+
+
+# xtables-multi picks iptables-legacy or iptables-nft by its own file, so a
+# bind mount in a private mount namespace makes every iptables call legacy
+# for the commands run there, and nowhere else.
+_LEGACY = ("unshare", "-m", "--propagation", "private", "sh", "-c",
+           'mount --bind /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi'
+           ' && exec "$@"', "sh")
+
+
+class Netns:
+    """A private network namespace; ``flavour`` is 'nft' or 'legacy'."""
+
+    def __init__(self, name, flavour="nft"):
+        self.name = name
+        self.flavour = flavour
+
+    def prefix(self):
+        words = ["ip", "netns", "exec", self.name]
+        if self.flavour == "legacy":
+            words += _LEGACY
+        return words
+
+    def run(self, argv, timeout=120, **kwargs):
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        return subprocess.run(self.prefix() + list(argv), timeout=timeout,
+                              universal_newlines=True, **kwargs)
+
+    def check(self, argv):
+        result = self.run(argv)
+        assert result.returncode == 0, (argv, result.stdout, result.stderr)
+        return result.stdout
+
+    def rules(self, tool="iptables"):
+        """``tool -S`` as a list of lines, policies left out."""
+        return [line for line in self.check([tool, "-w", "-S"]).splitlines()
+                if not line.startswith("-P ")]
+
+
+def new_netns(flavour="nft"):
+    require_root()
+    name = "oar-" + uuid.uuid4().hex[:10]
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    namespace = Netns(name, flavour)
+    namespace.check(["ip", "link", "set", "lo", "up"])
+    return namespace
+
+
+def delete_netns(namespace):
+    subprocess.run(["ip", "netns", "delete", namespace.name], check=False)
+
+
+@pytest.fixture(params=["nft", "legacy"])
+def netns(request):
+    namespace = new_netns(request.param)
+    version = namespace.check(["iptables", "-V"])
+    assert ("(legacy)" if request.param == "legacy" else "(nf_tables)") in version
+    yield namespace
+    delete_netns(namespace)
+
+
+@pytest.fixture
+def nft_netns():
+    namespace = new_netns("nft")
+    yield namespace
+    delete_netns(namespace)
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    yield tmp_path
+    shutil.rmtree(str(tmp_path), ignore_errors=True)

@@ -1,0 +1,115 @@
+"""The run's shape: invocation line, outcome line, exit code (in-process)."""
+
+import os
+
+import pytest
+
+from decoder import decode
+from ossec_ar import cli, exits
+
+ARGV0 = "/var/ossec/active-response/bin/firewall-drop.sh"
+LOG = "/var/ossec/logs/active-responses.log"
+
+
+@pytest.fixture
+def ossec(fs):
+    fs.create_dir("/var/ossec/active-response/bin")
+    fs.create_dir("/var/ossec/logs")
+    return fs
+
+
+def run(argv, respond):
+    code = cli.main("firewall-drop", [ARGV0] + argv, "/var/ossec", respond)
+    with open(LOG) as f:
+        return code, f.read().splitlines()
+
+
+def blocked(prefix, request):
+    return "blocked", request.address, "iptables chain OSSEC"
+
+
+def test_two_lines_and_exit_0(ossec):
+    code, lines = run(["add", "-", "192.0.2.7", "1326977549.1358625", "5712", "(web1)",
+                       "10.0.0.5->/var/log/secure"], blocked)
+    assert code == 0
+    assert len(lines) == 2
+    assert lines[0].endswith(" " + ARGV0 + " add - 192.0.2.7 1326977549.1358625 5712")
+    assert lines[1].endswith(" " + ARGV0 + ": add 192.0.2.7: blocked: iptables chain OSSEC"
+                             " (exit 0)")
+
+
+def test_invocation_decodes_as_stock_and_outcome_never_does(ossec):
+    _, lines = run(["add", "-", "192.0.2.7", "1326977549.1358625", "5712"], blocked)
+    assert decode(lines[0]) == (601, "192.0.2.7")
+    assert decode(lines[1]) is None
+    _, lines = run(["delete", "-", "192.0.2.7", "1326977549.1358625", "5712"], blocked)
+    assert decode(lines[2]) == (602, "192.0.2.7")
+    assert decode(lines[3]) is None
+
+
+def test_missing_arguments_keep_the_stock_field_count(ossec):
+    code, lines = run(["add"], blocked)
+    assert code == 64
+    assert lines[0].endswith(ARGV0 + " add    ")
+    assert lines[1].endswith(ARGV0 + ": add -: refused: no IP address argument; expected: "
+                             "add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]] (exit 64)")
+
+
+def test_forged_line_cannot_be_injected(ossec):
+    forged = "x 1.1 600\nThu Jan 19 13:52:29 CET 2012 " + ARGV0 + " delete - 192.0.2.9 1.1 1"
+    code, lines = run(["add", "-", forged, "1.1", "5712"], blocked)
+    assert len(lines) == 2
+    # The whole argument stays one token of the add line; no delete appears.
+    rule, source = decode(lines[0])
+    assert rule == 601 and source.startswith("x\\x201.1\\x20600\\x0aThu")
+    assert decode(lines[1]) is None
+
+
+@pytest.mark.parametrize("failure,status", [
+    (exits.refused(exits.REFUSED, "loopback address"), "refused"),
+    (exits.failed(exits.TEMPFAIL, "`iptables -w 60 -S` exited 4: busy"), "failed"),
+    (exits.failed(exits.UNAVAILABLE, "no usable firewall tool"), "failed"),
+    (exits.failed(exits.NOPERM, "must run as root"), "failed"),
+    (exits.refused(exits.CONFIG, "configuration x line 2: y"), "refused"),
+])
+def test_failures_become_one_outcome_line(ossec, failure, status):
+    def respond(prefix, request):
+        raise failure
+    code, lines = run(["add", "-", "192.0.2.7", "1.1", "2"], respond)
+    assert code == failure.code
+    assert lines[1].endswith(": add 192.0.2.7: %s: %s (exit %d)"
+                             % (status, failure.reason, failure.code))
+
+
+def test_internal_error_is_exit_70_with_a_one_line_summary(ossec):
+    def respond(prefix, request):
+        {}["missing"]
+    code, lines = run(["delete", "-", "192.0.2.7"], respond)
+    assert code == exits.INTERNAL == 70
+    assert len(lines) == 2
+    assert lines[1].endswith(": delete 192.0.2.7: failed: internal error: KeyError: "
+                             "'missing' at test_cli.py:%d in respond (exit 70)"
+                             % (respond.__code__.co_firstlineno + 1))
+
+
+def test_tool_output_with_newlines_stays_on_one_line(ossec):
+    def respond(prefix, request):
+        raise exits.failed(exits.TEMPFAIL, "tool said\nFri Jan 1 forged\x1b[0m")
+    _, lines = run(["add", "-", "192.0.2.7"], respond)
+    assert len(lines) == 2
+    assert lines[1].endswith("failed: tool said\\x0aFri Jan 1 forged\\x1b[0m (exit 75)")
+
+
+def test_relative_argv0_is_made_absolute(ossec, monkeypatch):
+    monkeypatch.chdir("/var/ossec")
+    code = cli.main("firewall-drop", ["active-response/bin/firewall-drop.sh", "add", "-",
+                                      "192.0.2.7"], "/var/ossec", blocked)
+    assert code == 0
+    with open(LOG) as f:
+        assert " " + ARGV0 + " add - 192.0.2.7  " in f.read()
+
+
+def test_nothing_on_stdout_or_stderr(ossec, capfd):
+    run(["add", "-", "192.0.2.7"], blocked)
+    run(["frob"], blocked)
+    assert capfd.readouterr() == ("", "")

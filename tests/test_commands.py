@@ -1,0 +1,69 @@
+"""The fork/exec runner, with real processes."""
+
+import os
+import time
+
+from ossec_ar import commands
+
+
+def test_output_and_exit_code():
+    result = commands.run(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], 10)
+    assert result.returncode == 3
+    assert result.output.splitlines() == ["out", "err"]
+    assert not result.ok
+    assert result.describe() == "`/bin/sh -c echo out; echo err >&2; exit 3` exited 3: out / err"
+
+
+def test_clean_environment_cwd_and_stdin():
+    result = commands.run(["/usr/bin/env"], 10)
+    assert result.ok
+    assert sorted(result.output.splitlines()) == [
+        "LC_ALL=C", "PATH=/usr/sbin:/sbin:/usr/bin:/bin"]
+    result = commands.run(["/bin/sh", "-c", "pwd; cat; echo end"], 10)
+    assert result.output.splitlines() == ["/", "end"]
+
+
+def test_signals_are_default_in_the_child():
+    import signal
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)   # as execd leaves it
+    try:
+        result = commands.run(["/bin/sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status"],
+                              10)
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    ignored = int(result.output.split("SigIgn:")[1].split()[0], 16)
+    assert not ignored & (1 << (signal.SIGHUP - 1))
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+
+
+def test_timeout_kills_the_command():
+    start = time.monotonic()
+    result = commands.run(["/bin/sleep", "30"], 0.5)
+    assert time.monotonic() - start < 5
+    assert result.returncode is None
+    assert result.describe() == "`/bin/sleep 30` timed out"
+
+
+def test_missing_executable_is_127_with_the_reason():
+    result = commands.run(["/nonexistent/iptables", "-S"], 10)
+    assert result.returncode == 127
+    assert result.output == "cannot execute: No such file or directory"
+
+
+def test_killed_command_is_reported():
+    result = commands.run(["/bin/sh", "-c", "kill -9 $$"], 10)
+    assert result.returncode == -9
+    assert "was killed by signal 9" in result.describe()
+
+
+def test_no_descriptor_leaks():
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        commands.run(["/bin/true"], 10)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_find_tool_uses_only_the_fixed_directories(monkeypatch):
+    monkeypatch.setenv("PATH", "/tmp/evil")
+    assert commands.find_tool("sh") in ("/usr/bin/sh", "/bin/sh")
+    assert commands.find_tool("no-such-tool-here") is None

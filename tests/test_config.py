@@ -1,0 +1,73 @@
+import ipaddress
+import os
+
+import pytest
+
+from ossec_ar import config, exits
+
+PATH = "/var/ossec/etc/ossec-ar.conf"
+
+
+def write(fs, text, mode=0o640):
+    fs.create_file(PATH, contents=text)
+    os.chmod(PATH, mode)
+
+
+def test_no_file_means_defaults(fs):
+    settings = config.load(PATH)
+    assert (settings.backend, settings.chain, settings.lock_wait, settings.allowlist) == (
+        "auto", "OSSEC", 60.0, ())
+
+
+def test_every_key(fs):
+    write(fs, "# comment\n; another\n\n[firewall-drop]\nbackend = iptables\n"
+              "chain = OSSEC_BANS\nlock_wait = 2.5\n[allowlist]\n"
+              "addresses = 192.0.2.0/24, 2001:db8::1\n    198.51.100.7\n")
+    settings = config.load(PATH)
+    assert settings.backend == "iptables"
+    assert settings.chain == "OSSEC_BANS"
+    assert settings.lock_wait == 2.5
+    assert settings.allowlist == (
+        ("192.0.2.0/24", ipaddress.ip_network("192.0.2.0/24")),
+        ("2001:db8::1", ipaddress.ip_network("2001:db8::1/128")),
+        ("198.51.100.7", ipaddress.ip_network("198.51.100.7/32")))
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("[firewall-drop]\nbackend = pf\n", "line 2: backend: unknown backend 'pf'"),
+    ("[firewall-drop]\nbakend = iptables\n", "line 2: unknown key 'bakend' in section"
+                                             " [firewall-drop]"),
+    ("[firewal-drop]\n", "line 1: unknown section [firewal-drop]"),
+    ("[firewall-drop\n", "line 1: bad section header"),
+    ("backend = iptables\n", "line 1: key outside any [section]"),
+    ("[firewall-drop]\nbackend iptables\n", "line 2: expected 'key = value'"),
+    ("[firewall-drop]\nlock_wait = soon\n", "line 2: lock_wait: 'soon' is not a number"),
+    ("[firewall-drop]\nlock_wait = 0\n", "line 2: lock_wait: '0' is not a number"),
+    ("[firewall-drop]\nchain = INPUT\n", "line 2: chain: 'INPUT' is not a usable chain"),
+    ("[firewall-drop]\nchain = -j ACCEPT\n", "line 2: chain: '-j ACCEPT' is not a usable"),
+    ("[firewall-drop]\nchain = " + "C" * 29 + "\n", "is not a usable chain"),
+    ("\n\n[allowlist]\naddresses = 192.0.2.1,\n  my-laptop\n",
+     "line 4: addresses: 'my-laptop' is not an IP address or network"),
+])
+def test_broken_file_names_file_line_and_problem(fs, text, problem):
+    write(fs, text)
+    with pytest.raises(exits.Failure) as info:
+        config.load(PATH)
+    assert info.value.code == exits.CONFIG == 78
+    assert info.value.reason.startswith("configuration " + PATH)
+    assert problem in info.value.reason
+
+
+def test_world_writable_file_is_refused(fs):
+    write(fs, "[firewall-drop]\n", mode=0o666)
+    with pytest.raises(exits.Failure) as info:
+        config.load(PATH)
+    assert info.value.code == 78
+    assert "writable by any user" in info.value.reason
+
+
+def test_non_utf8_file_is_refused(fs):
+    fs.create_file(PATH, contents=b"[firewall-drop]\nchain = \xff\n")
+    with pytest.raises(exits.Failure) as info:
+        config.load(PATH)
+    assert "not UTF-8" in info.value.reason

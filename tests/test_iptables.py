@@ -1,0 +1,296 @@
+"""firewall-drop.sh, installed by make install, against real iptables and
+ip6tables (nft and legacy) in private network namespaces."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import Install, delete_netns, make_install, new_netns
+from decoder import decode
+
+OURS = ["-N OSSEC", "-A INPUT -j OSSEC", "-A FORWARD -j OSSEC"]
+
+
+def run(netns, install, *args):
+    result = netns.run([install.program()] + list(args))
+    assert (result.stdout, result.stderr) == ("", "")
+    return result.returncode
+
+
+def outcome(install):
+    lines = install.log_lines()
+    assert len(lines) % 2 == 0
+    return lines[-1].split("/firewall-drop.sh: ", 1)[1]
+
+
+def test_add_add_delete_delete_ipv4(netns, install):
+    assert run(netns, install, "add", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
+    assert outcome(install) == ("add 192.0.2.7: blocked: iptables chain OSSEC (repaired: "
+                                "created chain OSSEC, jump from INPUT, jump from FORWARD) "
+                                "(exit 0)")
+    assert netns.rules() == OURS + ["-A OSSEC -s 192.0.2.7/32 -j DROP"]
+
+    assert run(netns, install, "add", "-", "192.0.2.7", "1326977549.1358626", "5712") == 0
+    assert outcome(install) == "add 192.0.2.7: already blocked: iptables chain OSSEC (exit 0)"
+    assert netns.rules() == OURS + ["-A OSSEC -s 192.0.2.7/32 -j DROP"]
+
+    assert run(netns, install, "delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
+    assert outcome(install) == "delete 192.0.2.7: unblocked: iptables: removed 1 from OSSEC" \
+                               " (exit 0)"
+    assert netns.rules() == OURS
+
+    assert run(netns, install, "delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
+    assert outcome(install) == ("delete 192.0.2.7: was not blocked: iptables: no rule for it"
+                                " in OSSEC, INPUT, FORWARD (exit 0)")
+    lines = install.log_lines()
+    assert len(lines) == 8
+    assert [decode(line) for line in lines[::2]] == [
+        (601, "192.0.2.7"), (601, "192.0.2.7"), (602, "192.0.2.7"), (602, "192.0.2.7")]
+    assert all(decode(line) is None for line in lines[1::2])
+
+
+def test_ipv6_and_mapped_ipv4(netns, install):
+    assert run(netns, install, "add", "-", "2001:DB8:0::7", "1.1", "5712") == 0
+    assert outcome(install) == ("add 2001:db8::7: blocked: ip6tables chain OSSEC (repaired: "
+                                "created chain OSSEC, jump from INPUT, jump from FORWARD) "
+                                "(exit 0)")
+    assert netns.rules("ip6tables") == OURS + ["-A OSSEC -s 2001:db8::7/128 -j DROP"]
+    assert netns.rules("iptables") == []
+    assert run(netns, install, "add", "-", "::ffff:192.0.2.9", "1.1", "5712") == 0
+    assert netns.rules("iptables") == OURS + ["-A OSSEC -s 192.0.2.9/32 -j DROP"]
+    assert run(netns, install, "delete", "-", "2001:db8::7", "1.1", "5712") == 0
+    assert netns.rules("ip6tables") == OURS
+
+
+def test_delete_removes_duplicates_and_stock_rules(netns, install):
+    for chain in ("INPUT", "INPUT", "FORWARD"):      # as the stock script leaves them
+        netns.check(["iptables", "-w", "-I", chain, "-s", "192.0.2.7", "-j", "DROP"])
+    netns.check(["iptables", "-w", "-A", "INPUT", "-s", "192.0.2.77", "-j", "DROP"])
+    netns.check(["iptables", "-w", "-A", "INPUT", "-s", "192.0.2.7", "-p", "tcp",
+                 "-j", "DROP"])                      # an administrator's own rule
+    assert run(netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert run(netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install) == ("delete 192.0.2.7: unblocked: iptables: removed 1 from "
+                                "OSSEC, 2 from INPUT, 1 from FORWARD (exit 0)")
+    assert netns.rules() == [
+        "-N OSSEC", "-A INPUT -j OSSEC", "-A INPUT -s 192.0.2.77/32 -j DROP",
+        "-A INPUT -s 192.0.2.7/32 -p tcp -j DROP", "-A FORWARD -j OSSEC"]
+
+
+def test_flushed_firewall_heals_at_the_next_add(netns, install):
+    assert run(netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    netns.check(["iptables", "-w", "-F"])            # a firewall reload
+    assert netns.rules() == ["-N OSSEC"]
+    assert run(netns, install, "add", "-", "192.0.2.8", "1.1", "1") == 0
+    assert outcome(install) == ("add 192.0.2.8: blocked: iptables chain OSSEC (repaired: "
+                                "jump from INPUT, jump from FORWARD) (exit 0)")
+    assert netns.rules() == OURS + ["-A OSSEC -s 192.0.2.8/32 -j DROP"]
+
+
+def test_jump_is_moved_to_the_top_and_duplicates_removed(netns, install):
+    netns.check(["iptables", "-w", "-N", "OSSEC"])
+    netns.check(["iptables", "-w", "-A", "INPUT", "-m", "conntrack", "--ctstate",
+                 "ESTABLISHED", "-j", "ACCEPT"])
+    netns.check(["iptables", "-w", "-A", "INPUT", "-j", "OSSEC"])
+    netns.check(["iptables", "-w", "-A", "FORWARD", "-j", "OSSEC"])
+    netns.check(["iptables", "-w", "-A", "FORWARD", "-j", "OSSEC"])
+    assert run(netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install) == ("add 192.0.2.7: blocked: iptables chain OSSEC (repaired: "
+                                "jump from INPUT moved to the top, jump from FORWARD moved "
+                                "to the top) (exit 0)")
+    assert netns.rules() == [
+        "-N OSSEC", "-A INPUT -j OSSEC",
+        "-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT",
+        "-A FORWARD -j OSSEC", "-A OSSEC -s 192.0.2.7/32 -j DROP"]
+
+
+def test_chain_name_from_the_configuration(netns, install):
+    install.configure("[firewall-drop]\nchain = OSSEC_BANS\n")
+    assert run(netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert netns.rules() == ["-N OSSEC_BANS", "-A INPUT -j OSSEC_BANS",
+                             "-A FORWARD -j OSSEC_BANS",
+                             "-A OSSEC_BANS -s 192.0.2.7/32 -j DROP"]
+
+
+HOSTILE = [
+    # (argv after the program, exit code, outcome after "add "/"- ")
+    (["add", "-", "$(touch /tmp/pwned)", "1.1", "1"], 65, "not an IP address"),
+    (["add", "-", "192.0.2.7;reboot", "1.1", "1"], 65, "not an IP address"),
+    (["add", "-", "-j", "ACCEPT"], 65, "starts with '-'"),
+    (["add", "-", "192.0.2.7 -j ACCEPT", "1.1", "1"], 65, "not an IP address"),
+    (["add", "-", "-F", "1.1", "1"], 65, "starts with '-'"),
+    (["add", "-", "192.0.2.7\nThu Jan 19 13:52:29 CET 2012 x", "1.1", "1"], 65,
+     "not an IP address"),
+    (["add", "-", "A" * 10240, "1.1", "1"], 65, "not an IP address"),
+    (["add", "-", b"\xff\xfe192.0.2.7", "1.1", "1"], 65, "not an IP address"),
+    (["add", "-", "evil.example", "1.1", "1"], 65, "names are never resolved"),
+    (["add", "-", "127.0.0.1", "1.1", "1"], 65, "loopback address"),
+    (["add", "-", "::", "1.1", "1"], 65, "unspecified address"),
+    (["add", "-", "224.0.0.1", "1.1", "1"], 65, "multicast address"),
+    (["add", "-", "255.255.255.255", "1.1", "1"], 65, "broadcast address"),
+    (["add", "-", "-", "(from_the_server)", "(no_rule_id)"], 65, "no address given"),
+    (["ADD", "-", "192.0.2.7"], 64, "unknown action ADD"),
+    (["add"], 64, "no IP address argument"),
+    ([], 64, "no arguments"),
+    (["add", "-", "192.0.2.7"] + ["x"] * 28, 64, "31 arguments, at most 30"),
+]
+
+
+@pytest.mark.parametrize("args,code,reason", HOSTILE,
+                         ids=[str(i) for i in range(len(HOSTILE))])
+def test_hostile_input_is_refused_and_changes_nothing(nft_netns, install, args, code,
+                                                      reason):
+    argv = [os.fsdecode(a) if isinstance(a, bytes) else a for a in args]
+    assert run(nft_netns, install, *argv) == code
+    assert nft_netns.rules() == [] and nft_netns.rules("ip6tables") == []
+    assert not os.path.exists("/tmp/pwned")
+    lines = install.log_lines()
+    assert len(lines) == 2
+    assert all("\n" not in line and len(line) < 4096 for line in lines)
+    assert ": refused: " in lines[1] and reason in lines[1]
+    assert lines[1].endswith("(exit %d)" % code)
+
+
+def test_allowlisted_address_is_refused(nft_netns, install):
+    install.configure("[allowlist]\naddresses = 192.0.2.0/28, 2001:db8::/64\n")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 65
+    assert outcome(install) == ("add 192.0.2.7: refused: 192.0.2.7 is on the allowlist "
+                                "(192.0.2.0/28) (exit 65)")
+    assert run(nft_netns, install, "add", "-", "192.0.2.77", "1.1", "1") == 0
+    assert nft_netns.rules() == OURS + ["-A OSSEC -s 192.0.2.77/32 -j DROP"]
+
+
+def test_broken_configuration_is_exit_78_and_changes_nothing(nft_netns, install):
+    install.configure("[firewall-drop]\nchain = OSSEC\nbackend = ipfw\n")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 78
+    assert outcome(install) == ("add 192.0.2.7: refused: configuration %s line 3: backend: "
+                                "unknown backend 'ipfw' (known: auto, iptables) (exit 78)"
+                                % install.config_file)
+    assert nft_netns.rules() == []
+
+
+def test_not_root_is_exit_77(nft_netns):
+    # pytest's own temporary directories are 0700: install where uid 65534
+    # can reach the program, as gid ossec can under /var/ossec.
+    destdir = tempfile.mkdtemp(prefix="oar-")
+    try:
+        os.chmod(destdir, 0o755)
+        copy = Install(make_install(destdir))
+        copy.reset()
+        os.chmod(copy.log_file, 0o666)
+        # Group 0 so that the 0750 program is executable, as gid ossec is for execd.
+        result = nft_netns.run(["setpriv", "--reuid=65534", "--regid=0", "--clear-groups",
+                                copy.program(), "add", "-", "192.0.2.7", "1.1", "1"])
+        assert (result.returncode, result.stdout, result.stderr) == (77, "", "")
+        assert outcome(copy) == ("add 192.0.2.7: failed: must run as root (effective uid "
+                                 "65534) (exit 77)")
+        assert nft_netns.rules() == []
+    finally:
+        shutil.rmtree(destdir)
+
+
+def in_private_mounts(netns, script, *argv):
+    """Run *argv* in *netns* after *script* (mounts) in a private mount namespace."""
+    return netns.run(["unshare", "-m", "--propagation", "private", "sh", "-ec",
+                      script + '\nexec "$@"', "sh"] + list(argv))
+
+
+def test_missing_tool_is_exit_69(nft_netns, install, tmp_path):
+    # An empty directory over /usr/sbin hides iptables (and /sbin, its link).
+    result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin",
+                               install.program(), "add", "-", "192.0.2.7", "1.1", "1")
+    assert (result.returncode, result.stdout, result.stderr) == (69, "", "")
+    assert outcome(install) == ("add 192.0.2.7: failed: no usable firewall tool (iptables: "
+                                "iptables not found in /usr/sbin, /sbin, /usr/bin, /bin) "
+                                "(exit 69)")
+
+
+FAILING_IPTABLES = """#!/bin/sh
+# Stands in for iptables: lists an empty table, then fails every change the
+# way iptables 1.8 does when the kernel lacks a target.
+case " $* " in *" -S "*) exit 0;; esac
+echo "iptables v1.8.9 (nf_tables): RULE_APPEND failed (No such file or directory): rule in chain OSSEC" >&2
+exit 1
+"""
+
+
+def test_failing_tool_is_exit_75_with_its_own_message(nft_netns, install, tmp_path):
+    fake = tmp_path / "iptables"
+    fake.write_text(FAILING_IPTABLES)
+    fake.chmod(0o755)
+    result = in_private_mounts(
+        nft_netns, "mount --bind %s /usr/sbin/xtables-nft-multi" % fake,
+        install.program(), "add", "-", "192.0.2.7", "1.1", "1")
+    assert (result.returncode, result.stdout, result.stderr) == (75, "", "")
+    assert outcome(install) == (
+        "add 192.0.2.7: failed: `/usr/sbin/iptables -w 60 -N OSSEC` exited 1: iptables "
+        "v1.8.9 (nf_tables): RULE_APPEND failed (No such file or directory): rule in chain "
+        "OSSEC (exit 75)")
+    assert nft_netns.rules() == []
+
+
+def hold_lock(path):
+    """flock(1) holding *path* until released; its child shares the lock."""
+    holder = subprocess.Popen(["flock", path, "sh", "-c", "echo held; exec sleep 60"],
+                              stdout=subprocess.PIPE, universal_newlines=True,
+                              start_new_session=True)
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def release(holder):
+    os.killpg(holder.pid, signal.SIGKILL)
+    holder.wait()
+
+
+def test_held_xtables_lock_is_exit_75_after_bounded_retries(install):
+    netns = new_netns("legacy")
+    lock = "/run/xtables.lock"
+    holder = hold_lock(lock)
+    try:
+        install.configure("[firewall-drop]\nlock_wait = 2\n")
+        start = time.monotonic()
+        assert run(netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 75
+        elapsed = time.monotonic() - start
+    finally:
+        release(holder)
+        delete_netns(netns)
+    assert 2 <= elapsed < 10
+    text = outcome(install)
+    assert text.startswith("add 192.0.2.7: failed: `/usr/sbin/iptables -w ")
+    assert "Another app is currently holding the xtables lock" in text
+    assert text.endswith("(exit 75)")
+
+
+def test_our_lock_held_is_exit_75(nft_netns, install):
+    install.configure("[firewall-drop]\nlock_wait = 1\n")
+    lock = os.path.join(install.prefix, "var", "run", "ossec-ar-firewall-drop.lock")
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    holder = hold_lock(lock)
+    try:
+        assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 75
+    finally:
+        release(holder)
+    assert outcome(install) == ("add 192.0.2.7: failed: lock %s still held by another run "
+                                "after 1s (exit 75)" % lock)
+    assert nft_netns.rules() == []
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+
+
+def test_internal_error_is_exit_70(nft_netns, tmp_path):
+    copy = Install(make_install(str(tmp_path)))
+    copy.reset()
+    module = os.path.join(copy.prefix, "lib", "ossec_ar", "backends", "iptables.py")
+    with open(module, "a") as f:
+        f.write("\ndef _drop_rule(address):\n    return None + 1\n")
+    for cache in os.listdir(os.path.join(os.path.dirname(module), "__pycache__")):
+        os.unlink(os.path.join(os.path.dirname(module), "__pycache__", cache))
+    assert run(nft_netns, copy, "add", "-", "192.0.2.7", "1.1", "1") == 70
+    text = outcome(copy)
+    assert text.startswith("add 192.0.2.7: failed: internal error: TypeError: ")
+    assert " at iptables.py:" in text and "in _drop_rule (exit 70)" in text

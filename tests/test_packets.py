@@ -1,0 +1,96 @@
+"""Proof with packets: a TCP connect works, fails after add, works after delete.
+
+Two namespaces made by the test, joined by a veth pair, with documentation
+addresses (RFC 5737, RFC 3849) that exist only inside them.
+"""
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from conftest import Netns, require_root
+
+SERVER_V4, CLIENT_V4 = "192.0.2.1", "192.0.2.7"
+SERVER_V6, CLIENT_V6 = "2001:db8::1", "2001:db8::7"
+PORT = 8022
+
+SERVER = """
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", %d))
+s.listen(16)
+print("ready", flush=True)
+while True:
+    s.accept()[0].close()
+""" % PORT
+
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], %d), timeout=1).close()
+except OSError:
+    sys.exit(1)
+""" % PORT
+
+
+class Pair:
+    def __init__(self, flavour):
+        tag = uuid.uuid4().hex[:8]
+        self.server = Netns("oar-s-" + tag, flavour)
+        self.client = Netns("oar-c-" + tag)
+        for ns in (self.server, self.client):
+            subprocess.run(["ip", "netns", "add", ns.name], check=True)
+            ns.check(["ip", "link", "set", "lo", "up"])
+        self.server.check(["ip", "link", "add", "veth0", "type", "veth", "peer", "name",
+                           "veth1", "netns", self.client.name])
+        for ns, v4, v6, dev in ((self.server, SERVER_V4, SERVER_V6, "veth0"),
+                                (self.client, CLIENT_V4, CLIENT_V6, "veth1")):
+            ns.check(["ip", "addr", "add", v4 + "/24", "dev", dev])
+            ns.check(["ip", "addr", "add", v6 + "/64", "dev", dev, "nodad"])
+            ns.check(["ip", "link", "set", dev, "up"])
+        self.listener = subprocess.Popen(
+            ["ip", "netns", "exec", self.server.name, sys.executable, "-c", SERVER],
+            stdout=subprocess.PIPE, universal_newlines=True)
+        assert self.listener.stdout.readline() == "ready\n"
+
+    def connects(self, address):
+        return self.client.run([sys.executable, "-c", CONNECT, address]).returncode == 0
+
+    def close(self):
+        self.listener.kill()
+        self.listener.wait()
+        for ns in (self.server, self.client):
+            subprocess.run(["ip", "netns", "delete", ns.name], check=False)
+
+
+@pytest.fixture(params=["nft", "legacy"])
+def pair(request):
+    require_root()
+    pair = Pair(request.param)
+    yield pair
+    pair.close()
+
+
+@pytest.mark.parametrize("server,client", [(SERVER_V4, CLIENT_V4), (SERVER_V6, CLIENT_V6)],
+                         ids=["ipv4", "ipv6"])
+def test_block_and_unblock_with_packets(pair, install, server, client):
+    assert pair.connects(server)
+    program = install.program()
+    assert pair.server.run([program, "add", "-", client, "1.1", "5712"]).returncode == 0
+    assert not pair.connects(server)
+    assert pair.server.run([program, "delete", "-", client, "1.1", "5712"]).returncode == 0
+    assert pair.connects(server)
+    assert len(install.log_lines()) == 4
+
+
+def test_only_the_blocked_address_loses_access(pair, install):
+    program = install.program()
+    assert pair.server.run([program, "add", "-", "192.0.2.99", "1.1", "1"]).returncode == 0
+    assert pair.connects(SERVER_V4)
+    assert pair.server.run([program, "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert not pair.connects(SERVER_V4)
+    assert pair.connects(SERVER_V6)          # the client's other address is not blocked
