@@ -2,6 +2,9 @@
 PREFIX  ?= /var/ossec
 DESTDIR ?=
 PYTHON  ?= /usr/bin/python3
+# Byte-compiles the package; must be the same Python version as PYTHON, but
+# may be another path when building for another system.
+COMPILE_PYTHON ?= $(PYTHON)
 
 PROGRAMS := firewall-drop.sh
 PACKAGE  := ossec_ar
@@ -27,7 +30,7 @@ install:
 	  chmod 0750 $(BINDIR)/.$$program.new && \
 	  mv -f $(BINDIR)/.$$program.new $(BINDIR)/$$program || exit 1; \
 	done
-	$(PYTHON) -m compileall -q -d $(PREFIX)/lib/$(PACKAGE) $(LIBDIR)/$(PACKAGE)
+	$(COMPILE_PYTHON) -m compileall -q -d $(PREFIX)/lib/$(PACKAGE) $(LIBDIR)/$(PACKAGE)
 
 uninstall:
 	for program in $(PROGRAMS); do rm -f $(BINDIR)/$$program; done

@@ -109,6 +109,12 @@ def test_relative_argv0_is_made_absolute(ossec, monkeypatch):
         assert " " + ARGV0 + " add - 192.0.2.7  " in f.read()
 
 
+def test_run_moves_to_the_root_directory(ossec, monkeypatch):
+    monkeypatch.chdir("/var/ossec/logs")
+    run(["add", "-", "192.0.2.7"], blocked)
+    assert os.getcwd() == "/"
+
+
 def test_nothing_on_stdout_or_stderr(ossec, capfd):
     run(["add", "-", "192.0.2.7"], blocked)
     run(["frob"], blocked)

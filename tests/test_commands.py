@@ -3,7 +3,19 @@
 import os
 import time
 
+import pytest
+
 from ossec_ar import commands
+
+
+@pytest.fixture(autouse=True, params=["posix_spawn", "fork"])
+def start(request, monkeypatch):
+    """Every test runs with both ways of starting a command: posix_spawn
+    (Python 3.8+) and the fork/exec that Python 3.6 and 3.7 use."""
+    assert commands._posix_spawn is not None
+    if request.param == "fork":
+        monkeypatch.setattr(commands, "_posix_spawn", None)
+    return request.param
 
 
 def test_output_and_exit_code():
@@ -14,13 +26,14 @@ def test_output_and_exit_code():
     assert result.describe() == "`/bin/sh -c echo out; echo err >&2; exit 3` exited 3: out / err"
 
 
-def test_clean_environment_cwd_and_stdin():
+def test_clean_environment_and_stdin(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/tmp/evil")
     result = commands.run(["/usr/bin/env"], 10)
     assert result.ok
     assert sorted(result.output.splitlines()) == [
         "LC_ALL=C", "PATH=/usr/sbin:/sbin:/usr/bin:/bin"]
-    result = commands.run(["/bin/sh", "-c", "pwd; cat; echo end"], 10)
-    assert result.output.splitlines() == ["/", "end"]
+    result = commands.run(["/bin/sh", "-c", "cat; echo end"], 10)
+    assert result.output.splitlines() == ["end"]
 
 
 def test_signals_are_default_in_the_child():
@@ -61,6 +74,16 @@ def test_no_descriptor_leaks():
     for _ in range(20):
         commands.run(["/bin/true"], 10)
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_no_other_descriptor_reaches_the_tool():
+    inherited = os.open("/dev/null", os.O_RDONLY)      # as execd might leave one
+    os.set_inheritable(inherited, True)
+    try:
+        result = commands.run(["/bin/ls", "/proc/self/fd"], 10)
+    finally:
+        os.close(inherited)
+    assert sorted(result.output.split()) == ["0", "1", "2", "3"]   # 3: ls's own listing
 
 
 def test_find_tool_uses_only_the_fixed_directories(monkeypatch):

@@ -23,7 +23,7 @@ NEWER_APIS = [
     (r"\basyncio\.run\(", "asyncio.run (3.7)"),
     (r"\bbreakpoint\(", "breakpoint (3.7)"),
     (r"\bimportlib\.resources\b", "importlib.resources (3.7)"),
-    (r"\bposix_spawn", "os.posix_spawn (3.8)"),
+    (r"\bos\.posix_spawn\(", "os.posix_spawn (3.8) without a fallback"),
     (r"\bcached_property\b", "functools.cached_property (3.8)"),
     (r"\bshlex\.join\b", "shlex.join (3.8)"),
     (r"\.removeprefix\(|\.removesuffix\(", "str.removeprefix (3.9)"),

@@ -15,4 +15,7 @@ sys.path.insert(0, os.path.join(PREFIX, "lib"))
 
 from ossec_ar import cli, firewall  # noqa: E402
 
-sys.exit(cli.main("firewall-drop", sys.argv, PREFIX, firewall.respond))
+code = cli.main("firewall-drop", sys.argv, PREFIX, firewall.respond)
+# Skip the interpreter's teardown (about 2 ms, a sixth of a run): the log
+# has been written with os.write and closed, and nothing else is buffered.
+os._exit(code)

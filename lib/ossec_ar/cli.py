@@ -21,6 +21,9 @@ def main(program, argv, prefix, respond):
     # path both follow the name execd used.
     argv0 = os.path.abspath(argv[0]) if argv and argv[0] else program
     writer = log.Log(log.log_path(argv0), program)
+    # execd runs us in /; make sure of it, so that no tool we start ever
+    # works in a caller's directory.
+    os.chdir("/")
     try:
         writer.write(invocation_line(argv0, argv[1:]))
         action, address = _what(argv[1:])

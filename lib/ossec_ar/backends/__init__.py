@@ -15,8 +15,6 @@ A backend module defines ``Backend``, constructed with the run's
 They run under the program's lock, so they may check and then change.
 """
 
-import importlib
-
 from ..exits import UNAVAILABLE, failed
 
 # name -> module; adding a backend is one file and one line here.
@@ -40,7 +38,10 @@ def choose(settings, system, address):
         names = (settings.backend,)
     reasons = []
     for name in names:
-        backend = importlib.import_module(REGISTRY[name]).Backend(settings)
+        # __import__ rather than importlib: the importlib package is not
+        # loaded at start-up, and every run would pay for it.
+        module = __import__(REGISTRY[name], fromlist=["Backend"])
+        backend = module.Backend(settings)
         reason = backend.missing(address)
         if reason is None:
             return backend

@@ -1,0 +1,192 @@
+"""make install / uninstall, where the programs find their package, and
+isolation from the caller's environment and working directory."""
+
+import glob
+import os
+import shutil
+import stat
+import subprocess
+
+from conftest import INSTALL_PREFIX, PYTHON, ROOT, Install, make_install
+
+MODULES = sorted(os.path.relpath(p, os.path.join(ROOT, "lib"))
+                 for p in glob.glob(os.path.join(ROOT, "lib", "ossec_ar", "**", "*.py"),
+                                    recursive=True))
+
+
+def snapshot(top):
+    """{relative path: (type and mode, content or link)} for every entry."""
+    entries = {}
+    for directory, dirs, files in os.walk(top):
+        for name in dirs + files:
+            path = os.path.join(directory, name)
+            info = os.lstat(path)
+            content = None
+            if stat.S_ISREG(info.st_mode):
+                with open(path, "rb") as f:
+                    content = f.read()
+            elif stat.S_ISLNK(info.st_mode):
+                content = os.readlink(path)
+            entries[os.path.relpath(path, top)] = (info.st_mode, content)
+    return entries
+
+
+def ossec_tree(destdir):
+    """What an OSSEC agent already has under /var/ossec."""
+    prefix = destdir + INSTALL_PREFIX
+    for sub in ("active-response/bin", "logs", "lib", "etc", "var/run"):
+        os.makedirs(os.path.join(prefix, sub))
+    os.chmod(os.path.join(prefix, "active-response", "bin"), 0o750)
+    for name, text in (("active-response/bin/restart-ossec.sh", "#!/bin/sh\n"),
+                       ("lib/libwazuhext.so", "ELF"), ("etc/ossec.conf", "<ossec_config/>"),
+                       ("logs/active-responses.log", "old line\n")):
+        with open(os.path.join(prefix, name), "w") as f:
+            f.write(text)
+    return prefix
+
+
+def test_install_layout(tmp_path):
+    destdir = str(tmp_path)
+    prefix = ossec_tree(destdir)
+    before = snapshot(destdir)
+    make_install(destdir)
+    after = snapshot(destdir)
+    added = sorted(set(after) - set(before))
+    program = "var/ossec/active-response/bin/firewall-drop.sh"
+    expected = {program, "var/ossec/lib/ossec_ar", "var/ossec/lib/ossec_ar/backends"}
+    for module in MODULES:
+        expected.add("var/ossec/lib/" + module)
+        directory, name = os.path.split(module)
+        expected.add("var/ossec/lib/%s/__pycache__" % directory)
+    pycs = [p for p in added if p.endswith(".pyc")]
+    assert sorted(set(added) - set(pycs)) == sorted(expected)
+    # Byte-compiled: one .pyc per module, for the interpreter of the shebang.
+    tag = subprocess.check_output([PYTHON, "-c", "import sys; print(sys.implementation"
+                                   ".cache_tag)"], universal_newlines=True).strip()
+    assert sorted(pycs) == sorted(
+        "var/ossec/lib/%s/__pycache__/%s.%s.pyc" % (os.path.dirname(m),
+                                                  os.path.basename(m)[:-3], tag)
+        for m in MODULES)
+    # Nothing of OSSEC's changed, modes of its directories included.
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert stat.S_IMODE(after[program][0]) == 0o750
+    assert after[program][1].startswith(b"#!/usr/bin/python3 -IS\n")
+    assert stat.S_IMODE(after["var/ossec/lib/ossec_ar/cli.py"][0]) == 0o640
+    assert stat.S_IMODE(after["var/ossec/lib/ossec_ar"][0]) == 0o750
+    assert prefix == destdir + INSTALL_PREFIX
+
+
+def test_uninstall_removes_exactly_what_install_added(tmp_path):
+    destdir = str(tmp_path)
+    ossec_tree(destdir)
+    before = snapshot(destdir)
+    make_install(destdir)
+    subprocess.run(["make", "-s", "-C", ROOT, "uninstall", "DESTDIR=" + destdir,
+                    "PREFIX=" + INSTALL_PREFIX], check=True)
+    assert snapshot(destdir) == before
+
+
+def test_shebang_follows_python_variable(tmp_path):
+    subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + str(tmp_path),
+                    "PREFIX=/opt/ossec", "PYTHON=/usr/libexec/platform-python",
+                    "COMPILE_PYTHON=" + PYTHON],
+                   check=True, stdout=subprocess.PIPE)
+    with open(str(tmp_path / "opt/ossec/active-response/bin/firewall-drop.sh")) as f:
+        assert f.readline() == "#!/usr/libexec/platform-python -IS\n"
+
+
+def test_runs_from_the_source_tree_layout(nft_netns, tmp_path):
+    # A copy of the tree as checked out, so the repository gets no logs/.
+    tree = tmp_path / "tree"
+    shutil.copytree(os.path.join(ROOT, "active-response"), str(tree / "active-response"))
+    shutil.copytree(os.path.join(ROOT, "lib"), str(tree / "lib"))
+    (tree / "logs").mkdir()
+    program = str(tree / "active-response/bin/firewall-drop.sh")
+    assert nft_netns.run([program, "add", "-", "192.0.2.7"]).returncode == 0
+    assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()
+    log = (tree / "logs/active-responses.log").read_text()
+    assert log.splitlines()[0].endswith(" %s add - 192.0.2.7  " % program)
+    assert os.path.exists(str(tree / "var/run/ossec-ar-firewall-drop.lock"))
+
+
+def test_symlinked_program_logs_where_invoked_and_locks_where_installed(
+        nft_netns, install, tmp_path):
+    other = tmp_path / "other"
+    (other / "active-response/bin").mkdir(parents=True)
+    (other / "logs").mkdir()
+    link = str(other / "active-response/bin/firewall-drop.sh")
+    os.symlink(install.program(), link)
+    assert nft_netns.run([link, "add", "-", "192.0.2.7"]).returncode == 0
+    lines = (other / "logs/active-responses.log").read_text().splitlines()
+    assert lines[0].endswith(" %s add - 192.0.2.7  " % link)      # not resolved
+    assert (" %s: add 192.0.2.7: blocked" % link) in lines[1]
+    assert install.log_lines() == []
+    assert os.path.exists(os.path.join(install.prefix, "var/run/ossec-ar-firewall-drop.lock"))
+    assert not (other / "var").exists()
+
+
+EVIL = "open(%r, 'w').write('imported from ' + __file__)\n"
+
+
+def test_isolated_from_environment_and_cwd(nft_netns, install, tmp_path):
+    marker = str(tmp_path / "pwned")
+    evil = tmp_path / "evil"
+    for package in ("ossec_ar", "ipaddress", "fcntl", "select"):
+        (evil / package).mkdir(parents=True)
+        (evil / package / "__init__.py").write_text(EVIL % marker)
+    (evil / "sitecustomize.py").write_text(EVIL % marker)
+    (evil / "usercustomize.py").write_text(EVIL % marker)
+    env = {"PATH": str(evil), "PYTHONPATH": str(evil), "PYTHONHOME": str(evil),
+           "PYTHONSTARTUP": str(evil / "sitecustomize.py"), "PYTHONINSPECT": "1",
+           "PYTHONUSERBASE": str(evil), "PYTHONWARNINGS": "error", "LD_PRELOAD": "",
+           "LANG": "de_DE.UTF-8", "TZ": "Asia/Dubai", "HOME": str(evil)}
+    result = nft_netns.run(["/usr/bin/env", "-i"] + ["%s=%s" % kv for kv in env.items()]
+                           + [install.program(), "add", "-", "192.0.2.7", "1.1", "1"],
+                           cwd=str(evil))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert not os.path.exists(marker)
+    assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()
+    assert install.log_lines()[1].endswith(": add 192.0.2.7: blocked: iptables chain OSSEC "
+                                           "(repaired: created chain OSSEC, jump from INPUT,"
+                                           " jump from FORWARD) (exit 0)")
+
+
+# Runs in a private mount namespace: a tmpfs over /dev with just /dev/null
+# and our own /dev/log socket, so the machine's syslog is never involved.
+SYSLOG_CATCHER = """
+import os, socket, subprocess, sys
+subprocess.run(["mount", "-t", "tmpfs", "none", "/dev"], check=True)
+os.mknod("/dev/null", 0o666 | 0o020000, os.makedev(1, 3))
+catcher = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+catcher.bind("/dev/log")
+catcher.settimeout(10)
+code = subprocess.run(sys.argv[1:]).returncode
+print(code)
+for _ in range(2):
+    print(catcher.recv(65536).decode())
+"""
+
+
+def test_unwritable_log_still_blocks_and_goes_to_syslog(nft_netns, install):
+    os.unlink(install.log_file)
+    os.rmdir(install.logs)
+    with open(install.logs, "w") as f:     # a file where the directory should be
+        f.write("not a directory")
+    try:
+        result = nft_netns.run(["unshare", "-m", "--propagation", "private", PYTHON, "-c",
+                                SYSLOG_CATCHER, install.program(), "add", "-", "192.0.2.7",
+                                "1.1", "5712"])
+    finally:
+        os.unlink(install.logs)
+    code, first, second = result.stdout.splitlines()
+    assert code == "0"
+    assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()
+    where = "cannot write %s/active-response/bin/../../logs/active-responses.log " \
+            "(Not a directory): " % install.prefix
+    # <PRI> is facility authpriv (10) * 8 + err (3) = 83.
+    assert first.startswith("<83>") and "firewall-drop[" in first
+    assert first.endswith(where + install.program() + " add - 192.0.2.7 1.1 5712")
+    assert second.startswith("<83>")
+    assert second.endswith(where + install.program() + ": add 192.0.2.7: blocked: iptables "
+                           "chain OSSEC (repaired: created chain OSSEC, jump from INPUT, "
+                           "jump from FORWARD) (exit 0)")

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""make bench: what one firewall-drop.sh run costs, against the raw commands.
+
+Runs as root in private network namespaces (``unshare -n``), once with
+iptables-nft and once with iptables-legacy, on a copy installed by
+``make install``.  Every figure of a table comes from the same run, and the
+ratios are what to read: these machines are noisy.
+
+  raw add     the iptables commands our add issues, run back to back
+  ours add    firewall-drop.sh add (steady state: chain and jumps exist)
+  stock add   the commands the stock scripts run for one add (OSSEC 4.x
+              with its chain, and 2.8), emulated in tools/bench.py
+  python      /usr/bin/python3 -IS -c pass, the interpreter alone
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = 40
+BURST = 200
+
+# Our own emulations of the commands each stock script runs for one IPv4 add
+# on Linux, in order, so that their cost can be measured beside ours.
+STOCK_MAIN = r"""#!/bin/sh
+# OSSEC 4.x (main): dedicated chain, checked with -L and -C, no -w.
+uname >/dev/null
+cd "$(dirname "$0")"
+name=$(basename "$0")
+echo "$(date) $0 $1 $2 $3 $4 $5" >> ./active-responses.log
+mkdir ./fw-lock && echo $$ > ./fw-lock/pid
+/usr/sbin/iptables -n -L OSSEC >/dev/null 2>&1 || /usr/sbin/iptables -N OSSEC
+/usr/sbin/iptables -C INPUT -j OSSEC >/dev/null 2>&1 || /usr/sbin/iptables -I INPUT -j OSSEC
+v4=$(cat /proc/sys/net/ipv4/ip_forward)
+v6=$(cat /proc/sys/net/ipv6/conf/all/forwarding)
+if [ "$v4" != 0 ] || [ "$v6" != 0 ]; then
+    /usr/sbin/iptables -C FORWARD -j OSSEC >/dev/null 2>&1 || /usr/sbin/iptables -I FORWARD -j OSSEC
+fi
+/usr/sbin/iptables -I OSSEC -s "$3" -j DROP
+rm -rf ./fw-lock
+"""
+
+STOCK_28 = r"""#!/bin/sh
+# OSSEC 2.8: straight into INPUT and FORWARD, IPv6 detected with grep.
+uname >/dev/null
+cd "$(dirname "$0")"
+echo "$(date) $0 $1 $2 $3 $4 $5" >> ./active-responses.log
+echo "$3" | grep -q ':' && exit 1
+mkdir ./fw-lock && echo $$ > ./fw-lock/pid
+/usr/sbin/iptables -I INPUT -s "$3" -j DROP
+/usr/sbin/iptables -I FORWARD -s "$3" -j DROP
+rm -rf ./fw-lock
+"""
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--inside":
+        return measure(sys.argv[2], sys.argv[3])
+    if os.geteuid() != 0:
+        sys.exit("make bench needs root (it works in private network namespaces)")
+    destdir = tempfile.mkdtemp(prefix="ossec-ar-bench-")
+    subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + destdir,
+                    "PREFIX=/var/ossec"], check=True)
+    prefix = destdir + "/var/ossec"
+    os.makedirs(prefix + "/logs")
+    for flavour in ("nft", "legacy"):
+        mount = ""
+        if flavour == "legacy":
+            mount = ("mount --bind /usr/sbin/xtables-legacy-multi "
+                     "/usr/sbin/xtables-nft-multi && ")
+        subprocess.run(["unshare", "-n", "-m", "--propagation", "private", "sh", "-c",
+                        mount + 'exec "$@"', "sh", sys.executable, os.path.abspath(__file__),
+                        "--inside", flavour, prefix], check=True)
+    subprocess.run(["rm", "-rf", destdir], check=True)
+
+
+def timed(argv_list):
+    """Wall time of running each argv in turn (one 'operation')."""
+    start = time.perf_counter()
+    for argv in argv_list:
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+    return time.perf_counter() - start
+
+
+def address(n):
+    return "10.%d.%d.%d" % (n >> 16 & 255, n >> 8 & 255, n & 255)
+
+
+def measure(flavour, prefix):
+    program = prefix + "/active-response/bin/firewall-drop.sh"
+    stock_main = script(prefix, "stock-main.sh", STOCK_MAIN)
+    stock_28 = script(prefix, "stock-28.sh", STOCK_28)
+    ipt = "/usr/sbin/iptables"
+    subprocess.run([program, "add", "-", "10.255.255.254"], check=True)   # the layout
+    raw_add, ours_add, raw_del, ours_del, python = [], [], [], [], []
+    main_add, old_add = [], []
+    for n in range(1, RUNS + 1):
+        a, b = address(n), address(n + 100000)
+        raw_add.append(timed([[ipt, "-w", "60", "-S"],
+                              [ipt, "-w", "60", "-A", "OSSEC", "-s", a, "-j", "DROP"]]))
+        ours_add.append(timed([[program, "add", "-", b, "1.1", "1"]]))
+        raw_del.append(timed([[ipt, "-w", "60", "-S"],
+                              [ipt, "-w", "60", "-D", "OSSEC", "-s", a, "-j", "DROP"]]))
+        ours_del.append(timed([[program, "delete", "-", b, "1.1", "1"]]))
+        main_add.append(timed([[stock_main, "add", "-", a, "1.1", "1"]]))
+        subprocess.run([ipt, "-w", "-D", "OSSEC", "-s", a, "-j", "DROP"], check=True)
+        old_add.append(timed([[stock_28, "add", "-", a, "1.1", "1"]]))
+        for chain in ("INPUT", "FORWARD"):
+            subprocess.run([ipt, "-w", "-D", chain, "-s", a, "-j", "DROP"], check=True)
+        python.append(timed([["/usr/bin/python3", "-IS", "-c", "pass"]]))
+    burst = burst_of_adds(program)
+    base = statistics.median(raw_add)
+    rows = [("raw add (iptables -S, -A)", raw_add), ("ours add", ours_add),
+            ("raw delete (iptables -S, -D)", raw_del), ("ours delete", ours_del),
+            ("stock 4.x-style add", main_add), ("stock 2.8-style add", old_add),
+            ("python3 -IS -c pass", python)]
+    version = subprocess.run([ipt, "-V"], stdout=subprocess.PIPE,
+                             universal_newlines=True).stdout.strip()
+    print("\n%s, median of %d runs; ratio = median / raw add" % (version, RUNS))
+    print("%-30s %10s %8s" % ("operation", "ms", "ratio"))
+    for name, samples in rows:
+        median = statistics.median(samples)
+        print("%-30s %10.2f %8.2f" % (name, median * 1000, median / base))
+    print("%-30s %10.2f %8.2f   (%d concurrent adds, wall time; ratio to %d raw adds)"
+          % ("burst of %d adds" % BURST, burst * 1000, burst / (BURST * base), BURST, BURST))
+    ours = statistics.median(ours_add)
+    print("ours add / stock 4.x-style add: %.2f;  ours add / stock 2.8-style add: %.2f"
+          % (ours / statistics.median(main_add), ours / statistics.median(old_add)))
+
+
+def script(directory, name, text):
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+    return path
+
+
+def burst_of_adds(program):
+    start = time.perf_counter()
+    procs = [subprocess.Popen([program, "add", "-", address(200000 + n), "1.1", "1"])
+             for n in range(BURST)]
+    if any(p.wait() for p in procs):
+        sys.exit("a process of the burst failed")
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
