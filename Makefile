@@ -6,7 +6,7 @@ PYTHON  ?= /usr/bin/python3
 # may be another path when building for another system.
 COMPILE_PYTHON ?= $(PYTHON)
 
-PROGRAMS := firewall-drop.sh
+PROGRAMS := firewall-drop.sh host-deny.sh
 PACKAGE  := ossec_ar
 MODULES  := $(sort $(wildcard lib/$(PACKAGE)/*.py lib/$(PACKAGE)/*/*.py))
 PKGDIRS  := $(sort $(patsubst %/,%,$(dir $(MODULES))))

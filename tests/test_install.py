@@ -52,8 +52,9 @@ def test_install_layout(tmp_path):
     make_install(destdir)
     after = snapshot(destdir)
     added = sorted(set(after) - set(before))
-    program = "var/ossec/active-response/bin/firewall-drop.sh"
-    expected = {program, "var/ossec/lib/ossec_ar", "var/ossec/lib/ossec_ar/backends"}
+    programs = ["var/ossec/active-response/bin/" + name
+                for name in ("firewall-drop.sh", "host-deny.sh")]
+    expected = set(programs) | {"var/ossec/lib/ossec_ar", "var/ossec/lib/ossec_ar/backends"}
     for module in MODULES:
         expected.add("var/ossec/lib/" + module)
         directory, name = os.path.split(module)
@@ -69,8 +70,9 @@ def test_install_layout(tmp_path):
         for m in MODULES)
     # Nothing of OSSEC's changed, modes of its directories included.
     assert {k: v for k, v in after.items() if k in before} == before
-    assert stat.S_IMODE(after[program][0]) == 0o750
-    assert after[program][1].startswith(b"#!/usr/bin/python3 -IS\n")
+    for program in programs:
+        assert stat.S_IMODE(after[program][0]) == 0o750
+        assert after[program][1].startswith(b"#!/usr/bin/python3 -IS\n")
     assert stat.S_IMODE(after["var/ossec/lib/ossec_ar/cli.py"][0]) == 0o640
     assert stat.S_IMODE(after["var/ossec/lib/ossec_ar"][0]) == 0o750
     assert prefix == destdir + INSTALL_PREFIX
@@ -91,8 +93,9 @@ def test_shebang_follows_python_variable(tmp_path):
                     "PREFIX=/opt/ossec", "PYTHON=/usr/libexec/platform-python",
                     "COMPILE_PYTHON=" + PYTHON],
                    check=True, stdout=subprocess.PIPE)
-    with open(str(tmp_path / "opt/ossec/active-response/bin/firewall-drop.sh")) as f:
-        assert f.readline() == "#!/usr/libexec/platform-python -IS\n"
+    for name in ("firewall-drop.sh", "host-deny.sh"):
+        with open(str(tmp_path / "opt/ossec/active-response/bin" / name)) as f:
+            assert f.readline() == "#!/usr/libexec/platform-python -IS\n"
 
 
 def test_runs_from_the_source_tree_layout(nft_netns, tmp_path):

@@ -23,6 +23,7 @@ class Settings:
     backend = "auto"
     chain = "OSSEC"
     lock_wait = 60.0
+    host_deny_lock_wait = 60.0
     allowlist = ()          # (text as written, ip_network) pairs
 
     def __init__(self, **values):
@@ -147,5 +148,6 @@ _KEYS = {
     "firewall-drop": {"backend": ("backend", _backend),
                       "chain": ("chain", _chain),
                       "lock_wait": ("lock_wait", _seconds)},
+    "host-deny": {"lock_wait": ("host_deny_lock_wait", _seconds)},
     "allowlist": {"addresses": ("allowlist", _networks)},
 }

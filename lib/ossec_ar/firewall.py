@@ -1,29 +1,14 @@
 """firewall-drop: block or unblock one address in the host firewall."""
 
-import os
-
-from . import address as addresses
-from . import backends, config, platform
-from .exits import NOPERM, REFUSED, failed, refused
-from .lock import FileLock
-
-LOCK_NAME = "ossec-ar-firewall-drop.lock"
-
-
-def lock_path(prefix):
-    return os.path.join(prefix, "var", "run", LOCK_NAME)
+from . import backends, platform
+from .checks import before_change
+from .lock import FileLock, lock_file
 
 
 def respond(prefix, request):
-    address = addresses.parse(request.address)
-    settings = config.load(config.config_path(prefix))
-    for text, network in settings.allowlist:
-        if address in network:
-            raise refused(REFUSED, "%s is on the allowlist (%s)" % (address, text))
-    if os.geteuid() != 0:
-        raise failed(NOPERM, "must run as root (effective uid %d)" % os.geteuid())
+    address, settings = before_change(prefix, request)
     backend = backends.choose(settings, platform.system_name(), address)
-    with FileLock(lock_path(prefix), settings.lock_wait):
+    with FileLock(lock_file(prefix, "firewall-drop"), settings.lock_wait):
         if request.action == "add":
             status, detail = backend.add(address)
         else:

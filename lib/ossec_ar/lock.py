@@ -19,6 +19,11 @@ _FIRST_PAUSE = 0.002
 _LONGEST_PAUSE = 0.05
 
 
+def lock_file(prefix, program):
+    """Each program's lock file, under the install prefix (never the cwd)."""
+    return os.path.join(prefix, "var", "run", "ossec-ar-%s.lock" % program)
+
+
 class FileLock:
     def __init__(self, path, wait):
         self.path = path

@@ -1,0 +1,22 @@
+#!/usr/bin/python3 -IS
+"""OSSEC active response: deny (add) or allow again (delete) an IP address in
+tcp_wrappers (hosts.deny; hosts.allow on FreeBSD).
+
+Drop-in replacement for OSSEC's host-deny.sh; see README.md.  -I keeps
+the caller's PYTHON* variables, user site and working directory out; -S
+skips site-packages, which we do not use.
+"""
+import os
+import sys
+
+# Our package lives in <prefix>/lib, both in the source tree and installed.
+PREFIX = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.realpath(__file__))))
+sys.path.insert(0, os.path.join(PREFIX, "lib"))
+
+from ossec_ar import cli, hostdeny  # noqa: E402
+
+code = cli.main("host-deny", sys.argv, PREFIX, hostdeny.respond)
+# Skip the interpreter's teardown (about 2 ms, a sixth of a run): the log
+# has been written with os.write and closed, and nothing else is buffered.
+os._exit(code)

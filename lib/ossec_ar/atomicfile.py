@@ -1,0 +1,142 @@
+"""Replace a file so that readers see the old or the new one, never a mix.
+
+The new content goes to a temporary file created exclusively in the same
+directory (never in /tmp, never a name another user can predict and plant),
+takes the old file's mode, owner, group and SELinux label, is synced, and is
+renamed over the old one; then the directory is synced.  Any failure leaves
+the old file as it was.  A run killed half-way can leave its temporary file
+behind; the next run, under the same lock, removes it.
+"""
+
+import errno
+import os
+
+from .exits import IOERR, failed
+
+_TEMP_MARK = ".ossec-ar-"
+_SELINUX = "security.selinux"
+NEW_FILE_MODE = 0o644
+
+
+def resolve(path):
+    """The file that *path* names: symlinks are edited at their target."""
+    return os.path.realpath(path)
+
+
+def read(path):
+    """The bytes of *path*, or None if it does not exist."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise failed(IOERR, "cannot read %s: %s" % (path, error.strerror))
+
+
+def replace(path, data):
+    """Atomically make *data* the content of *path* (already resolved)."""
+    directory, name = os.path.split(path)
+    _remove_leftovers(directory, name)
+    template = _template(path)
+    temp = os.path.join(directory, "%s%s%s.%d" % (
+        "." if not name.startswith(".") else "", name + _TEMP_MARK,
+        os.urandom(6).hex(), os.getpid()))
+    step = "create " + temp
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise failed(IOERR, "cannot %s: %s; %s left as it was"
+                     % (step, error.strerror, path))
+    try:
+        step = "write " + temp
+        _write_all(fd, data)
+        step = "copy owner, mode and label to " + temp
+        _copy_attributes(fd, template)
+        step = "sync " + temp
+        os.fsync(fd)
+        os.close(fd)
+        fd = None
+        step = "rename %s over %s" % (temp, path)
+        os.rename(temp, path)
+    except OSError as error:
+        if fd is not None:
+            os.close(fd)
+        _unlink_quietly(temp)
+        raise failed(IOERR, "cannot %s: %s; %s left as it was"
+                     % (step, error.strerror, path))
+    _sync_directory(directory, path)
+
+
+def _template(path):
+    """(stat, SELinux label) of the file being replaced, or None if new."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise failed(IOERR, "cannot stat %s: %s" % (path, error.strerror))
+    label = None
+    getxattr = getattr(os, "getxattr", None)      # Linux only
+    if getxattr is not None:
+        try:
+            label = getxattr(path, _SELINUX)
+        except OSError as error:
+            if error.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise failed(IOERR, "cannot read the SELinux label of %s: %s"
+                             % (path, error.strerror))
+    return info, label
+
+
+def _copy_attributes(fd, template):
+    if template is None:
+        os.fchmod(fd, NEW_FILE_MODE)        # owner: root, who runs us
+        return
+    info, label = template
+    os.fchown(fd, info.st_uid, info.st_gid)
+    os.fchmod(fd, info.st_mode & 0o7777)
+    if label is not None:
+        os.setxattr(fd, _SELINUX, label)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _sync_directory(directory, path):
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise failed(IOERR, "%s was replaced, but syncing %s failed: %s"
+                     % (path, directory, error.strerror))
+
+
+def _remove_leftovers(directory, name):
+    """Temporary files of runs that were killed before their rename.
+
+    Only the holder of the program's lock creates them, and we hold it, so
+    any that exist are abandoned.
+    """
+    prefix = ("." if not name.startswith(".") else "") + name + _TEMP_MARK
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for entry in names:
+        if entry.startswith(prefix):
+            _unlink_quietly(os.path.join(directory, entry))
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,33 @@
+"""host-deny: block or unblock one address in the tcp_wrappers files."""
+
+from . import atomicfile, hostsfile, platform
+from .checks import before_change
+from .lock import FileLock, lock_file
+
+
+def respond(prefix, request):
+    address, settings = before_change(prefix, request)
+    style = hostsfile.style_for(platform.system_name())
+    path = atomicfile.resolve(style.path)
+    with FileLock(lock_file(prefix, "host-deny"), settings.host_deny_lock_wait):
+        data = atomicfile.read(path)
+        if request.action == "add":
+            status, new = _add(data, address, style)
+        else:
+            status, new = _delete(data, address, style)
+        if new is not None:
+            atomicfile.replace(path, new)
+    where = path if path == style.path else "%s (via %s)" % (path, style.path)
+    return status, str(address), where
+
+
+def _add(data, address, style):
+    new = hostsfile.add(data, address, style)
+    return ("already blocked", None) if new is None else ("blocked", new)
+
+
+def _delete(data, address, style):
+    new, removed = hostsfile.delete(data, address, style)
+    if not removed:
+        return "was not blocked", None
+    return "unblocked", new

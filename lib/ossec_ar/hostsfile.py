@@ -1,0 +1,109 @@
+"""Our lines in tcp_wrappers files, and where they go.
+
+Two styles, as the stock host-deny.sh writes them:
+
+``hosts.deny`` (every system but FreeBSD)
+    ``ALL:192.0.2.7`` or ``ALL:[2001:db8::7]``, at the end of the file.
+``hosts.allow`` (FreeBSD, whose tcpd reads only this file)
+    ``ALL : 192.0.2.7 : deny``.  The file is first-match and FreeBSD's
+    default one ends in ``ALL : ALL : allow``, so our lines go before the
+    first rule of the file (after its opening comments), in the order added.
+
+A line is ours only if it is exactly one of these forms for one address;
+comments, other services' lines and lines that merely contain the address
+are the administrator's and are never touched.  The file is handled as
+bytes, line ends included, so every byte that is not ours stays as it was.
+"""
+
+import ipaddress
+
+
+class Style:
+    def __init__(self, path, before, after, at_top):
+        self.path = path
+        self._before = before        # text before the address
+        self._after = after          # text after it
+        self.at_top = at_top
+
+    def line(self, address):
+        return (self._before + _host(address) + self._after).encode("ascii")
+
+    def address_of(self, line):
+        """The address a line of ours blocks, or None for any other line."""
+        try:
+            text = line.decode("ascii").rstrip("\r\n \t")
+        except UnicodeDecodeError:
+            return None
+        if not (text.startswith(self._before) and text.endswith(self._after)):
+            return None
+        host = text[len(self._before):len(text) - len(self._after)]
+        return _parse_host(host)
+
+
+HOSTS_DENY = Style("/etc/hosts.deny", "ALL:", "", at_top=False)
+HOSTS_ALLOW = Style("/etc/hosts.allow", "ALL : ", " : deny", at_top=True)
+
+
+def style_for(system):
+    return HOSTS_ALLOW if system == "FreeBSD" else HOSTS_DENY
+
+
+def add(data, address, style):
+    """New file content with *address* blocked, or None if it already is."""
+    lines = _lines(data)
+    if any(style.address_of(line) == address for line in lines):
+        return None
+    newline = _newline(lines)
+    if lines and not lines[-1].endswith(b"\n"):
+        lines[-1] += newline           # our line cannot share the last line
+    ours = style.line(address) + newline
+    lines.insert(_insert_at(lines, style), ours)
+    return b"".join(lines)
+
+
+def delete(data, address, style):
+    """(new content, number of lines removed)."""
+    lines = _lines(data)
+    kept = [line for line in lines if style.address_of(line) != address]
+    return b"".join(kept), len(lines) - len(kept)
+
+
+def _lines(data):
+    return data.splitlines(True) if data else []
+
+
+def _newline(lines):
+    """The file's own line end: CRLF if its first line has one."""
+    if lines and lines[0].endswith(b"\r\n"):
+        return b"\r\n"
+    return b"\n"
+
+
+def _insert_at(lines, style):
+    if not style.at_top:
+        return len(lines)
+    for index, line in enumerate(lines):
+        text = line.strip()
+        if text and not text.startswith(b"#") and style.address_of(line) is None:
+            return index            # the first rule that is not ours
+    return len(lines)
+
+
+def _host(address):
+    return "[%s]" % address if address.version == 6 else str(address)
+
+
+def _parse_host(host):
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if "." in host and ":" not in host:
+            return None
+    elif ":" in host:
+        return None                   # tcpd reads bare IPv6 as host:port junk
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

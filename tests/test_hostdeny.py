@@ -1,0 +1,279 @@
+"""host-deny.sh, installed by make install, on real files.
+
+Each run happens in a private mount namespace where a scratch copy of /etc
+is bind-mounted over /etc, so the machine's own hosts.deny is never touched.
+"""
+
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import PYTHON, require_root
+from decoder import decode
+from test_iptables import HOSTILE
+
+ADMIN = (b"# /etc/hosts.deny: the administrator's own rules\r\n"
+         b"\r\n"
+         b"sshd: 1.2.3.4\r\n"
+         b"ALL:1x2y3z4\r\n"
+         b"ALL:11.2.3.4\r\n"
+         b"# ALL:192.0.2.7\r\n"
+         b"in.telnetd: ALL")               # no final newline
+
+BIND_ETC = 'mount --bind "$ETC" /etc'
+
+
+@pytest.fixture(scope="session")
+def etc_copy(tmp_path_factory):
+    require_root()
+    top = tmp_path_factory.mktemp("etc-copy")
+    subprocess.run(["cp", "-a", "/etc", str(top)], check=True)
+    return str(top / "etc")
+
+
+class Etc:
+    def __init__(self, path, install):
+        self.path = path
+        self.install = install
+        self.deny = os.path.join(path, "hosts.deny")
+
+    def run(self, *args, mounts=BIND_ETC, **kwargs):
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+                mounts + '\nexec "$@"', "sh", self.install.program("host-deny.sh")]
+        env = dict(os.environ, ETC=self.path)
+        return subprocess.run(argv + list(args), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=60, **kwargs)
+
+    def code(self, *args, **kwargs):
+        result = self.run(*args, **kwargs)
+        assert (result.stdout, result.stderr) == (b"", b"")
+        return result.returncode
+
+    def write(self, data):
+        with open(self.deny, "wb") as f:
+            f.write(data)
+
+    def read(self):
+        with open(self.deny, "rb") as f:
+            return f.read()
+
+    def outcome(self):
+        lines = self.install.log_lines()
+        assert len(lines) % 2 == 0
+        return lines[-1].split("/host-deny.sh: ", 1)[1]
+
+    def leftovers(self):
+        return [name for name in os.listdir(self.path) if ".ossec-ar-" in name]
+
+
+@pytest.fixture
+def etc(etc_copy, install):
+    for name in ("hosts.deny", "hosts.allow"):
+        path = os.path.join(etc_copy, name)
+        if os.path.lexists(path):
+            os.unlink(path)
+    yield Etc(etc_copy, install)
+
+
+def test_add_add_delete_delete(etc):
+    etc.write(ADMIN)
+    assert etc.code("add", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
+    assert etc.outcome() == "add 192.0.2.7: blocked: /etc/hosts.deny (exit 0)"
+    assert etc.read() == ADMIN + b"\r\nALL:192.0.2.7\r\n"
+    assert etc.code("add", "-", "192.0.2.7", "1326977549.1358626", "5712") == 0
+    assert etc.outcome() == "add 192.0.2.7: already blocked: /etc/hosts.deny (exit 0)"
+    assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
+    assert etc.outcome() == "delete 192.0.2.7: unblocked: /etc/hosts.deny (exit 0)"
+    assert etc.read() == ADMIN + b"\r\n"
+    assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
+    assert etc.outcome() == "delete 192.0.2.7: was not blocked: /etc/hosts.deny (exit 0)"
+    lines = etc.install.log_lines()
+    assert [decode(line) for line in lines[::2]] == [
+        (603, "192.0.2.7"), (603, "192.0.2.7"), (604, "192.0.2.7"), (604, "192.0.2.7")]
+    assert all(decode(line) is None for line in lines[1::2])
+    assert etc.leftovers() == []
+
+
+def test_ipv6_and_stock_lines(etc):
+    etc.write(b"ALL:[2001:DB8::7]\nALL:192.0.2.9\n")       # as the stock script wrote
+    assert etc.code("add", "-", "2001:db8::7", "1.1", "1") == 0
+    assert etc.outcome() == "add 2001:db8::7: already blocked: /etc/hosts.deny (exit 0)"
+    assert etc.code("delete", "-", "2001:db8:0::7", "1.1", "1") == 0
+    assert etc.code("add", "-", "2001:db8::8", "1.1", "1") == 0
+    assert etc.code("delete", "-", "::ffff:192.0.2.9", "1.1", "1") == 0
+    assert etc.read() == b"ALL:[2001:db8::8]\n"
+
+
+def test_missing_file_is_created_0644_root(etc):
+    assert etc.code("add", "-", "192.0.2.7", "1.1", "1") == 0
+    info = os.stat(etc.deny)
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o644, 0, 0)
+    assert etc.read() == b"ALL:192.0.2.7\n"
+
+
+def test_symlinked_file_is_edited_at_its_target(etc):
+    os.makedirs(os.path.join(etc.path, "tcpd"), exist_ok=True)
+    target = os.path.join(etc.path, "tcpd", "hosts.deny")
+    with open(target, "wb") as f:
+        f.write(b"sshd: 10.0.0.1\n")
+    os.symlink("tcpd/hosts.deny", etc.deny)
+    try:
+        assert etc.code("add", "-", "192.0.2.7", "1.1", "1") == 0
+        assert os.readlink(etc.deny) == "tcpd/hosts.deny"
+        with open(target, "rb") as f:
+            assert f.read() == b"sshd: 10.0.0.1\nALL:192.0.2.7\n"
+        assert etc.outcome() == ("add 192.0.2.7: blocked: /etc/tcpd/hosts.deny (via "
+                                 "/etc/hosts.deny) (exit 0)")
+    finally:
+        os.unlink(target)
+
+
+DANGEROUS = ["ALL", "LOCAL", "KNOWN", "UNKNOWN", "PARANOID", "*", "192.0.2.*",
+             "192.0.2.", "192.0.2.0/24", "192.0.2.0/255.255.255.0", "?.?.?.?",
+             "@netgroup", "user@192.0.2.7", "192.0.2.7 EXCEPT 10.0.0.1",
+             "192.0.2.7, ALL", ".example.com", "[2001:db8::7]", "ALL:ALL"]
+
+
+@pytest.mark.parametrize("args,code", [(h[0], h[1]) for h in HOSTILE]
+                         + [(["add", "-", d, "1.1", "1"], 65) for d in DANGEROUS],
+                         ids=["hostile-%d" % i for i in range(len(HOSTILE))] + DANGEROUS)
+def test_hostile_and_wrapper_patterns_are_refused(etc, args, code):
+    etc.write(ADMIN)
+    before = os.stat(etc.deny)
+    argv = [os.fsdecode(a) if isinstance(a, bytes) else a for a in args]
+    assert etc.code(*argv) == code
+    assert etc.read() == ADMIN
+    assert os.stat(etc.deny).st_ino == before.st_ino
+    lines = etc.install.log_lines()
+    assert len(lines) == 2 and ": refused: " in lines[1]
+    assert lines[1].endswith("(exit %d)" % code)
+
+
+def test_read_only_etc_is_exit_74_and_nothing_changes(etc):
+    etc.write(ADMIN)
+    mounts = BIND_ETC + " && mount -o remount,ro,bind /etc"
+    assert etc.code("add", "-", "192.0.2.7", "1.1", "1", mounts=mounts) == 74
+    text = etc.outcome()
+    assert text.startswith("add 192.0.2.7: failed: cannot create /etc/.hosts.deny.ossec-ar-")
+    assert text.endswith(": Read-only file system; /etc/hosts.deny left as it was (exit 74)")
+    assert etc.read() == ADMIN and etc.leftovers() == []
+
+
+def test_full_file_system_is_exit_74_and_nothing_changes(etc, tmp_path):
+    # /etc is a 64 KiB tmpfs holding a 40 KB hosts.deny: the new copy cannot fit.
+    small = str(tmp_path / "small")
+    os.mkdir(small)
+    big = ADMIN + b"\n" + b"# padding\n" * 4000
+    etc.write(big)
+    script = ("mount -t tmpfs -o size=64k none {0}\n"
+              "cp \"$ETC/hosts.deny\" {0}/\n"
+              "mount --bind {0} /etc\n"
+              "code=0; \"$@\" || code=$?\n"
+              "ls -A /etc\n"
+              "cmp -s /etc/hosts.deny \"$ETC/hosts.deny\" && echo unchanged\n"
+              "exit $code\n").format(small)
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-ec", script, "sh",
+         etc.install.program("host-deny.sh"), "add", "-", "192.0.2.7", "1.1", "1"],
+        env=dict(os.environ, ETC=etc.path), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, timeout=60)
+    assert (result.returncode, result.stderr) == (74, b"")
+    assert result.stdout.decode().split() == ["hosts.deny", "unchanged"]
+    text = etc.outcome()
+    assert text.startswith("add 192.0.2.7: failed: cannot write /etc/.hosts.deny.ossec-ar-")
+    assert text.endswith(": No space left on device; /etc/hosts.deny left as it was "
+                         "(exit 74)")
+
+
+def hold(path):
+    holder = subprocess.Popen(["flock", path, "sh", "-c", "echo held; exec sleep 60"],
+                              stdout=subprocess.PIPE, start_new_session=True)
+    assert holder.stdout.readline() == b"held\n"
+    return holder
+
+
+def test_held_lock_is_exit_75_and_nothing_changes(etc):
+    etc.write(ADMIN)
+    etc.install.configure("[host-deny]\nlock_wait = 0.5\n")
+    lock = os.path.join(etc.install.prefix, "var", "run", "ossec-ar-host-deny.lock")
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    holder = hold(lock)
+    try:
+        assert etc.code("add", "-", "192.0.2.7", "1.1", "1") == 75
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert etc.outcome() == ("add 192.0.2.7: failed: lock %s still held by another run "
+                             "after 0.5s (exit 75)" % lock)
+    assert etc.read() == ADMIN
+
+
+def test_sigkill_at_random_points_never_leaves_a_partial_file(etc):
+    # A large file widens the window in which the write is under way.
+    body = ADMIN + b"\n" + b"".join(b"ALL:10.%d.%d.1\n" % (i // 256, i % 256)
+                                    for i in range(20000))
+    old = body + b"ALL:192.0.2.7\n"
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+            BIND_ETC + '\nexec "$@"', "sh", etc.install.program("host-deny.sh"),
+            "delete", "-", "192.0.2.7", "1.1", "1"]
+    env = dict(os.environ, ETC=etc.path)
+    # How long a whole run takes here, so that the kills spread over all of it.
+    durations = []
+    for _ in range(3):
+        etc.write(old)
+        start = time.monotonic()
+        assert subprocess.run(argv, env=env).returncode == 0
+        durations.append(time.monotonic() - start)
+        assert etc.read() == body
+    run_time = sorted(durations)[1]
+    killed = mid_write = 0
+    rng = random.Random(1)
+    for _ in range(120):
+        etc.write(old)
+        proc = subprocess.Popen(argv, env=env)
+        time.sleep(rng.uniform(0.3, 1.05) * run_time)
+        proc.send_signal(signal.SIGKILL)
+        if proc.wait() == -signal.SIGKILL:
+            killed += 1
+        mid_write += bool(etc.leftovers())     # killed between create and rename
+        assert etc.read() in (old, body)
+    print("run %.0f ms; killed %d of 120 runs, %d between create and rename"
+          % (run_time * 1000, killed, mid_write))
+    assert killed >= 20
+    assert mid_write >= 1
+    # The next run removes what killed runs left behind.
+    assert etc.code("add", "-", "192.0.2.8", "1.1", "1") == 0
+    assert etc.leftovers() == []
+
+
+CONCURRENT = """
+import subprocess, sys
+program = sys.argv[1]
+jobs = [("add", a) for a in sys.argv[2].split()] + [("delete", a) for a in sys.argv[3].split()]
+procs = [subprocess.Popen([program, action, "-", a, "1.1", "1"]) for action, a in jobs]
+sys.exit(max(p.wait() for p in procs))
+"""
+
+
+def test_concurrent_adds_and_deletes_lose_nothing(etc):
+    old = ["198.51.100.%d" % i for i in range(1, 51)]
+    new = ["203.0.113.%d" % i for i in range(1, 51)]
+    etc.write(ADMIN + b"\r\n" + b"".join(b"ALL:%s\r\n" % a.encode() for a in old))
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+            BIND_ETC + '\nexec "$@"', "sh", PYTHON, "-c", CONCURRENT,
+            etc.install.program("host-deny.sh"), " ".join(new), " ".join(old)]
+    result = subprocess.run(argv, env=dict(os.environ, ETC=etc.path), timeout=120)
+    assert result.returncode == 0
+    data = etc.read()
+    assert data.startswith(ADMIN + b"\r\n")
+    ours = data[len(ADMIN) + 2:].split(b"\r\n")
+    assert ours[-1] == b""
+    assert sorted(ours[:-1]) == sorted(b"ALL:%s" % a.encode() for a in new)
+    assert len(etc.install.log_lines()) == 200
+    assert etc.leftovers() == []

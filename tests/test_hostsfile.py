@@ -1,0 +1,141 @@
+"""Our lines in hosts.deny and FreeBSD's hosts.allow: pure byte logic."""
+
+import ipaddress
+
+import pytest
+
+from ossec_ar.hostsfile import HOSTS_ALLOW, HOSTS_DENY, add, delete, style_for
+
+IP = ipaddress.ip_address
+
+
+def test_style_per_system():
+    assert style_for("FreeBSD") is HOSTS_ALLOW
+    for system in ("Linux", "SunOS", "AIX", "NetBSD", "OpenBSD", "Darwin"):
+        assert style_for(system) is HOSTS_DENY
+    assert (HOSTS_DENY.path, HOSTS_ALLOW.path) == ("/etc/hosts.deny", "/etc/hosts.allow")
+
+
+def test_lines_as_the_stock_script_writes_them():
+    assert HOSTS_DENY.line(IP("192.0.2.7")) == b"ALL:192.0.2.7"
+    assert HOSTS_DENY.line(IP("2001:db8::7")) == b"ALL:[2001:db8::7]"
+    assert HOSTS_ALLOW.line(IP("192.0.2.7")) == b"ALL : 192.0.2.7 : deny"
+    assert HOSTS_ALLOW.line(IP("2001:db8::7")) == b"ALL : [2001:db8::7] : deny"
+
+
+ADMIN = (b"# /etc/hosts.deny: list of hosts that are _not_ allowed to access the system.\n"
+         b"#\n"
+         b"\n"
+         b"sshd: 1.2.3.4\n"
+         b"ALL:1x2y3z4\n"
+         b"ALL:11.2.3.4\n"
+         b"ALL:1.2.3.40\n"
+         b"# ALL:1.2.3.4\n"
+         b"ALL:1.2.3.4 EXCEPT x\n"
+         b"ALL: 1.2.3.4\n"
+         b"in.telnetd: ALL\n")
+
+
+def test_add_appends_one_line_and_keeps_every_other_byte():
+    new = add(ADMIN, IP("1.2.3.4"), HOSTS_DENY)
+    assert new == ADMIN + b"ALL:1.2.3.4\n"
+
+
+def test_add_is_idempotent_and_near_misses_do_not_count():
+    once = add(ADMIN, IP("1.2.3.4"), HOSTS_DENY)
+    assert add(once, IP("1.2.3.4"), HOSTS_DENY) is None
+
+
+def test_delete_removes_exactly_our_lines_for_that_address():
+    blocked = ADMIN + b"ALL:1.2.3.4\nALL:5.6.7.8\nALL:1.2.3.4\r\n"
+    new, removed = delete(blocked, IP("1.2.3.4"), HOSTS_DENY)
+    assert removed == 2
+    assert new == ADMIN + b"ALL:5.6.7.8\n"
+
+
+def test_delete_of_an_absent_address_changes_nothing():
+    new, removed = delete(ADMIN, IP("1.2.3.4"), HOSTS_DENY)
+    assert (new, removed) == (ADMIN, 0)
+
+
+def test_crlf_file_keeps_crlf():
+    data = b"# comment\r\nsshd: 10.0.0.1\r\n"
+    new = add(data, IP("192.0.2.7"), HOSTS_DENY)
+    assert new == data + b"ALL:192.0.2.7\r\n"
+    assert delete(new, IP("192.0.2.7"), HOSTS_DENY) == (data, 1)
+
+
+def test_missing_final_newline():
+    data = b"sshd: 10.0.0.1"
+    new = add(data, IP("192.0.2.7"), HOSTS_DENY)
+    assert new == b"sshd: 10.0.0.1\nALL:192.0.2.7\n"
+    # A file whose last line is ours, without a newline (written by hand).
+    assert delete(b"sshd: 10.0.0.1\nALL:192.0.2.7", IP("192.0.2.7"), HOSTS_DENY) == (
+        b"sshd: 10.0.0.1\n", 1)
+    # The administrator's last line keeps its missing newline on delete.
+    assert delete(b"ALL:192.0.2.7\nsshd: 10.0.0.1", IP("192.0.2.7"), HOSTS_DENY) == (
+        b"sshd: 10.0.0.1", 1)
+
+
+def test_empty_and_missing_file():
+    assert add(None, IP("192.0.2.7"), HOSTS_DENY) == b"ALL:192.0.2.7\n"
+    assert add(b"", IP("192.0.2.7"), HOSTS_DENY) == b"ALL:192.0.2.7\n"
+    assert delete(None, IP("192.0.2.7"), HOSTS_DENY) == (b"", 0)
+
+
+def test_non_ascii_and_binary_bytes_survive():
+    data = b"# caf\xc3\xa9 \xff\xfe\x00 admin notes\nsshd: ALL\n"
+    new = add(data, IP("192.0.2.7"), HOSTS_DENY)
+    assert new == data + b"ALL:192.0.2.7\n"
+    assert delete(new, IP("192.0.2.7"), HOSTS_DENY) == (data, 1)
+
+
+@pytest.mark.parametrize("line,address", [
+    (b"ALL:[2001:db8::7]", "2001:db8::7"),
+    (b"ALL:[2001:DB8:0::7]", "2001:db8::7"),         # stock writes what it was given
+    (b"ALL:[::ffff:192.0.2.7]", "192.0.2.7"),
+    (b"ALL:192.0.2.7  ", "192.0.2.7"),               # trailing blanks
+])
+def test_stock_ipv6_and_variants_are_recognised(line, address):
+    assert delete(line + b"\n", IP(address), HOSTS_DENY) == (b"", 1)
+
+
+@pytest.mark.parametrize("line", [
+    b"ALL:2001:db8::7", b"ALL:[192.0.2.7]", b"ALL:[2001:db8::7", b"ALL:192.0.2.7/32",
+    b"ALL:192.0.2.", b" ALL:192.0.2.7", b"all:192.0.2.7", b"ALL : 192.0.2.7 : deny",
+])
+def test_lines_that_are_not_ours_for_that_address(line):
+    for address in ("192.0.2.7", "2001:db8::7"):
+        assert delete(line + b"\n", IP(address), HOSTS_DENY) == (line + b"\n", 0)
+
+
+FREEBSD_DEFAULT = (b"#\n# hosts.allow access control file for \"tcp wrapped\" applications.\n"
+                   b"#\n\n# Start by allowing everything (this prevents the rest of the file\n"
+                   b"# from working, so remove it when you need protection).\n"
+                   b"ALL : ALL : allow\n\n# Rules\nsshd : localhost : allow\n")
+
+
+def test_freebsd_lines_go_before_the_first_rule_in_the_order_added():
+    one = add(FREEBSD_DEFAULT, IP("192.0.2.7"), HOSTS_ALLOW)
+    two = add(one, IP("2001:db8::7"), HOSTS_ALLOW)
+    head, tail = FREEBSD_DEFAULT.split(b"ALL : ALL : allow\n")
+    assert two == (head + b"ALL : 192.0.2.7 : deny\nALL : [2001:db8::7] : deny\n"
+                   b"ALL : ALL : allow\n" + tail)
+    assert add(two, IP("192.0.2.7"), HOSTS_ALLOW) is None
+    assert delete(two, IP("192.0.2.7"), HOSTS_ALLOW)[0] == (
+        head + b"ALL : [2001:db8::7] : deny\nALL : ALL : allow\n" + tail)
+    assert delete(delete(two, IP("192.0.2.7"), HOSTS_ALLOW)[0], IP("2001:db8::7"),
+                  HOSTS_ALLOW) == (FREEBSD_DEFAULT, 1)
+
+
+def test_freebsd_file_with_only_comments_gets_our_line_at_the_end():
+    assert add(b"# nothing yet\n", IP("192.0.2.7"), HOSTS_ALLOW) == (
+        b"# nothing yet\nALL : 192.0.2.7 : deny\n")
+
+
+def test_freebsd_ignores_hosts_deny_forms():
+    data = b"ALL:192.0.2.7\nALL : ALL : allow\n"
+    assert delete(data, IP("192.0.2.7"), HOSTS_ALLOW) == (data, 0)
+    # ALL:192.0.2.7 is a rule of the administrator's here, and the first one.
+    assert add(data, IP("192.0.2.7"), HOSTS_ALLOW) == (
+        b"ALL : 192.0.2.7 : deny\nALL:192.0.2.7\nALL : ALL : allow\n")
