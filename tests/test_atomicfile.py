@@ -79,6 +79,41 @@ def test_a_failing_step_leaves_the_original_and_no_temp_file(etc, monkeypatch, c
     assert entries("/etc") == ["hosts.deny"]
 
 
+def test_directory_sync(etc, monkeypatch):
+    real_fsync = os.fsync
+    synced = []
+
+    def fsync(fd):
+        synced.append(fd)
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomicfile.replace("/etc/hosts.deny", b"new\n")
+    assert len(synced) == 2                    # the new file, then the directory
+
+
+@pytest.mark.parametrize("code,fails", [(errno.EINVAL, False), (errno.EIO, True)])
+def test_directory_sync_errors(etc, monkeypatch, code, fails):
+    real_fsync = os.fsync
+    calls = []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2:                    # the directory
+            raise OSError(code, os.strerror(code))
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    if fails:
+        with pytest.raises(exits.Failure) as info:
+            atomicfile.replace("/etc/hosts.deny", b"new\n")
+        assert info.value.code == 74
+        assert info.value.reason == ("/etc/hosts.deny was replaced, but syncing /etc "
+                                     "failed: Input/output error")
+    else:
+        atomicfile.replace("/etc/hosts.deny", b"new\n")   # unsupported: not a failure
+    monkeypatch.undo()
+    assert atomicfile.read("/etc/hosts.deny") == b"new\n"
+
+
 def test_unwritable_directory_leaves_the_original(etc):
     from pyfakefs.helpers import get_uid, set_uid
     os.chmod("/etc", 0o555)

@@ -139,3 +139,10 @@ def test_freebsd_ignores_hosts_deny_forms():
     # ALL:192.0.2.7 is a rule of the administrator's here, and the first one.
     assert add(data, IP("192.0.2.7"), HOSTS_ALLOW) == (
         b"ALL : 192.0.2.7 : deny\nALL:192.0.2.7\nALL : ALL : allow\n")
+
+
+def test_freebsd_insertion_keeps_a_missing_final_newline():
+    # Our line goes at the top, so the administrator's last line is not ours
+    # to end.
+    assert add(b"sshd : ALL : allow", IP("192.0.2.7"), HOSTS_ALLOW) == (
+        b"ALL : 192.0.2.7 : deny\nsshd : ALL : allow")

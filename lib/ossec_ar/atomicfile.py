@@ -107,14 +107,22 @@ def _write_all(fd, data):
         view = view[written:]
 
 
+# Some systems (AIX, older Solaris) refuse fsync on a directory: there the
+# rename is as durable as the system makes it, and that is not a failure.
+_SYNC_UNSUPPORTED = (errno.EINVAL, errno.EBADF, errno.ENOTSUP, errno.EOPNOTSUPP)
+
+
 def _sync_directory(directory, path):
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(directory, flags)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
     except OSError as error:
+        if error.errno in _SYNC_UNSUPPORTED:
+            return
         raise failed(IOERR, "%s was replaced, but syncing %s failed: %s"
                      % (path, directory, error.strerror))
 

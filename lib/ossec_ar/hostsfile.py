@@ -54,10 +54,10 @@ def add(data, address, style):
     if any(style.address_of(line) == address for line in lines):
         return None
     newline = _newline(lines)
-    if lines and not lines[-1].endswith(b"\n"):
+    at = _insert_at(lines, style)
+    if at == len(lines) and lines and not lines[-1].endswith(b"\n"):
         lines[-1] += newline           # our line cannot share the last line
-    ours = style.line(address) + newline
-    lines.insert(_insert_at(lines, style), ours)
+    lines.insert(at, style.line(address) + newline)
     return b"".join(lines)
 
 

@@ -1,0 +1,106 @@
+"""host-deny's read-modify-write on a pyfakefs /etc, in-process: every
+preserved-bytes case in both styles, and file-system faults."""
+
+import os
+
+import pytest
+
+from ossec_ar import exits, hostdeny, platform
+from ossec_ar.request import Request
+
+PREFIX = "/var/ossec"
+
+CASES = {
+    "comments and blanks": b"# header\n\n#\n  \nsshd: 10.0.0.1\n\n# trailer\n",
+    "missing final newline": b"sshd: 10.0.0.1\n# last",
+    "crlf": b"# header\r\nsshd: 10.0.0.1\r\n",
+    "near misses": b"ALL:1x2y3z4\nALL:11.2.3.4\nsshd: 192.0.2.7\n# ALL:192.0.2.7\n"
+                   b"ALL:192.0.2.70\nALL : 192.0.2.7\n",
+    "not utf-8": b"# \xff\xfe caf\xc3\xa9\nsshd: ALL\n",
+    "empty": b"",
+}
+
+
+@pytest.fixture
+def system(fs, monkeypatch):
+    fs.create_dir(PREFIX)
+
+    def set_system(name):
+        monkeypatch.setattr(platform, "system_name", lambda: name)
+    set_system("Linux")
+    return set_system
+
+
+def respond(action, address="192.0.2.7"):
+    return hostdeny.respond(PREFIX, Request(action, "-", address))
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("system_name,path", [("Linux", "/etc/hosts.deny"),
+                                              ("FreeBSD", "/etc/hosts.allow")])
+def test_add_then_delete_restores_every_byte(fs, system, name, system_name, path):
+    system(system_name)
+    data = CASES[name]
+    fs.create_file(path, contents=data)
+    os.chmod(path, 0o640)
+    assert respond("add") == ("blocked", "192.0.2.7", path)
+    added = read(path)
+    ours = b"ALL:192.0.2.7" if system_name == "Linux" else b"ALL : 192.0.2.7 : deny"
+    assert added.splitlines().count(ours) == 1
+    assert respond("add") == ("already blocked", "192.0.2.7", path)
+    assert read(path) == added
+    assert respond("delete") == ("unblocked", "192.0.2.7", path)
+    restored = read(path)
+    if data and not data.endswith(b"\n") and system_name == "Linux":
+        # Appending had to end the administrator's last line; nothing else moved.
+        assert restored == data + b"\n"
+    else:
+        assert restored == data
+    assert respond("delete") == ("was not blocked", "192.0.2.7", path)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o640"
+    assert sorted(os.listdir("/etc")) == [os.path.basename(path)]
+
+
+def test_freebsd_reads_only_hosts_allow(fs, system):
+    system("FreeBSD")
+    fs.create_file("/etc/hosts.deny", contents=b"ALL:192.0.2.7\n")
+    fs.create_file("/etc/hosts.allow", contents=b"ALL : ALL : allow\n")
+    assert respond("add")[0] == "blocked"
+    assert read("/etc/hosts.allow") == b"ALL : 192.0.2.7 : deny\nALL : ALL : allow\n"
+    assert read("/etc/hosts.deny") == b"ALL:192.0.2.7\n"
+
+
+def test_disk_full_keeps_the_file_and_says_so(fs, system):
+    data = b"# admin\n" * 100
+    fs.create_file("/etc/hosts.deny", contents=data)
+    fs.set_disk_usage(len(data) + 400)     # room for the lock file, not a copy
+    with pytest.raises(exits.Failure) as info:
+        respond("add")
+    assert info.value.code == 74
+    assert "No space left on device" in info.value.reason
+    assert read("/etc/hosts.deny") == data
+    assert os.listdir("/etc") == ["hosts.deny"]
+
+
+def test_permission_denied_keeps_the_file_and_says_so(fs, system, monkeypatch):
+    from pyfakefs.helpers import get_uid, set_uid
+    fs.create_file("/etc/hosts.deny", contents=b"# admin\n")
+    os.makedirs(PREFIX + "/var/run")
+    os.chmod("/etc", 0o555)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)   # root, but /etc is not writable
+    uid = get_uid()
+    set_uid(1000)
+    try:
+        os.chmod(PREFIX + "/var/run", 0o777)
+        with pytest.raises(exits.Failure) as info:
+            respond("add")
+    finally:
+        set_uid(uid)
+    assert info.value.code == 74
+    assert "permission denied" in info.value.reason.lower()
+    assert read("/etc/hosts.deny") == b"# admin\n"
