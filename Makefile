@@ -20,7 +20,9 @@ all:
 	@echo "targets: install uninstall check demo bench (PREFIX=$(PREFIX) PYTHON=$(PYTHON))"
 
 # The prefix and active-response/bin belong to OSSEC: create them if absent,
-# never change their modes.  Everything below lib/ossec_ar is ours.
+# never change their modes.  Everything below lib/ossec_ar is ours.  Each
+# program is also linked under its name without .sh, which Wazuh agents 4.2
+# and later run (with the JSON protocol on stdin).
 install:
 	mkdir -p $(BINDIR) $(LIBDIR)
 	for dir in $(PKGDIRS); do install -d -m 0750 $(DESTDIR)$(PREFIX)/$$dir; done
@@ -28,12 +30,13 @@ install:
 	for program in $(PROGRAMS); do \
 	  sed '1s|^#!.*|#!$(PYTHON) -IS|' active-response/bin/$$program > $(BINDIR)/.$$program.new && \
 	  chmod 0750 $(BINDIR)/.$$program.new && \
-	  mv -f $(BINDIR)/.$$program.new $(BINDIR)/$$program || exit 1; \
+	  mv -f $(BINDIR)/.$$program.new $(BINDIR)/$$program && \
+	  ln -sfn $$program $(BINDIR)/$${program%.sh} || exit 1; \
 	done
 	$(COMPILE_PYTHON) -m compileall -q -d $(PREFIX)/lib/$(PACKAGE) $(LIBDIR)/$(PACKAGE)
 
 uninstall:
-	for program in $(PROGRAMS); do rm -f $(BINDIR)/$$program; done
+	for program in $(PROGRAMS); do rm -f $(BINDIR)/$$program $(BINDIR)/$${program%.sh}; done
 	for module in $(MODULES); do rm -f $(DESTDIR)$(PREFIX)/$$module; done
 	for dir in $(PKGDIRS); do rm -rf $(DESTDIR)$(PREFIX)/$$dir/__pycache__; done
 	for dir in $(sort $(PKGDIRS)); do echo $$dir; done | sort -r | \

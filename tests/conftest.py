@@ -7,7 +7,6 @@ root, and a skipped test there would be a test that does not exist.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -100,6 +99,7 @@ class Netns:
         return words
 
     def run(self, argv, timeout=120, **kwargs):
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
         return subprocess.run(self.prefix() + list(argv), timeout=timeout,
@@ -145,7 +145,10 @@ def nft_netns():
     delete_netns(namespace)
 
 
-@pytest.fixture
-def scratch(tmp_path):
-    yield tmp_path
-    shutil.rmtree(str(tmp_path), ignore_errors=True)
+@pytest.fixture(scope="session")
+def etc_copy(tmp_path_factory):
+    """A copy of /etc, for bind-mounting over /etc in private mount namespaces."""
+    require_root()
+    top = tmp_path_factory.mktemp("etc-copy")
+    subprocess.run(["cp", "-a", "/etc", str(top)], check=True)
+    return str(top / "etc")

@@ -59,7 +59,7 @@ def test_accepted_addresses_are_normalised(text, expected):
 
 @pytest.mark.parametrize("text,reason", REFUSED)
 def test_refused_addresses_say_why(text, reason):
-    with pytest.raises(exits.Failure) as info:
+    with pytest.raises(exits.Stop) as info:
         address.parse(text)
     assert info.value.code == exits.REFUSED == 65
     assert info.value.status == "refused"

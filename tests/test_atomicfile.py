@@ -50,7 +50,7 @@ def test_symlink_is_edited_at_its_target_and_kept(fs):
 
 def test_disk_full_leaves_the_original_and_no_temp_file(etc):
     etc.set_disk_usage(len(ORIGINAL) + 10)
-    with pytest.raises(exits.Failure) as info:
+    with pytest.raises(exits.Stop) as info:
         atomicfile.replace("/etc/hosts.deny", ORIGINAL + b"ALL:192.0.2.7\n" * 10)
     assert info.value.code == exits.IOERR == 74
     assert info.value.reason.startswith("cannot write /etc/.hosts.deny.ossec-ar-")
@@ -69,7 +69,7 @@ def test_a_failing_step_leaves_the_original_and_no_temp_file(etc, monkeypatch, c
     def fail(*args, **kwargs):
         raise OSError(errno.EIO, os.strerror(errno.EIO))
     monkeypatch.setattr(os, call, fail)
-    with pytest.raises(exits.Failure) as info:
+    with pytest.raises(exits.Stop) as info:
         atomicfile.replace("/etc/hosts.deny", b"new\n")
     assert info.value.code == 74
     assert info.value.reason.startswith("cannot " + step)
@@ -103,7 +103,7 @@ def test_directory_sync_errors(etc, monkeypatch, code, fails):
         real_fsync(fd)
     monkeypatch.setattr(os, "fsync", fsync)
     if fails:
-        with pytest.raises(exits.Failure) as info:
+        with pytest.raises(exits.Stop) as info:
             atomicfile.replace("/etc/hosts.deny", b"new\n")
         assert info.value.code == 74
         assert info.value.reason == ("/etc/hosts.deny was replaced, but syncing /etc "
@@ -120,7 +120,7 @@ def test_unwritable_directory_leaves_the_original(etc):
     uid = get_uid()
     set_uid(1000)            # pyfakefs: act as an unprivileged user
     try:
-        with pytest.raises(exits.Failure) as info:
+        with pytest.raises(exits.Stop) as info:
             atomicfile.replace("/etc/hosts.deny", b"new\n")
     finally:
         set_uid(uid)
@@ -136,7 +136,7 @@ def test_unreadable_file_is_exit_74(etc):
     uid = get_uid()
     set_uid(1000)
     try:
-        with pytest.raises(exits.Failure) as info:
+        with pytest.raises(exits.Stop) as info:
             atomicfile.read("/etc/hosts.deny")
     finally:
         set_uid(uid)

@@ -92,6 +92,13 @@ def test_internal_error_is_exit_70_with_a_one_line_summary(ossec):
                              % (respond.__code__.co_firstlineno + 1))
 
 
+def test_unknown_action_is_escaped_once(ossec):
+    code, lines = run(["add\nx\\y", "-", "192.0.2.7"], blocked)
+    assert code == 64
+    assert lines[0].endswith(" add\\x0ax\\\\y - 192.0.2.7  ")
+    assert ": - 192.0.2.7: refused: unknown action add\\x0ax\\\\y; expected:" in lines[1]
+
+
 def test_tool_output_with_newlines_stays_on_one_line(ossec):
     def respond(prefix, request):
         raise exits.failed(exits.TEMPFAIL, "tool said\nFri Jan 1 forged\x1b[0m")

@@ -51,7 +51,7 @@ def test_every_key(fs):
 ])
 def test_broken_file_names_file_line_and_problem(fs, text, problem):
     write(fs, text)
-    with pytest.raises(exits.Failure) as info:
+    with pytest.raises(exits.Stop) as info:
         config.load(PATH)
     assert info.value.code == exits.CONFIG == 78
     assert info.value.reason.startswith("configuration " + PATH)
@@ -60,7 +60,7 @@ def test_broken_file_names_file_line_and_problem(fs, text, problem):
 
 def test_world_writable_file_is_refused(fs):
     write(fs, "[firewall-drop]\n", mode=0o666)
-    with pytest.raises(exits.Failure) as info:
+    with pytest.raises(exits.Stop) as info:
         config.load(PATH)
     assert info.value.code == 78
     assert "writable by any user" in info.value.reason
@@ -68,6 +68,6 @@ def test_world_writable_file_is_refused(fs):
 
 def test_non_utf8_file_is_refused(fs):
     fs.create_file(PATH, contents=b"[firewall-drop]\nchain = \xff\n")
-    with pytest.raises(exits.Failure) as info:
+    with pytest.raises(exits.Stop) as info:
         config.load(PATH)
     assert "not UTF-8" in info.value.reason

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, require_root
+from conftest import PYTHON
 from decoder import decode
 from test_iptables import HOSTILE
 
@@ -29,14 +29,6 @@ ADMIN = (b"# /etc/hosts.deny: the administrator's own rules\r\n"
 BIND_ETC = 'mount --bind "$ETC" /etc'
 
 
-@pytest.fixture(scope="session")
-def etc_copy(tmp_path_factory):
-    require_root()
-    top = tmp_path_factory.mktemp("etc-copy")
-    subprocess.run(["cp", "-a", "/etc", str(top)], check=True)
-    return str(top / "etc")
-
-
 class Etc:
     def __init__(self, path, install):
         self.path = path
@@ -47,6 +39,7 @@ class Etc:
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
                 mounts + '\nexec "$@"', "sh", self.install.program("host-deny.sh")]
         env = dict(os.environ, ETC=self.path)
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
         return subprocess.run(argv + list(args), env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=60, **kwargs)
 

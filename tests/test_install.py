@@ -59,8 +59,14 @@ def test_install_layout(tmp_path):
         expected.add("var/ossec/lib/" + module)
         directory, name = os.path.split(module)
         expected.add("var/ossec/lib/%s/__pycache__" % directory)
+    links = ["var/ossec/active-response/bin/" + name for name in ("firewall-drop",
+                                                                  "host-deny")]
+    expected |= set(links)
     pycs = [p for p in added if p.endswith(".pyc")]
     assert sorted(set(added) - set(pycs)) == sorted(expected)
+    for link in links:                   # Wazuh 4.2+ names, beside the .sh ones
+        assert stat.S_ISLNK(after[link][0])
+        assert after[link][1] == os.path.basename(link) + ".sh"
     # Byte-compiled: one .pyc per module, for the interpreter of the shebang.
     tag = subprocess.check_output([PYTHON, "-c", "import sys; print(sys.implementation"
                                    ".cache_tag)"], universal_newlines=True).strip()

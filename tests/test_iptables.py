@@ -136,7 +136,7 @@ HOSTILE = [
     (["add", "-", "-", "(from_the_server)", "(no_rule_id)"], 65, "no address given"),
     (["ADD", "-", "192.0.2.7"], 64, "unknown action ADD"),
     (["add"], 64, "no IP address argument"),
-    ([], 64, "no arguments"),
+    ([], 64, "no request: end of input"),           # no arguments: Wazuh's form
     (["add", "-", "192.0.2.7"] + ["x"] * 28, 64, "31 arguments, at most 30"),
 ]
 

@@ -38,7 +38,7 @@ def test_held_lock_times_out_with_exit_75(tmp_path):
     holder = hold(path, 30)
     try:
         start = time.monotonic()
-        with pytest.raises(exits.Failure) as info:
+        with pytest.raises(exits.Stop) as info:
             with FileLock(path, 0.5):
                 pass
         waited = time.monotonic() - start
@@ -72,7 +72,7 @@ def test_waits_for_a_holder_that_finishes(tmp_path):
 def test_unopenable_lock_file_is_exit_75(tmp_path):
     blocker = tmp_path / "var"
     blocker.write_text("a file where the directory should be")
-    with pytest.raises(exits.Failure) as info:
+    with pytest.raises(exits.Stop) as info:
         with FileLock(str(blocker / "run" / "x.lock"), 1):
             pass
     assert info.value.code == 75
@@ -84,7 +84,7 @@ def test_symlinked_lock_file_is_not_followed(tmp_path):
     target = tmp_path / "precious"
     target.write_text("keep")
     os.symlink(str(target), str(tmp_path / "x.lock"))
-    with pytest.raises(exits.Failure):
+    with pytest.raises(exits.Stop):
         with FileLock(str(tmp_path / "x.lock"), 1):
             pass
     assert target.read_text() == "keep"

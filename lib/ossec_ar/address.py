@@ -24,7 +24,7 @@ _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 def parse(text):
     """Return the normalised ``IPv4Address`` or ``IPv6Address`` in *text*.
 
-    Raises :class:`~ossec_ar.exits.Failure` (exit 65) with a reason an
+    Raises :class:`~ossec_ar.exits.Stop` (exit 65) with a reason an
     administrator can act on when *text* is not an address we block.
     """
     if text in ("", "-"):

@@ -1,8 +1,12 @@
-"""One run of an active-response program, from argv to exit code.
+"""One run of an active-response program, from request to exit code.
 
 The shape of every run: write the invocation line, do the work, write one
-outcome line, return the exit code.  Nothing is printed: execd discards
-stdout and stderr, so the log is where the administrator looks.
+outcome line, return the exit code.  Nothing is printed (execd discards it),
+except the one protocol line Wazuh's execd asks for: the log is where the
+administrator looks.
+
+Arguments mean OSSEC's argv form; no arguments mean Wazuh's JSON form on
+stdin, logged in Wazuh's own format.
 """
 
 import os
@@ -11,7 +15,7 @@ from . import exits, log, request
 
 
 def main(program, argv, prefix, respond):
-    """Run *respond* for the request in *argv* and return the exit code.
+    """Run *respond* for the request and return the exit code.
 
     *program* is the installed name without ``.sh`` (for syslog), *prefix*
     the install prefix found from the executable's real location, and
@@ -19,25 +23,67 @@ def main(program, argv, prefix, respond):
     """
     # As invoked, not resolved through symlinks: the ruleset and the log
     # path both follow the name execd used.
-    argv0 = os.path.abspath(argv[0]) if argv and argv[0] else program
-    writer = log.Log(log.log_path(argv0), program)
+    invoked = argv[0] if argv and argv[0] else program
+    argv0 = os.path.abspath(invoked)
+    wazuh_form = len(argv) < 2
+    date = log.wazuh_date if wazuh_form else log.c_date
+    writer = log.Log(log.log_path(argv0), program, date)
     # execd runs us in /; make sure of it, so that no tool we start ever
     # works in a caller's directory.
     os.chdir("/")
     try:
-        writer.write(invocation_line(argv0, argv[1:]))
-        action, address = _what(argv[1:])
-        try:
-            req = request.from_argv(argv[1:])
-            status, normalised, detail = respond(prefix, req)
-            address, code = log.escape(normalised), exits.OK
-        except exits.Failure as failure:
-            status, detail, code = failure.status, failure.reason, failure.code
-        except Exception as error:     # a bug: say where, exit 70
-            status, detail, code = "failed", _summary(error), exits.INTERNAL
-        writer.write(outcome_line(argv0, action, address, status, detail, code))
+        if wazuh_form:
+            return _run_wazuh(writer, invoked, prefix, respond)
+        return _run_ossec(writer, argv0, argv[1:], prefix, respond)
     finally:
         writer.close()
+
+
+def _run_ossec(writer, argv0, args, prefix, respond):
+    writer.write(invocation_line(argv0, args))
+    action, address = _what(args)
+    return _finish(writer, log.escape(argv0), action, address, "",
+                   lambda: request.from_argv(args), prefix, respond)
+
+
+def _run_wazuh(writer, invoked, prefix, respond):
+    from . import wazuh
+    channel = wazuh.Channel()
+    shown = log.escape(invoked)
+    try:
+        line = channel.read_line("request")
+    except exits.Stop as stop:
+        writer.write("%s: (no request read)" % shown)
+        writer.write(outcome_line(shown, "-", "-", stop.status, stop.reason, stop.code))
+        return stop.code
+    # Wazuh's programs log the request line as received; the manager's
+    # rules for blocked and unblocked hosts read it.
+    writer.write("%s: %s" % (shown, log.printable(
+        line.decode("utf-8", "surrogateescape"), limit=wazuh.MAX_LINE)))
+    try:
+        req = wazuh.request(line)
+    except exits.Stop as stop:
+        writer.write(outcome_line(shown, "-", "-", stop.status, stop.reason, stop.code))
+        return stop.code
+    name = os.path.basename(invoked)
+    req.confirm = lambda address: channel.confirm(name, address)
+    ids = "rule %s, alert %s" % (log.escape(req.rule_id), log.escape(req.alert_id))
+    return _finish(writer, shown, req.action, log.escape(req.address) or "-", ids,
+                   lambda: req, prefix, respond)
+
+
+def _finish(writer, shown, action, address, ids, parse, prefix, respond):
+    """Carry the request out and write the outcome line; the exit code."""
+    try:
+        status, normalised, detail = respond(prefix, parse())
+        address, code = log.escape(normalised), exits.OK
+    except exits.Stop as stop:
+        status, detail, code = stop.status, stop.reason, stop.code
+    except Exception as error:     # a bug: say where, exit 70
+        status, detail, code = "failed", _summary(error), exits.INTERNAL
+    if ids:
+        detail = "%s (%s)" % (detail, ids) if detail else "(%s)" % ids
+    writer.write(outcome_line(shown, action, address, status, detail, code))
     return code
 
 
@@ -48,13 +94,13 @@ def invocation_line(argv0, args):
     return " ".join([log.escape(argv0)] + fields)
 
 
-def outcome_line(argv0, action, address, status, detail, code):
+def outcome_line(shown, action, address, status, detail, code):
     """``<argv0>: <action> <address>: <status>[: <detail>] (exit <code>)``.
 
     The colon after argv0 is what keeps OSSEC's ar_log decoder from reading
     this as another invocation.
     """
-    text = "%s: %s %s: %s" % (log.escape(argv0), action, address, status)
+    text = "%s: %s %s: %s" % (shown, action, address, status)
     if detail:
         text += ": " + log.printable(detail)
     return "%s (exit %d)" % (text, code)

@@ -15,12 +15,13 @@ NOPERM = 77       # not running as root
 CONFIG = 78       # the configuration file is broken
 
 
-class Failure(Exception):
-    """Ends a run with an outcome line and an exit code.
+class Stop(Exception):
+    """Ends a run early, with an outcome line and an exit code.
 
     ``status`` is the outcome word written to the log: ``refused`` when the
     request itself is unacceptable, ``failed`` when the host could not carry
-    it out.
+    it out, or a plain outcome such as ``already blocked`` when there is
+    nothing left to do (Wazuh's execd answering ``abort``).
     """
 
     def __init__(self, code, status, reason):
@@ -31,8 +32,8 @@ class Failure(Exception):
 
 
 def refused(code, reason):
-    return Failure(code, "refused", reason)
+    return Stop(code, "refused", reason)
 
 
 def failed(code, reason):
-    return Failure(code, "failed", reason)
+    return Stop(code, "failed", reason)

@@ -42,6 +42,13 @@ def c_date(now=None):
         tm.tm_hour, tm.tm_min, tm.tm_sec, zone, tm.tm_year)
 
 
+def wazuh_date(now=None):
+    """``2021/05/01 10:00:00`` in local time, as Wazuh's programs log."""
+    tm = time.localtime(time.time() if now is None else now)
+    return "%04d/%02d/%02d %02d:%02d:%02d" % (tm.tm_year, tm.tm_mon, tm.tm_mday,
+                                              tm.tm_hour, tm.tm_min, tm.tm_sec)
+
+
 def escape(text):
     """Make one argument safe to put in one field of one log line.
 
@@ -90,14 +97,15 @@ class Log:
     concurrent runs never interleave.
     """
 
-    def __init__(self, path, ident):
+    def __init__(self, path, ident, date=c_date):
         self.path = path
         self.ident = ident
+        self.date = date
         self._fd = None
         self._error = None
 
     def write(self, line):
-        data = (c_date() + " " + line + "\n").encode("utf-8", "surrogateescape")
+        data = (self.date() + " " + line + "\n").encode("utf-8", "surrogateescape")
         if self._error is None:
             try:
                 if self._fd is None:

@@ -6,7 +6,6 @@ and the address steer what we do; the rest is recorded in the log as given.
 """
 
 from .exits import USAGE, refused
-from .log import escape
 
 ACTIONS = ("add", "delete")
 MAX_ARGUMENTS = 30      # execd never passes more (ossec-contract.md, section 1)
@@ -14,7 +13,7 @@ USAGE_TEXT = "expected: add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]"
 
 
 class Request:
-    __slots__ = ("action", "user", "address", "alert_id", "rule_id")
+    __slots__ = ("action", "user", "address", "alert_id", "rule_id", "confirm")
 
     def __init__(self, action, user, address, alert_id="-", rule_id="-"):
         self.action = action
@@ -22,6 +21,10 @@ class Request:
         self.address = address          # the text of $3, not yet validated
         self.alert_id = alert_id
         self.rule_id = rule_id
+        # confirm(address) is called before an add changes anything, once the
+        # address has passed every check; it raises to stop the run.  Only
+        # Wazuh's protocol has one (its check_keys exchange).
+        self.confirm = None
 
 
 def from_argv(args):
@@ -32,7 +35,8 @@ def from_argv(args):
         raise refused(USAGE, "%d arguments, at most %d; %s"
                       % (len(args), MAX_ARGUMENTS, USAGE_TEXT))
     if args[0] not in ACTIONS:
-        raise refused(USAGE, "unknown action %s; %s" % (escape(args[0]), USAGE_TEXT))
+        # Raw text: the outcome line escapes it, once.
+        raise refused(USAGE, "unknown action %s; %s" % (args[0], USAGE_TEXT))
     if len(args) < 3:
         raise refused(USAGE, "no IP address argument; " + USAGE_TEXT)
     rest = list(args[3:5]) + ["-", "-"]

@@ -10,7 +10,7 @@ A backend module defines ``Backend``, constructed with the run's
     Change the firewall and return ``(status, detail)``: status is one of
     ``blocked``, ``already blocked``, ``unblocked``, ``was not blocked``;
     detail says where, for the log.  A failure raises
-    :class:`~ossec_ar.exits.Failure`.
+    :class:`~ossec_ar.exits.Stop`.
 
 They run under the program's lock, so they may check and then change.
 """
