@@ -45,8 +45,10 @@ def test_add_add_delete_delete_ipv4(netns, install):
     assert netns.rules() == OURS
 
     assert run(netns, install, "delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
+    # A delete looks in every layout of ours, so a change of backend strands nothing.
     assert outcome(install) == ("delete 192.0.2.7: was not blocked: iptables: no rule for it"
-                                " in OSSEC, INPUT, FORWARD (exit 0)")
+                                " in OSSEC, INPUT, FORWARD; nftables table inet ossec, set "
+                                "v4; ipset ossec4 (exit 0)")
     lines = install.log_lines()
     assert len(lines) == 8
     assert [decode(line) for line in lines[::2]] == [
@@ -169,7 +171,7 @@ def test_broken_configuration_is_exit_78_and_changes_nothing(nft_netns, install)
     install.configure("[firewall-drop]\nchain = OSSEC\nbackend = ipfw\n")
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 78
     assert outcome(install) == ("add 192.0.2.7: refused: configuration %s line 3: backend: "
-                                "unknown backend 'ipfw' (known: auto, iptables) (exit 78)"
+                                "unknown backend 'ipfw' (known: auto, iptables, nftables, ipset) (exit 78)"
                                 % install.config_file)
     assert nft_netns.rules() == []
 
@@ -206,8 +208,14 @@ def test_missing_tool_is_exit_69(nft_netns, install, tmp_path):
                                install.program(), "add", "-", "192.0.2.7", "1.1", "1")
     assert (result.returncode, result.stdout, result.stderr) == (69, "", "")
     assert outcome(install) == ("add 192.0.2.7: failed: no usable firewall tool (iptables: "
-                                "iptables not found in /usr/sbin, /sbin, /usr/bin, /bin) "
-                                "(exit 69)")
+                                "iptables not found in /usr/sbin, /sbin, /usr/bin, /bin; "
+                                "nftables: nft not found in /usr/sbin, /sbin, /usr/bin, /bin)"
+                                " (exit 69)")
+    result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin",
+                               install.program(), "delete", "-", "192.0.2.7", "1.1", "1")
+    assert result.returncode == 69
+    assert outcome(install).startswith("delete 192.0.2.7: failed: no usable firewall tool "
+                                       "(iptables: iptables not found in")
 
 
 FAILING_IPTABLES = """#!/bin/sh

@@ -14,14 +14,16 @@ from .exits import CONFIG, refused
 
 FILE_NAME = "ossec-ar.conf"
 
-_BACKENDS = ("auto", "iptables")
 
 
 class Settings:
     """Effective settings; the class attributes are the defaults."""
 
     backend = "auto"
-    chain = "OSSEC"
+    chain = "OSSEC"                 # iptables
+    nft_table = "ossec"             # nftables: table inet <name>
+    ipset_v4 = "ossec4"             # ipset, and firewalld's ipsets
+    ipset_v6 = "ossec6"
     lock_wait = 60.0
     host_deny_lock_wait = 60.0
     allowlist = ()          # (text as written, ip_network) pairs
@@ -101,9 +103,10 @@ def _problem(path, lineno, message):
 
 
 def _backend(value):
-    if value not in _BACKENDS:
-        raise ValueError("unknown backend %r (known: %s)"
-                         % (value, ", ".join(_BACKENDS)))
+    from .backends import REGISTRY
+    known = ("auto",) + tuple(REGISTRY)
+    if value not in known:
+        raise ValueError("unknown backend %r (known: %s)" % (value, ", ".join(known)))
     return value
 
 
@@ -119,6 +122,17 @@ def _chain(value):
         raise ValueError("%r is not a usable chain name (1-28 letters, digits,"
                          " '_' or '-', starting with a letter, not a built-in"
                          " chain)" % value)
+    return value
+
+
+_NAME_CHARS = _CHAIN_CHARS
+
+
+def _name(value):
+    if (not 0 < len(value) <= 31 or not value[0].isalpha()
+            or not set(value) <= _NAME_CHARS):
+        raise ValueError("%r is not a usable name (1-31 letters, digits, '_' or '-',"
+                         " starting with a letter)" % value)
     return value
 
 
@@ -147,6 +161,9 @@ def _networks(value):
 _KEYS = {
     "firewall-drop": {"backend": ("backend", _backend),
                       "chain": ("chain", _chain),
+                      "nft_table": ("nft_table", _name),
+                      "ipset_v4": ("ipset_v4", _name),
+                      "ipset_v6": ("ipset_v6", _name),
                       "lock_wait": ("lock_wait", _seconds)},
     "host-deny": {"lock_wait": ("host_deny_lock_wait", _seconds)},
     "allowlist": {"addresses": ("allowlist", _networks)},

@@ -7,10 +7,12 @@ from .lock import FileLock, lock_file
 
 def respond(prefix, request):
     address, settings = before_change(prefix, request)
-    backend = backends.choose(settings, platform.system_name(), address)
-    with FileLock(lock_file(prefix, "firewall-drop"), settings.lock_wait):
-        if request.action == "add":
+    system = platform.system_name()
+    if request.action == "add":
+        backend = backends.choose(settings, system, address)
+        with FileLock(lock_file(prefix, "firewall-drop"), settings.lock_wait):
             status, detail = backend.add(address)
-        else:
-            status, detail = backend.delete(address)
+    else:
+        with FileLock(lock_file(prefix, "firewall-drop"), settings.lock_wait):
+            status, detail = backends.delete_everywhere(settings, system, address)
     return status, str(address), detail

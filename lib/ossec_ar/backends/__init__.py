@@ -5,45 +5,82 @@ A backend module defines ``Backend``, constructed with the run's
 
 ``missing(address)``
     None when the backend can act on this address here, otherwise the
-    reason it cannot (a missing tool, an unsupported address family).
+    reason it cannot (a missing tool, a service that is not running).
 ``add(address)`` and ``delete(address)``
     Change the firewall and return ``(status, detail)``: status is one of
     ``blocked``, ``already blocked``, ``unblocked``, ``was not blocked``;
     detail says where, for the log.  A failure raises
-    :class:`~ossec_ar.exits.Stop`.
+    :class:`~ossec_ar.exits.Stop`.  A delete where our layout does not exist
+    is "was not blocked", never a failure.
 
 They run under the program's lock, so they may check and then change.
 """
 
-from ..exits import UNAVAILABLE, failed
+from ..exits import TEMPFAIL, UNAVAILABLE, Stop, failed
 
-# name -> module; adding a backend is one file and one line here.
+# name -> (module, systems it runs on); a new backend is one line here.
 REGISTRY = {
-    "iptables": "ossec_ar.backends.iptables",
+    "iptables": ("ossec_ar.backends.iptables", ("Linux",)),
+    "nftables": ("ossec_ar.backends.nftables", ("Linux",)),
+    "ipset": ("ossec_ar.backends.ipset", ("Linux",)),
 }
 
-# What ``backend = auto`` tries, in order, per uname(2) system name.
+# What ``backend = auto`` tries for an add, in order, per uname(2) name.
 AUTOMATIC = {
-    "Linux": ("iptables",),
+    "Linux": ("firewalld", "iptables", "nftables"),
 }
 
 
 def choose(settings, system, address):
-    """The backend instance that will act on *address*, or exit 69."""
+    """The backend that will carry out an add, or exit 69."""
     if settings.backend == "auto":
-        names = AUTOMATIC.get(system, ())
+        names = [name for name in AUTOMATIC.get(system, ()) if name in REGISTRY]
         if not names:
             raise failed(UNAVAILABLE, "no firewall backend for %s" % system)
     else:
-        names = (settings.backend,)
+        names = [settings.backend]
     reasons = []
     for name in names:
-        # __import__ rather than importlib: the importlib package is not
-        # loaded at start-up, and every run would pay for it.
-        module = __import__(REGISTRY[name], fromlist=["Backend"])
-        backend = module.Backend(settings)
+        backend = _load(name, settings)
         reason = backend.missing(address)
         if reason is None:
             return backend
         reasons.append("%s: %s" % (name, reason))
     raise failed(UNAVAILABLE, "no usable firewall tool (%s)" % "; ".join(reasons))
+
+
+def delete_everywhere(settings, system, address):
+    """Remove *address* from every layout of ours on this host.
+
+    An address blocked before the backend was changed in the configuration
+    (or by the other choice of ``auto``) must not stay blocked for ever, so
+    a delete asks every backend whose tools are here, not just the chosen one.
+    """
+    backends = [_load(name, settings) for name, (_, systems) in REGISTRY.items()
+                if system in systems]
+    usable = [b for b in backends if b.missing(address) is None]
+    if not usable:
+        reasons = ["%s: %s" % (b.name, b.missing(address)) for b in backends]
+        raise failed(UNAVAILABLE, "no usable firewall tool (%s)"
+                     % ("; ".join(reasons) or "none for %s" % system))
+    removed, absent, errors = [], [], []
+    for backend in usable:
+        try:
+            status, detail = backend.delete(address)
+        except Stop as stop:
+            errors.append(stop.reason)
+            continue
+        (removed if status == "unblocked" else absent).append(detail)
+    if errors:
+        done = "; removed from %s" % "; ".join(removed) if removed else ""
+        raise failed(TEMPFAIL, "; ".join(errors) + done)
+    if removed:
+        return "unblocked", "; ".join(removed)
+    return "was not blocked", "; ".join(absent)
+
+
+def _load(name, settings):
+    # __import__ rather than importlib: the importlib package is not loaded
+    # at start-up, and every run would pay for it.
+    module = __import__(REGISTRY[name][0], fromlist=["Backend"])
+    return module.Backend(settings)

@@ -40,7 +40,7 @@ class Backend:
         return None
 
     def add(self, address):
-        table = _Table(self._paths[address.version], self.wait)
+        table = Table(self._paths[address.version], self.wait)
         rules = table.rules()
         repairs = self._ensure_layout(table, rules)
         drop = _drop_rule(address)
@@ -55,7 +55,7 @@ class Backend:
         return status, detail
 
     def delete(self, address):
-        table = _Table(self._paths[address.version], self.wait)
+        table = Table(self._paths[address.version], self.wait)
         rules = table.rules()
         drop = _drop_rule(address)
         removed = []
@@ -101,7 +101,7 @@ def _drop_rule(address):
     return ["-s", str(address) + _HOST_BITS[address.version], "-j", "DROP"]
 
 
-class _Table:
+class Table:
     """The filter table through one tool, with -w and bounded retries."""
 
     def __init__(self, path, wait):
