@@ -11,6 +11,11 @@ ratios are what to read: these machines are noisy.
   stock add   the commands the stock scripts run for one add (OSSEC 4.x
               with its chain, and 2.8), emulated in tools/bench.py
   python      /usr/bin/python3 -IS -c pass, the interpreter alone
+
+Then, with iptables-nft only, the scale table: for each backend, N bans
+are loaded in one bulk transaction (iptables-restore, nft -f, ipset
+restore), and single adds through firewall-drop.sh are timed on top; each
+figure is the median add at N as a ratio to the median add at N = 10.
 """
 
 import os
@@ -23,6 +28,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = 40
 BURST = 200
+SCALE = (10, 1000, 10000, 100000)
+SCALE_RUNS = 7
 
 # Our own emulations of the commands each stock script runs for one IPv4 add
 # on Linux, in order, so that their cost can be measured beside ours.
@@ -131,6 +138,60 @@ def measure(flavour, prefix):
     ours = statistics.median(ours_add)
     print("ours add / stock 4.x-style add: %.2f;  ours add / stock 2.8-style add: %.2f"
           % (ours / statistics.median(main_add), ours / statistics.median(old_add)))
+    if flavour == "nft":
+        scale(prefix, program)
+
+
+def fill_iptables(n):
+    lines = ["*filter", ":OSSEC - [0:0]"]
+    lines += ["-A OSSEC -s %s/32 -j DROP" % address(i) for i in range(n)]
+    feed(["/usr/sbin/iptables-restore", "-w", "--noflush"], "\n".join(lines + ["COMMIT", ""]))
+
+
+def fill_nftables(n):
+    subprocess.run(["/usr/sbin/nft", "flush set inet ossec v4"], check=True)
+    elements = ", ".join(address(i) for i in range(n))
+    feed(["/usr/sbin/nft", "-f", "-"], "add element inet ossec v4 { %s }\n" % elements)
+
+
+def fill_ipset(n):
+    subprocess.run(["/usr/sbin/ipset", "flush", "ossec4"], check=True)
+    feed(["/usr/sbin/ipset", "restore", "-exist"],
+         "".join("add ossec4 %s\n" % address(i) for i in range(n)))
+
+
+def feed(argv, text):
+    subprocess.run(argv, input=text.encode(), check=True)
+
+
+def scale(prefix, program):
+    config = os.path.join(prefix, "etc", "ossec-ar.conf")
+    os.makedirs(os.path.dirname(config), exist_ok=True)
+    # (backend, bulk fill, how to empty it again so the next row starts clean)
+    fills = (("iptables", fill_iptables, ["/usr/sbin/iptables", "-w", "-F", "OSSEC"]),
+             ("nftables", fill_nftables, ["/usr/sbin/nft", "flush set inet ossec v4"]),
+             ("ipset", fill_ipset, ["/usr/sbin/ipset", "flush", "ossec4"]))
+    print("\nscale: one add after N bans, median of %d adds, as a ratio to N = %d"
+          % (SCALE_RUNS, SCALE[0]))
+    print("%-10s" % "backend" + "".join("%14s" % ("N=%d" % n) for n in SCALE)
+          + "%14s" % "ms at N=10")
+    fresh = 1 << 22
+    for backend, fill, empty in fills:
+        with open(config, "w") as f:
+            f.write("[firewall-drop]\nbackend = %s\n" % backend)
+        subprocess.run([program, "add", "-", "10.255.255.253"], check=True)  # the layout
+        medians = []
+        for n in SCALE:
+            fill(n)
+            times = []
+            for _ in range(SCALE_RUNS):
+                fresh += 1
+                times.append(timed([[program, "add", "-", address(fresh), "1.1", "1"]]))
+            medians.append(statistics.median(times))
+        subprocess.run(empty, check=True)
+        print("%-10s" % backend + "".join("%14.2f" % (m / medians[0]) for m in medians)
+              + "%14.2f" % (medians[0] * 1000))
+    os.unlink(config)
 
 
 def script(directory, name, text):

@@ -10,11 +10,17 @@ Layout (table name configurable, default ``ossec``)::
     }
 
 Priority -10 runs before the usual filter chains (iptables-nft and most
-rulesets use 0).  Every add sends the whole layout and the new element as
-one transaction: ``add`` of a table, set or chain is idempotent, our two
-chains are flushed and refilled (so a rule is never duplicated), and either
-all of it applies or none.  A ban is one hash-set element, so the
-ten-thousandth costs what the first did.  No iptables binary is involved.
+rulesets use 0).  Every add is one transaction that (re)declares the table
+and sets, flushes our two chains and refills them (so a rule is never
+duplicated and a flushed chain heals), and adds the element; either all of
+it applies or none.  When a chain itself is missing, the transaction fails
+and is sent again with the chains declared.  A ban is one hash-set
+element, so the hundred-thousandth costs what the first did.
+
+Two costs shaped this: any nft listing fetches every set element (350 ms at
+100,000), so we never read the layout back; and changing a base chain's
+rules costs about 13 ms of kernel commit here, so each add pays that, at
+any size.  No iptables binary is involved.
 """
 
 from .. import commands
@@ -48,17 +54,17 @@ class Backend:
     def add(self, address):
         element = "create element inet %s %s { %s }" % (
             self.table, _SETS[address.version], address)
-        result = self._run(self.layout() + [element])
-        if result.ok:
-            return "blocked", self.where(address)
-        if "File exists" not in result.output:
-            raise failed(TEMPFAIL, _describe(result))
-        # Already there; the failed transaction changed nothing, so repair
-        # the layout on its own.
-        result = self._run(self.layout())
+        status = "blocked"
+        result, created = self._apply([element])
+        if not result.ok and "File exists" in result.output:
+            # Already there; the failed transaction changed nothing, so
+            # repair the layout on its own.
+            status = "already blocked"
+            result, created_now = self._apply([])
+            created = created or created_now
         if not result.ok:
             raise failed(TEMPFAIL, _describe(result))
-        return "already blocked", self.where(address)
+        return status, self.where(address) + (" (chains created)" if created else "")
 
     def delete(self, address):
         result = self._run(["delete element inet %s %s { %s }" % (
@@ -69,16 +75,23 @@ class Backend:
             return "was not blocked", self.where(address)
         raise failed(TEMPFAIL, _describe(result))
 
-    def layout(self):
+    def _apply(self, extra):
+        """Our layout plus *extra* in one transaction: (result, chains created)."""
+        result = self._run(self.layout(declare_chains=False) + extra)
+        if result.ok or "No such file or directory" not in result.output:
+            return result, False
+        return self._run(self.layout() + extra), True
+
+    def layout(self, declare_chains=True):
         table = "inet " + self.table
         script = ["add table " + table,
                   "add set %s v4 { type ipv4_addr; }" % table,
                   "add set %s v6 { type ipv6_addr; }" % table]
         for hook in ("input", "forward"):
-            script += [
-                "add chain %s %s { type filter hook %s priority -10; policy accept; }"
-                % (table, hook, hook),
-                "flush chain %s %s" % (table, hook)]
+            if declare_chains:
+                script.append("add chain %s %s { type filter hook %s priority -10; "
+                              "policy accept; }" % (table, hook, hook))
+            script.append("flush chain %s %s" % (table, hook))
             script += ["add rule %s %s %s drop" % (table, hook, _MATCH[version])
                        for version in (4, 6)]
         return script

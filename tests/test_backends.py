@@ -1,0 +1,204 @@
+"""The nftables and ipset backends, and the choice between backends, against
+the real tools in private network namespaces."""
+
+import json
+
+import pytest
+
+from test_iptables import in_private_mounts, outcome, run
+from test_packets import CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6, Pair
+
+NFT_LAYOUT = """table inet ossec {
+	set v4 {
+		type ipv4_addr
+	}
+
+	set v6 {
+		type ipv6_addr
+	}
+
+	chain input {
+		type filter hook input priority filter - 10; policy accept;
+		ip saddr @v4 drop
+		ip6 saddr @v6 drop
+	}
+
+	chain forward {
+		type filter hook forward priority filter - 10; policy accept;
+		ip saddr @v4 drop
+		ip6 saddr @v6 drop
+	}
+}"""
+
+
+def nft_ruleset(netns):
+    """The ruleset without set elements (nft -t)."""
+    return netns.check(["nft", "-t", "list", "ruleset"]).strip()
+
+
+def nft_elements(netns, name):
+    out = netns.check(["nft", "-j", "list", "set", "inet", "ossec", name])
+    found = [item["set"] for item in json.loads(out)["nftables"] if "set" in item]
+    return sorted(found[0].get("elem", []))
+
+
+def members(netns, name):
+    out = netns.check(["ipset", "list", name])
+    return out.split("Members:\n", 1)[1].split()
+
+
+def use(install, backend):
+    install.configure("[firewall-drop]\nbackend = %s\n" % backend)
+
+
+def test_nftables_add_add_delete_delete(nft_netns, install):
+    use(install, "nftables")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install) == ("add 192.0.2.7: blocked: nftables table inet ossec, set v4 "
+                                "(chains created) (exit 0)")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    # The chains were there this time.
+    assert outcome(install) == ("add 192.0.2.7: already blocked: nftables table inet ossec, "
+                                "set v4 (exit 0)")
+    assert run(nft_netns, install, "add", "-", "2001:db8::7", "1.1", "1") == 0
+    assert nft_ruleset(nft_netns) == NFT_LAYOUT
+    assert nft_elements(nft_netns, "v4") == ["192.0.2.7"]
+    assert nft_elements(nft_netns, "v6") == ["2001:db8::7"]
+    assert nft_netns.rules() == []                  # no iptables rule at all
+    assert run(nft_netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install) == ("delete 192.0.2.7: unblocked: nftables table inet ossec, "
+                                "set v4 (exit 0)")
+    assert run(nft_netns, install, "delete", "-", "2001:db8::7", "1.1", "1") == 0
+    assert nft_ruleset(nft_netns) == NFT_LAYOUT
+    assert nft_elements(nft_netns, "v4") == nft_elements(nft_netns, "v6") == []
+    assert run(nft_netns, install, "delete", "-", "2001:db8::7", "1.1", "1") == 0
+    assert outcome(install).startswith("delete 2001:db8::7: was not blocked: ")
+
+
+def test_nftables_layout_is_repaired_and_never_duplicated(nft_netns, install):
+    use(install, "nftables")
+    for n in range(1, 6):
+        assert run(nft_netns, install, "add", "-", "192.0.2.%d" % n, "1.1", "1") == 0
+    assert run(nft_netns, install, "add", "-", "192.0.2.6", "1.1", "1") == 0
+    assert outcome(install).endswith("set v4 (exit 0)")           # chains were there
+    nft_netns.check(["nft", "delete chain inet ossec forward"])
+    nft_netns.check(["nft", "flush chain inet ossec input"])
+    assert run(nft_netns, install, "add", "-", "192.0.2.1", "1.1", "1") == 0   # already
+    assert outcome(install) == ("add 192.0.2.1: already blocked: nftables table inet ossec, "
+                                "set v4 (chains created) (exit 0)")
+    assert nft_ruleset(nft_netns) == NFT_LAYOUT
+    # A flushed chain, or an extra rule in it, is refilled by the next add.
+    nft_netns.check(["nft", "flush chain inet ossec forward"])
+    nft_netns.check(["nft", "add rule inet ossec input tcp dport 22 accept"])
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install).endswith("set v4 (exit 0)")
+    assert nft_ruleset(nft_netns) == NFT_LAYOUT
+    assert nft_elements(nft_netns, "v4") == ["192.0.2.%d" % n for n in (1, 2, 3, 4, 5, 6, 7)]
+    nft_netns.check(["nft", "delete table inet ossec"])     # as `nft flush ruleset` does
+    assert run(nft_netns, install, "add", "-", "192.0.2.9", "1.1", "1") == 0
+    assert nft_ruleset(nft_netns) == NFT_LAYOUT
+    assert nft_elements(nft_netns, "v4") == ["192.0.2.9"]
+
+
+def test_nftables_failure_is_exit_75_with_nfts_own_error(nft_netns, install):
+    install.configure("[firewall-drop]\nbackend = nftables\nnft_table = ossec\n")
+    # A chain of that name on another hook: our layout cannot be applied.
+    nft_netns.check(["nft", "add table inet ossec; add chain inet ossec input "
+                            "{ type filter hook output priority 0; }"])
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 75
+    text = outcome(install)
+    assert text.startswith("add 192.0.2.7: failed: nft exited 1: Error: ")
+    assert text.endswith("(exit 75)")
+    assert "192.0.2.7" not in nft_netns.check(["nft", "list", "ruleset"])
+
+
+def test_ipset_add_add_delete_delete(netns, install):
+    use(install, "ipset")
+    assert run(netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install) == ("add 192.0.2.7: blocked: ipset ossec4 (repaired: created set "
+                                "ossec4, iptables rule in INPUT, iptables rule in FORWARD) "
+                                "(exit 0)")
+    assert run(netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install) == "add 192.0.2.7: already blocked: ipset ossec4 (exit 0)"
+    assert run(netns, install, "add", "-", "2001:db8::7", "1.1", "1") == 0
+    assert members(netns, "ossec4") == ["192.0.2.7"]
+    assert members(netns, "ossec6") == ["2001:db8::7"]
+    header = netns.check(["ipset", "list", "ossec4"])
+    assert "maxelem 1048576" in header and "Type: hash:ip" in header
+    rule = "-m set --match-set %s src -j DROP"
+    assert netns.rules() == ["-A INPUT " + rule % "ossec4", "-A FORWARD " + rule % "ossec4"]
+    assert netns.rules("ip6tables") == ["-A INPUT " + rule % "ossec6",
+                                        "-A FORWARD " + rule % "ossec6"]
+    assert run(netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install) == "delete 192.0.2.7: unblocked: ipset ossec4 (exit 0)"
+    assert members(netns, "ossec4") == []
+    assert run(netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install).startswith("delete 192.0.2.7: was not blocked: ")
+
+
+def test_ipset_rules_are_repaired(nft_netns, install):
+    use(install, "ipset")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    nft_netns.check(["iptables", "-w", "-F"])
+    assert run(nft_netns, install, "add", "-", "192.0.2.8", "1.1", "1") == 0
+    assert outcome(install) == ("add 192.0.2.8: blocked: ipset ossec4 (repaired: iptables "
+                                "rule in INPUT, iptables rule in FORWARD) (exit 0)")
+    assert len(nft_netns.rules()) == 2
+    assert sorted(members(nft_netns, "ossec4")) == ["192.0.2.7", "192.0.2.8"]
+
+
+def test_ipset_hash_full_is_exit_75_and_loses_nothing(nft_netns, install):
+    use(install, "ipset")
+    nft_netns.check(["ipset", "create", "ossec4", "hash:ip", "maxelem", "2"])
+    for n in (1, 2):
+        assert run(nft_netns, install, "add", "-", "192.0.2.%d" % n, "1.1", "1") == 0
+    assert run(nft_netns, install, "add", "-", "192.0.2.3", "1.1", "1") == 75
+    assert outcome(install) == ("add 192.0.2.3: failed: `/usr/sbin/ipset add ossec4 "
+                                "192.0.2.3` exited 1: ipset v7.17: Hash is full, cannot add "
+                                "more elements (exit 75)")
+    assert sorted(members(nft_netns, "ossec4")) == ["192.0.2.1", "192.0.2.2"]
+
+
+@pytest.mark.parametrize("first,second", [("iptables", "nftables"), ("nftables", "ipset"),
+                                          ("ipset", "iptables"), ("nftables", "auto")])
+def test_changing_the_backend_strands_no_ban(nft_netns, install, first, second):
+    use(install, first)
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    use(install, second)
+    assert run(nft_netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install).startswith("delete 192.0.2.7: unblocked: ")
+    assert "192.0.2.7" not in nft_netns.check(["nft", "list", "ruleset"])
+    assert all("192.0.2.7" not in rule for rule in nft_netns.rules())
+
+
+def test_auto_uses_nftables_where_iptables_is_missing(nft_netns, install):
+    hide = "mount --bind /dev/null /usr/sbin/xtables-nft-multi"
+    result = in_private_mounts(nft_netns, hide, install.program(), "add", "-", "192.0.2.7",
+                               "1.1", "1")
+    assert result.returncode == 0
+    assert outcome(install) == ("add 192.0.2.7: blocked: nftables table inet ossec, set v4 "
+                                "(chains created) (exit 0)")
+    result = in_private_mounts(nft_netns, hide, install.program(), "delete", "-",
+                               "192.0.2.7", "1.1", "1")
+    assert result.returncode == 0
+    assert outcome(install) == ("delete 192.0.2.7: unblocked: nftables table inet ossec, "
+                                "set v4 (exit 0)")
+
+
+@pytest.fixture
+def pair():
+    pair = Pair("nft")
+    yield pair
+    pair.close()
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables", "ipset"])
+def test_each_backend_drops_ipv4_and_ipv6_packets(pair, install, backend):
+    use(install, backend)
+    program = install.program()
+    for server, client in ((SERVER_V4, CLIENT_V4), (SERVER_V6, CLIENT_V6)):
+        assert pair.connects(server)
+        assert pair.server.run([program, "add", "-", client, "1.1", "1"]).returncode == 0
+        assert not pair.connects(server)
+        assert pair.server.run([program, "delete", "-", client, "1.1", "1"]).returncode == 0
+        assert pair.connects(server)
