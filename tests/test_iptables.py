@@ -171,7 +171,7 @@ def test_broken_configuration_is_exit_78_and_changes_nothing(nft_netns, install)
     install.configure("[firewall-drop]\nchain = OSSEC\nbackend = ipfw\n")
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 78
     assert outcome(install) == ("add 192.0.2.7: refused: configuration %s line 3: backend: "
-                                "unknown backend 'ipfw' (known: auto, iptables, nftables, ipset) (exit 78)"
+                                "unknown backend 'ipfw' (known: auto, iptables, nftables, ipset, firewalld) (exit 78)"
                                 % install.config_file)
     assert nft_netns.rules() == []
 
@@ -207,7 +207,9 @@ def test_missing_tool_is_exit_69(nft_netns, install, tmp_path):
     result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin",
                                install.program(), "add", "-", "192.0.2.7", "1.1", "1")
     assert (result.returncode, result.stdout, result.stderr) == (69, "", "")
-    assert outcome(install) == ("add 192.0.2.7: failed: no usable firewall tool (iptables: "
+    # firewall-cmd is in /usr/bin (tools/setup installs it), but nothing runs it.
+    assert outcome(install) == ("add 192.0.2.7: failed: no usable firewall tool (firewalld: "
+                                "firewalld is not running; iptables: "
                                 "iptables not found in /usr/sbin, /sbin, /usr/bin, /bin; "
                                 "nftables: nft not found in /usr/sbin, /sbin, /usr/bin, /bin)"
                                 " (exit 69)")

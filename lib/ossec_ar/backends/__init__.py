@@ -23,6 +23,7 @@ REGISTRY = {
     "iptables": ("ossec_ar.backends.iptables", ("Linux",)),
     "nftables": ("ossec_ar.backends.nftables", ("Linux",)),
     "ipset": ("ossec_ar.backends.ipset", ("Linux",)),
+    "firewalld": ("ossec_ar.backends.firewalld", ("Linux",)),
 }
 
 # What ``backend = auto`` tries for an add, in order, per uname(2) name.

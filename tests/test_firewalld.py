@@ -1,0 +1,159 @@
+"""The firewalld backend against a real firewalld.
+
+firewalld and its own system D-Bus run in a private mount namespace (a
+tmpfs on /run, a scratch copy of /etc/firewalld over the real one) inside a
+network namespace made for the test, so nothing permanent or running leaks
+onto the machine.  Commands enter it with nsenter.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import Netns, require_root
+from test_packets import CLIENT_V4, CLIENT_V6, CONNECT, PORT, SERVER, SERVER_V4, SERVER_V6
+
+START = """
+mount -t tmpfs none /run
+mkdir -p /run/dbus
+mount --bind "$FIREWALLD_ETC" /etc/firewalld
+dbus-daemon --system --nofork --nopidfile &
+while [ ! -S /run/dbus/system_bus_socket ]; do sleep 0.05; done
+firewalld --nofork --nopid --log-target file --log-file /run/firewalld.log &
+echo $$
+wait
+"""
+
+
+class Firewalld:
+    def __init__(self):
+        require_root()
+        tag = uuid.uuid4().hex[:8]
+        self.server = Netns("oar-fw-" + tag)
+        self.client = Netns("oar-fc-" + tag)
+        self.etc = tempfile.mkdtemp(prefix="oar-firewalld-")
+        shutil.rmtree(self.etc)
+        shutil.copytree("/etc/firewalld", self.etc, symlinks=True)
+        for ns in (self.server, self.client):
+            subprocess.run(["ip", "netns", "add", ns.name], check=True)
+            ns.check(["ip", "link", "set", "lo", "up"])
+        self.server.check(["ip", "link", "add", "veth0", "type", "veth", "peer", "name",
+                           "veth1", "netns", self.client.name])
+        for ns, v4, v6, dev in ((self.server, SERVER_V4, SERVER_V6, "veth0"),
+                                (self.client, CLIENT_V4, CLIENT_V6, "veth1")):
+            ns.check(["ip", "addr", "add", v4 + "/24", "dev", dev])
+            ns.check(["ip", "addr", "add", v6 + "/64", "dev", dev, "nodad"])
+            ns.check(["ip", "link", "set", dev, "up"])
+        self.holder = subprocess.Popen(
+            ["ip", "netns", "exec", self.server.name, "unshare", "-m", "--propagation",
+             "private", "sh", "-c", START], stdout=subprocess.PIPE,
+            env=dict(os.environ, FIREWALLD_ETC=self.etc), start_new_session=True)
+        self.pid = int(self.holder.stdout.readline())
+        deadline = time.monotonic() + 60
+        while self.run(["firewall-cmd", "--state"]).stdout.strip() != "running":
+            assert time.monotonic() < deadline, "firewalld did not start"
+            time.sleep(0.2)
+        self.check(["firewall-cmd", "--add-port=%d/tcp" % PORT])   # the test service
+        self.listener = subprocess.Popen(self.enter() + [sys.executable, "-c", SERVER],
+                                         stdout=subprocess.PIPE, universal_newlines=True)
+        assert self.listener.stdout.readline() == "ready\n"
+
+    def enter(self):
+        return ["nsenter", "-t", str(self.pid), "-m", "-n"]
+
+    def run(self, argv):
+        return subprocess.run(self.enter() + list(argv), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=120)
+
+    def check(self, argv):
+        result = self.run(argv)
+        assert result.returncode == 0, (argv, result.stdout, result.stderr)
+        return result.stdout
+
+    def entries(self, name, permanent=False):
+        scope = ["--permanent"] if permanent else []
+        return sorted(self.check(["firewall-cmd"] + scope + ["--ipset=" + name,
+                                                              "--get-entries"]).split())
+
+    def connects(self, address):
+        return self.client.run([sys.executable, "-c", CONNECT, address]).returncode == 0
+
+    def close(self):
+        self.listener.kill()
+        self.listener.wait()
+        os.killpg(self.holder.pid, signal.SIGKILL)   # sh, dbus-daemon, firewalld
+        self.holder.wait()
+        for ns in (self.server, self.client):
+            subprocess.run(["ip", "netns", "delete", ns.name], check=False)
+        shutil.rmtree(self.etc, ignore_errors=True)
+
+
+@pytest.fixture
+def firewalld():
+    instance = Firewalld()
+    yield instance
+    instance.close()
+
+
+def outcome(install):
+    return install.log_lines()[-1].split("/firewall-drop.sh: ", 1)[1]
+
+
+def test_auto_uses_firewalld_and_blocks_survive_reload(firewalld, install):
+    program = install.program()
+    for server, client, name in ((SERVER_V4, CLIENT_V4, "ossec4"),
+                                 (SERVER_V6, CLIENT_V6, "ossec6")):
+        assert firewalld.connects(server)
+        assert firewalld.run([program, "add", "-", client, "1.1", "1"]).returncode == 0
+        assert outcome(install).startswith("add %s: blocked: firewalld ipset %s in zone drop"
+                                           % (client, name))
+        assert firewalld.entries(name) == [client]
+        assert firewalld.entries(name, permanent=True) == [client]
+        assert not firewalld.connects(server)
+        firewalld.check(["firewall-cmd", "--reload"])
+        firewalld.check(["firewall-cmd", "--add-port=%d/tcp" % PORT])  # runtime, lost too
+        assert firewalld.entries(name) == [client]                    # kept
+        assert not firewalld.connects(server)
+        assert firewalld.run([program, "add", "-", client, "1.1", "1"]).returncode == 0
+        assert outcome(install) == ("add %s: already blocked: firewalld ipset %s in zone "
+                                    "drop (exit 0)" % (client, name))
+        assert firewalld.run([program, "delete", "-", client, "1.1", "1"]).returncode == 0
+        assert outcome(install).startswith("delete %s: unblocked: " % client)
+        assert "firewalld ipset %s" % name in outcome(install)
+        assert firewalld.entries(name) == firewalld.entries(name, permanent=True) == []
+        assert firewalld.connects(server)
+        assert firewalld.run([program, "delete", "-", client, "1.1", "1"]).returncode == 0
+        assert outcome(install).startswith("delete %s: was not blocked: " % client)
+    # Nothing of ours outside the namespace's own copy of /etc/firewalld.
+    assert {"ossec4.xml", "ossec6.xml"} <= set(os.listdir(os.path.join(firewalld.etc,
+                                                                       "ipsets")))
+    assert not os.path.exists("/etc/firewalld/ipsets/ossec4.xml")
+
+
+def test_layout_is_created_once_with_one_reload(firewalld, install):
+    program = install.program()
+    assert firewalld.run([program, "add", "-", "192.0.2.9", "1.1", "1"]).returncode == 0
+    assert outcome(install) == ("add 192.0.2.9: blocked: firewalld ipset ossec4 in zone drop "
+                                "(created, firewall reloaded) (exit 0)")
+    assert firewalld.check(["firewall-cmd", "--permanent", "--zone=drop",
+                            "--list-sources"]).split() == ["ipset:ossec4", "ipset:ossec6"]
+    assert firewalld.run([program, "add", "-", "192.0.2.10", "1.1", "1"]).returncode == 0
+    assert outcome(install) == ("add 192.0.2.10: blocked: firewalld ipset ossec4 in zone "
+                                "drop (exit 0)")
+
+
+def test_delete_reaches_firewalld_even_when_another_backend_is_chosen(firewalld, install):
+    program = install.program()
+    assert firewalld.run([program, "add", "-", "192.0.2.9", "1.1", "1"]).returncode == 0
+    install.configure("[firewall-drop]\nbackend = iptables\n")
+    assert firewalld.run([program, "delete", "-", "192.0.2.9", "1.1", "1"]).returncode == 0
+    assert "firewalld ipset ossec4" in outcome(install)
+    assert firewalld.entries("ossec4") == firewalld.entries("ossec4", permanent=True) == []
