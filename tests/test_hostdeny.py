@@ -9,7 +9,6 @@ import random
 import signal
 import stat
 import subprocess
-import sys
 import time
 
 import pytest

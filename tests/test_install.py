@@ -7,7 +7,7 @@ import shutil
 import stat
 import subprocess
 
-from conftest import INSTALL_PREFIX, PYTHON, ROOT, Install, make_install
+from conftest import INSTALL_PREFIX, PYTHON, ROOT, make_install
 
 MODULES = sorted(os.path.relpath(p, os.path.join(ROOT, "lib"))
                  for p in glob.glob(os.path.join(ROOT, "lib", "ossec_ar", "**", "*.py"),

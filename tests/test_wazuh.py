@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from execd import Execd, answer, message
+from execd import Execd, message
 from test_hostdeny import BIND_ETC, Etc
 
 WAZUH_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d active-response/bin/(\S+): (.*)$")

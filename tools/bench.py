@@ -14,11 +14,14 @@ ratios are what to read: these machines are noisy.
 
 Then, with iptables-nft only, the scale table: for each backend, N bans
 are loaded in one bulk transaction (iptables-restore, nft -f, ipset
-restore), and single adds through firewall-drop.sh are timed on top; each
-figure is the median add at N as a ratio to the median add at N = 10.
+restore; for firewalld, its permanent configuration and one reload), and
+single adds through firewall-drop.sh are timed on top; each figure is the
+median add at N as a ratio to the median add at N = 10.
 """
 
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -191,7 +194,83 @@ def scale(prefix, program):
         subprocess.run(empty, check=True)
         print("%-10s" % backend + "".join("%14.2f" % (m / medians[0]) for m in medians)
               + "%14.2f" % (medians[0] * 1000))
+    scale_firewalld(config, program, fresh)
     os.unlink(config)
+
+
+FIREWALLD_RELOAD_LIMIT = 600
+
+
+def running_entries(cmd):
+    result = subprocess.run(cmd + ["--ipset=ossec4", "--get-entries"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return len(result.stdout.split()) if result.returncode == 0 else -1
+
+
+def scale_firewalld(config, program, fresh):
+    """The same for firewalld, started here (we are in private mount and
+    network namespaces) with its own D-Bus and a scratch /etc/firewalld.
+    Entries go in through the permanent configuration and one reload."""
+    if not shutil.which("firewalld"):
+        print("firewalld  (not installed: skipped)")
+        return
+    etc = tempfile.mkdtemp(prefix="ossec-ar-bench-firewalld-")
+    shutil.rmtree(etc)
+    shutil.copytree("/etc/firewalld", etc, symlinks=True)
+    subprocess.run(["mount", "-t", "tmpfs", "none", "/run"], check=True)
+    os.makedirs("/run/dbus")
+    subprocess.run(["mount", "--bind", etc, "/etc/firewalld"], check=True)
+    daemons = subprocess.Popen(
+        ["sh", "-c", "dbus-daemon --system --nofork --nopidfile & "
+         "while [ ! -S /run/dbus/system_bus_socket ]; do sleep 0.05; done; "
+         "exec firewalld --nofork --nopid --log-target file --log-file /run/fw.log"],
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        cmd = ["/usr/bin/firewall-cmd"]
+        while subprocess.run(cmd + ["--state"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL).returncode != 0:
+            time.sleep(0.2)
+        with open(config, "w") as f:
+            f.write("[firewall-drop]\nbackend = firewalld\n")
+        subprocess.run([program, "add", "-", "10.255.255.253"], check=True)  # the layout
+        medians, loaded, reloads = [], 0, []
+        for n in SCALE:
+            entries = "/run/entries"
+            with open(entries, "w") as f:
+                f.write("".join("%s\n" % address(i) for i in range(loaded, n)))
+            subprocess.run(cmd + ["--permanent", "--ipset=ossec4",
+                                  "--add-entries-from-file=" + entries],
+                           check=True, stdout=subprocess.DEVNULL)
+            # firewall-cmd gives up after D-Bus's 25 s reply timeout, while
+            # firewalld goes on reloading: wait for the running ipset instead.
+            start = time.monotonic()
+            subprocess.run(cmd + ["--reload"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            while running_entries(cmd) < n:
+                if time.monotonic() - start > FIREWALLD_RELOAD_LIMIT:
+                    print("firewalld  reload with %d entries still unfinished after %d s:"
+                          " stopped here" % (n, FIREWALLD_RELOAD_LIMIT))
+                    break
+                time.sleep(2)
+            reloads.append("%d: %.0f s" % (n, time.monotonic() - start))
+            if running_entries(cmd) < n:
+                break
+            loaded = n
+            times = []
+            for _ in range(SCALE_RUNS):
+                fresh += 1
+                times.append(timed([[program, "add", "-", address(fresh), "1.1", "1"]]))
+            medians.append(statistics.median(times))
+        print("%-10s" % "firewalld" + "".join("%14.2f" % (m / medians[0]) for m in medians)
+              + "".join("%14s" % "-" for _ in SCALE[len(medians):])
+              + "%14.2f" % (medians[0] * 1000))
+        print("firewalld reload after the bulk load, by N: " + ", ".join(reloads))
+    finally:
+        os.killpg(daemons.pid, signal.SIGKILL)
+        daemons.wait()
+        subprocess.run(["umount", "/etc/firewalld"], check=False)
+        subprocess.run(["umount", "/run"], check=False)
+        shutil.rmtree(etc, ignore_errors=True)
 
 
 def script(directory, name, text):

@@ -41,9 +41,9 @@ def main(program, argv, prefix, respond):
 
 def _run_ossec(writer, argv0, args, prefix, respond):
     writer.write(invocation_line(argv0, args))
-    action, address = _what(args)
-    return _finish(writer, log.escape(argv0), action, address, "",
-                   lambda: request.from_argv(args), prefix, respond)
+    words = _what(args) + ("",)
+    return _finish(writer, log.escape(argv0), words,
+                   lambda: (request.from_argv(args), words), prefix, respond)
 
 
 def _run_wazuh(writer, invoked, prefix, respond):
@@ -60,22 +60,26 @@ def _run_wazuh(writer, invoked, prefix, respond):
     # rules for blocked and unblocked hosts read it.
     writer.write("%s: %s" % (shown, log.printable(
         line.decode("utf-8", "surrogateescape"), limit=wazuh.MAX_LINE)))
-    try:
+
+    def parse():
         req = wazuh.request(line)
-    except exits.Stop as stop:
-        writer.write(outcome_line(shown, "-", "-", stop.status, stop.reason, stop.code))
-        return stop.code
-    name = os.path.basename(invoked)
-    req.confirm = lambda address: channel.confirm(name, address)
-    ids = "rule %s, alert %s" % (log.escape(req.rule_id), log.escape(req.alert_id))
-    return _finish(writer, shown, req.action, log.escape(req.address) or "-", ids,
-                   lambda: req, prefix, respond)
+        name = os.path.basename(invoked)
+        req.confirm = lambda address: channel.confirm(name, address)
+        ids = "rule %s, alert %s" % (log.escape(req.rule_id), log.escape(req.alert_id))
+        return req, (req.action, log.escape(req.address) or "-", ids)
+    return _finish(writer, shown, ("-", "-", ""), parse, prefix, respond)
 
 
-def _finish(writer, shown, action, address, ids, parse, prefix, respond):
-    """Carry the request out and write the outcome line; the exit code."""
+def _finish(writer, shown, words, parse, prefix, respond):
+    """Parse and carry out the request, write the outcome line; the exit code.
+
+    *words* are the action, address and ids for the outcome line until
+    ``parse() -> (request, words)`` gives better ones.
+    """
+    action, address, ids = words
     try:
-        status, normalised, detail = respond(prefix, parse())
+        req, (action, address, ids) = parse()
+        status, normalised, detail = respond(prefix, req)
         address, code = log.escape(normalised), exits.OK
     except exits.Stop as stop:
         status, detail, code = stop.status, stop.reason, stop.code
