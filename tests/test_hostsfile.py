@@ -66,9 +66,13 @@ def test_crlf_file_keeps_crlf():
 
 
 def test_missing_final_newline():
-    data = b"sshd: 10.0.0.1"
+    data = b"# admin\nsshd: 10.0.0.1"
     new = add(data, IP("192.0.2.7"), HOSTS_DENY)
-    assert new == b"sshd: 10.0.0.1\nALL:192.0.2.7\n"
+    # Our line goes before the unterminated last line, which stays as it was.
+    assert new == b"# admin\nALL:192.0.2.7\nsshd: 10.0.0.1"
+    assert delete(new, IP("192.0.2.7"), HOSTS_DENY) == (data, 1)
+    assert add(b"sshd: 10.0.0.1", IP("192.0.2.7"), HOSTS_DENY) == (
+        b"ALL:192.0.2.7\nsshd: 10.0.0.1")
     # A file whose last line is ours, without a newline (written by hand).
     assert delete(b"sshd: 10.0.0.1\nALL:192.0.2.7", IP("192.0.2.7"), HOSTS_DENY) == (
         b"sshd: 10.0.0.1\n", 1)

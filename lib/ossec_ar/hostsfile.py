@@ -3,7 +3,8 @@
 Two styles, as the stock host-deny.sh writes them:
 
 ``hosts.deny`` (every system but FreeBSD)
-    ``ALL:192.0.2.7`` or ``ALL:[2001:db8::7]``, at the end of the file.
+    ``ALL:192.0.2.7`` or ``ALL:[2001:db8::7]``, at the end of the file
+    (before its last line if that has no newline).
 ``hosts.allow`` (FreeBSD, whose tcpd reads only this file)
     ``ALL : 192.0.2.7 : deny``.  The file is first-match and FreeBSD's
     default one ends in ``ALL : ALL : allow``, so our lines go before the
@@ -53,11 +54,7 @@ def add(data, address, style):
     lines = _lines(data)
     if any(style.address_of(line) == address for line in lines):
         return None
-    newline = _newline(lines)
-    at = _insert_at(lines, style)
-    if at == len(lines) and lines and not lines[-1].endswith(b"\n"):
-        lines[-1] += newline           # our line cannot share the last line
-    lines.insert(at, style.line(address) + newline)
+    lines.insert(_insert_at(lines, style), style.line(address) + _newline(lines))
     return b"".join(lines)
 
 
@@ -81,6 +78,11 @@ def _newline(lines):
 
 def _insert_at(lines, style):
     if not style.at_top:
+        # At the end; but before a last line that has no newline, which
+        # stays the administrator's last line, byte for byte.  Every line
+        # of hosts.deny denies, so the order changes nothing.
+        if lines and not lines[-1].endswith((b"\n", b"\r")):
+            return len(lines) - 1
         return len(lines)
     for index, line in enumerate(lines):
         text = line.strip()
