@@ -46,6 +46,8 @@ def test_every_key(fs):
     ("[firewall-drop]\nchain = INPUT\n", "line 2: chain: 'INPUT' is not a usable chain"),
     ("[firewall-drop]\nchain = -j ACCEPT\n", "line 2: chain: '-j ACCEPT' is not a usable"),
     ("[firewall-drop]\nchain = " + "C" * 29 + "\n", "is not a usable chain"),
+    ("[firewall-drop]\nchain = A\n[allowlist]\n[firewall-drop]\nchain = B\n",
+     "line 5: 'chain' set again in [firewall-drop] (first on line 2)"),
     ("\n\n[allowlist]\naddresses = 192.0.2.1,\n  my-laptop\n",
      "line 4: addresses: 'my-laptop' is not an IP address or network"),
 ])

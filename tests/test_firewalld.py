@@ -18,7 +18,8 @@ import uuid
 import pytest
 
 from conftest import Netns, require_root
-from test_packets import CLIENT_V4, CLIENT_V6, CONNECT, PORT, SERVER, SERVER_V4, SERVER_V6
+from test_packets import (CLIENT_V4, CLIENT_V6, CONNECT, PORT, SERVER, SERVER_V4, SERVER_V6,
+                          joined_namespaces)
 
 START = """
 mount -t tmpfs none /run
@@ -41,16 +42,7 @@ class Firewalld:
         self.etc = tempfile.mkdtemp(prefix="oar-firewalld-")
         shutil.rmtree(self.etc)
         shutil.copytree("/etc/firewalld", self.etc, symlinks=True)
-        for ns in (self.server, self.client):
-            subprocess.run(["ip", "netns", "add", ns.name], check=True)
-            ns.check(["ip", "link", "set", "lo", "up"])
-        self.server.check(["ip", "link", "add", "veth0", "type", "veth", "peer", "name",
-                           "veth1", "netns", self.client.name])
-        for ns, v4, v6, dev in ((self.server, SERVER_V4, SERVER_V6, "veth0"),
-                                (self.client, CLIENT_V4, CLIENT_V6, "veth1")):
-            ns.check(["ip", "addr", "add", v4 + "/24", "dev", dev])
-            ns.check(["ip", "addr", "add", v6 + "/64", "dev", dev, "nodad"])
-            ns.check(["ip", "link", "set", dev, "up"])
+        joined_namespaces(self.server, self.client)
         self.holder = subprocess.Popen(
             ["ip", "netns", "exec", self.server.name, "unshare", "-m", "--propagation",
              "private", "sh", "-c", START], stdout=subprocess.PIPE,

@@ -37,21 +37,27 @@ except OSError:
 """ % PORT
 
 
+def joined_namespaces(server, client):
+    """Make *server* and *client* (Netns) and join them with a veth pair
+    carrying the documentation addresses above."""
+    for ns in (server, client):
+        subprocess.run(["ip", "netns", "add", ns.name], check=True)
+        ns.check(["ip", "link", "set", "lo", "up"])
+    server.check(["ip", "link", "add", "veth0", "type", "veth", "peer", "name",
+                  "veth1", "netns", client.name])
+    for ns, v4, v6, dev in ((server, SERVER_V4, SERVER_V6, "veth0"),
+                            (client, CLIENT_V4, CLIENT_V6, "veth1")):
+        ns.check(["ip", "addr", "add", v4 + "/24", "dev", dev])
+        ns.check(["ip", "addr", "add", v6 + "/64", "dev", dev, "nodad"])
+        ns.check(["ip", "link", "set", dev, "up"])
+
+
 class Pair:
     def __init__(self, flavour):
         tag = uuid.uuid4().hex[:8]
         self.server = Netns("oar-s-" + tag, flavour)
         self.client = Netns("oar-c-" + tag)
-        for ns in (self.server, self.client):
-            subprocess.run(["ip", "netns", "add", ns.name], check=True)
-            ns.check(["ip", "link", "set", "lo", "up"])
-        self.server.check(["ip", "link", "add", "veth0", "type", "veth", "peer", "name",
-                           "veth1", "netns", self.client.name])
-        for ns, v4, v6, dev in ((self.server, SERVER_V4, SERVER_V6, "veth0"),
-                                (self.client, CLIENT_V4, CLIENT_V6, "veth1")):
-            ns.check(["ip", "addr", "add", v4 + "/24", "dev", dev])
-            ns.check(["ip", "addr", "add", v6 + "/64", "dev", dev, "nodad"])
-            ns.check(["ip", "link", "set", dev, "up"])
+        joined_namespaces(self.server, self.client)
         self.listener = subprocess.Popen(
             ["ip", "netns", "exec", self.server.name, sys.executable, "-c", SERVER],
             stdout=subprocess.PIPE, universal_newlines=True)

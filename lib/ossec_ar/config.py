@@ -54,11 +54,16 @@ def load(path):
     except UnicodeDecodeError:
         raise _problem(path, None, "not UTF-8 text")
     values = {}
+    seen = {}
     for lineno, section, key, value in _entries(path, text):
         attribute, parse = _KEYS[section].get(key, (None, None))
         if parse is None:
             raise _problem(path, lineno, "unknown key %r in section [%s]"
                            % (key, section))
+        if (section, key) in seen:
+            raise _problem(path, lineno, "%r set again in [%s] (first on line %d)"
+                           % (key, section, seen[section, key]))
+        seen[section, key] = lineno
         try:
             values[attribute] = parse(value)
         except ValueError as error:
