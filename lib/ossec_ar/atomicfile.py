@@ -39,9 +39,8 @@ def replace(path, data):
     directory, name = os.path.split(path)
     _remove_leftovers(directory, name)
     template = _template(path)
-    temp = os.path.join(directory, "%s%s%s.%d" % (
-        "." if not name.startswith(".") else "", name + _TEMP_MARK,
-        os.urandom(6).hex(), os.getpid()))
+    temp = os.path.join(directory, "%s%s.%d" % (
+        _temp_prefix(name), os.urandom(6).hex(), os.getpid()))
     step = "create " + temp
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -133,7 +132,7 @@ def _remove_leftovers(directory, name):
     Only the holder of the program's lock creates them, and we hold it, so
     any that exist are abandoned.
     """
-    prefix = ("." if not name.startswith(".") else "") + name + _TEMP_MARK
+    prefix = _temp_prefix(name)
     try:
         names = os.listdir(directory)
     except OSError:
@@ -141,6 +140,11 @@ def _remove_leftovers(directory, name):
     for entry in names:
         if entry.startswith(prefix):
             _unlink_quietly(os.path.join(directory, entry))
+
+
+def _temp_prefix(name):
+    """``.hosts.deny.ossec-ar-``: hidden, and ours by its mark."""
+    return ("" if name.startswith(".") else ".") + name + _TEMP_MARK
 
 
 def _unlink_quietly(path):
