@@ -149,3 +149,19 @@ def test_delete_reaches_firewalld_even_when_another_backend_is_chosen(firewalld,
     assert firewalld.run([program, "delete", "-", "192.0.2.9", "1.1", "1"]).returncode == 0
     assert "firewalld ipset ossec4" in outcome(install)
     assert firewalld.entries("ossec4") == firewalld.entries("ossec4", permanent=True) == []
+
+
+def test_nftables_backend_bans_survive_a_firewalld_reload(firewalld, install):
+    # Our own table is not firewalld's to rebuild: for very many bans on a
+    # firewalld host, backend = nftables stays flat and holds across reloads.
+    install.configure("[firewall-drop]\nbackend = nftables\n")
+    program = install.program()
+    assert firewalld.connects(SERVER_V4)
+    assert firewalld.run([program, "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert not firewalld.connects(SERVER_V4)
+    firewalld.check(["firewall-cmd", "--reload"])
+    firewalld.check(["firewall-cmd", "--add-port=%d/tcp" % PORT])
+    assert "table inet ossec" in firewalld.check(["nft", "list", "tables"])
+    assert not firewalld.connects(SERVER_V4)
+    assert firewalld.run([program, "delete", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert firewalld.connects(SERVER_V4)
