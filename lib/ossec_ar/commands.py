@@ -50,6 +50,11 @@ class Result:
         return text + (": " + message if message else "")
 
 
+def not_found(name):
+    """The reason a backend gives when :func:`find_tool` found nothing."""
+    return "%s not found in %s" % (name, ", ".join(TOOL_DIRS))
+
+
 def find_tool(name):
     """Absolute path of the executable *name* in :data:`TOOL_DIRS`, or None."""
     for directory in TOOL_DIRS:

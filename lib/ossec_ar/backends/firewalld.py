@@ -17,9 +17,8 @@ import os
 
 from .. import commands
 from ..exits import TEMPFAIL, failed
-from .ipset import MAXELEM
+from .ipset import FAMILY, MAXELEM
 
-_FAMILY = {4: "inet", 6: "inet6"}
 _TIMEOUT = 120
 
 
@@ -33,7 +32,7 @@ class Backend:
 
     def missing(self, address):
         if self._path is None:
-            return "firewall-cmd not found in %s" % ", ".join(commands.TOOL_DIRS)
+            return commands.not_found("firewall-cmd")
         if self._running is None:
             # Looking for the process first spares hosts where firewalld is
             # installed but stopped a 170 ms firewall-cmd call.
@@ -73,7 +72,7 @@ class Backend:
     def _create_layout(self):
         for version, name in sorted(self.sets.items()):
             self._check(self._cmd("--permanent", "--new-ipset=" + name, "--type=hash:ip",
-                                  "--option=family=" + _FAMILY[version],
+                                  "--option=family=" + FAMILY[version],
                                   "--option=maxelem=%d" % MAXELEM), "NAME_CONFLICT")
             self._check(self._cmd("--permanent", "--zone=drop",
                                   "--add-source=ipset:" + name), "ALREADY_ENABLED")

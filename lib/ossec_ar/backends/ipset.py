@@ -15,11 +15,10 @@ options is used as it is; when it is full, the add fails with ipset's own
 
 from .. import commands
 from ..exits import TEMPFAIL, failed
-from .iptables import HOOKS, Table
+from .iptables import HOOKS, TOOLS, Table
 
 MAXELEM = 1048576
-_FAMILY = {4: "inet", 6: "inet6"}
-_TOOLS = {4: "iptables", 6: "ip6tables"}
+FAMILY = {4: "inet", 6: "inet6"}
 _GRACE = 30
 # Not in the set, no such set, or a kernel without ip_set.
 _ABSENT = ("it's not added", "does not exist", "Protocol not supported")
@@ -33,14 +32,13 @@ class Backend:
         self.wait = settings.lock_wait
         self._ipset = commands.find_tool("ipset")
         self._xtables = {version: commands.find_tool(tool)
-                         for version, tool in _TOOLS.items()}
+                         for version, tool in TOOLS.items()}
 
     def missing(self, address):
         if self._ipset is None:
-            return "ipset not found in %s" % ", ".join(commands.TOOL_DIRS)
+            return commands.not_found("ipset")
         if self._xtables[address.version] is None:
-            return "%s not found in %s" % (_TOOLS[address.version],
-                                           ", ".join(commands.TOOL_DIRS))
+            return commands.not_found(TOOLS[address.version])
         return None
 
     def add(self, address):
@@ -49,7 +47,7 @@ class Backend:
         result = self._run("add", name, str(address))
         if "set with the given name does not exist" in result.output:
             self._check(self._run("create", name, "hash:ip", "family",
-                                  _FAMILY[address.version], "maxelem", str(MAXELEM)))
+                                  FAMILY[address.version], "maxelem", str(MAXELEM)))
             repairs.append("created set %s" % name)
             result = self._run("add", name, str(address))
         if result.ok:

@@ -18,7 +18,7 @@ from .. import commands
 from ..exits import TEMPFAIL, failed
 
 HOOKS = ("INPUT", "FORWARD")
-_TOOLS = {4: "iptables", 6: "ip6tables"}
+TOOLS = {4: "iptables", 6: "ip6tables"}
 _HOST_BITS = {4: "/32", 6: "/128"}
 _RESOURCE_PROBLEM = 4   # the xtables lock, or a concurrent nftables update
 _GRACE = 30             # seconds a call may run beyond its -w wait
@@ -31,12 +31,11 @@ class Backend:
         self.chain = settings.chain
         self.wait = settings.lock_wait
         self._paths = {version: commands.find_tool(tool)
-                       for version, tool in _TOOLS.items()}
+                       for version, tool in TOOLS.items()}
 
     def missing(self, address):
         if self._paths[address.version] is None:
-            return "%s not found in %s" % (_TOOLS[address.version],
-                                           ", ".join(commands.TOOL_DIRS))
+            return commands.not_found(TOOLS[address.version])
         return None
 
     def add(self, address):

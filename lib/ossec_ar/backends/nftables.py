@@ -45,7 +45,7 @@ class Backend:
 
     def missing(self, address):
         if self._path is None:
-            return "nft not found in %s" % ", ".join(commands.TOOL_DIRS)
+            return commands.not_found("nft")
         return None
 
     def where(self, address):
