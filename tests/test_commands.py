@@ -36,6 +36,30 @@ def test_clean_environment_and_stdin(monkeypatch):
     assert result.output.splitlines() == ["end"]
 
 
+def test_input_is_fed_on_stdin_then_end_of_file():
+    rules = b"@1 block in quick from 192.0.2.7/32 to any\n"
+    result = commands.run(["/bin/sh", "-c", "cat; echo end"], 10, input=rules)
+    assert result.output.splitlines() == [rules.decode().strip(), "end"]
+
+
+def test_input_larger_than_a_pipe_promises_is_refused():
+    with pytest.raises(ValueError):
+        commands.run(["/bin/cat"], 10, input=b"x" * (commands.MAX_INPUT + 1))
+
+
+def test_tools_are_found_only_in_the_chosen_directories(tmp_path, monkeypatch):
+    monkeypatch.setattr(commands, "TOOL_DIRS", commands.TOOL_DIRS)
+    monkeypatch.setitem(commands._ENVIRONMENT, "PATH", commands._ENVIRONMENT["PATH"])
+    tool = tmp_path / "pfctl"
+    tool.write_text("#!/bin/sh\necho \"$PATH\"\n")
+    tool.chmod(0o755)
+    assert commands.find_tool("pfctl") is None
+    commands.search_in([str(tmp_path)])
+    assert commands.find_tool("pfctl") == str(tool)
+    assert commands.find_tool("sh") is None          # the defaults are gone
+    assert commands.run([str(tool)], 10).output == str(tmp_path) + "\n"
+
+
 def test_signals_are_default_in_the_child():
     import signal
     old = signal.signal(signal.SIGHUP, signal.SIG_IGN)   # as execd leaves it

@@ -34,7 +34,7 @@ def test_every_key(fs):
 
 
 @pytest.mark.parametrize("text,problem", [
-    ("[firewall-drop]\nbackend = pf\n", "line 2: backend: unknown backend 'pf'"),
+    ("[firewall-drop]\nbackend = pfsense\n", "line 2: backend: unknown backend 'pfsense'"),
     ("[firewall-drop]\nbakend = iptables\n", "line 2: unknown key 'bakend' in section"
                                              " [firewall-drop]"),
     ("[firewal-drop]\n", "line 1: unknown section [firewal-drop]"),
@@ -50,6 +50,16 @@ def test_every_key(fs):
      "line 5: 'chain' set again in [firewall-drop] (first on line 2)"),
     ("\n\n[allowlist]\naddresses = 192.0.2.1,\n  my-laptop\n",
      "line 4: addresses: 'my-laptop' is not an IP address or network"),
+    ("[firewall-drop]\nipfw_rule = 0\n", "line 2: ipfw_rule: '0' is not an ipfw rule number"),
+    ("[firewall-drop]\nipfw_rule = 65535\n", "'65535' is not an ipfw rule number"),
+    ("[firewall-drop]\npf_table = <ossec>\n", "pf_table: '<ossec>' is not a usable name"),
+    ("[firewall-drop]\nnpf_table = a b\n", "npf_table: 'a b' is not a usable name"),
+    ("[system]\nname = Free BSD\n", "name: 'Free BSD' is not a system name"),
+    ("[system]\ntool_dirs = /nowhere\n", "tool_dirs: /nowhere: No such file or directory"),
+    ("[system]\ntool_dirs = usr/sbin\n", "tool_dirs: 'usr/sbin' is not an absolute path"),
+    ("[system]\ntool_dirs = /var/ossec/etc/ossec-ar.conf\n",
+     "/var/ossec/etc/ossec-ar.conf is not a directory"),
+    ("[system]\ntool_dirs =\n", "tool_dirs: no directory given"),
 ])
 def test_broken_file_names_file_line_and_problem(fs, text, problem):
     write(fs, text)

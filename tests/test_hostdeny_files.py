@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ossec_ar import exits, hostdeny, platform
+from ossec_ar import exits, hostdeny
 from ossec_ar.request import Request
 
 PREFIX = "/var/ossec"
@@ -22,11 +22,14 @@ CASES = {
 
 
 @pytest.fixture
-def system(fs, monkeypatch):
+def system(fs):
     fs.create_dir(PREFIX)
 
     def set_system(name):
-        monkeypatch.setattr(platform, "system_name", lambda: name)
+        # The configuration file is the seam for the system's name.
+        os.makedirs(PREFIX + "/etc", exist_ok=True)
+        with open(PREFIX + "/etc/ossec-ar.conf", "w") as conf:
+            conf.write("[system]\nname = %s\n" % name)
     set_system("Linux")
     return set_system
 

@@ -168,11 +168,12 @@ def test_allowlisted_address_is_refused(nft_netns, install):
 
 
 def test_broken_configuration_is_exit_78_and_changes_nothing(nft_netns, install):
-    install.configure("[firewall-drop]\nchain = OSSEC\nbackend = ipfw\n")
+    install.configure("[firewall-drop]\nchain = OSSEC\nbackend = pfsense\n")
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 78
-    assert outcome(install) == ("add 192.0.2.7: refused: configuration %s line 3: backend: "
-                                "unknown backend 'ipfw' (known: auto, iptables, nftables, ipset, firewalld) (exit 78)"
-                                % install.config_file)
+    assert outcome(install) == (
+        "add 192.0.2.7: refused: configuration %s line 3: backend: unknown backend 'pfsense'"
+        " (known: auto, iptables, nftables, ipset, firewalld, pf, ipfw, npf, ipfilter,"
+        " genfilt) (exit 78)" % install.config_file)
     assert nft_netns.rules() == []
 
 

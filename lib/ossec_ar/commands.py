@@ -12,8 +12,11 @@ import select
 import time
 
 # Where tools are looked for.  execd's PATH may be short or hostile; this
-# list is fixed so that nothing the caller controls picks the binary.
-TOOL_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
+# list is fixed so that nothing the caller controls picks the binary.  Only
+# the root-owned configuration file can replace it, through
+# platform.settle() (the seam that tests use to run fake tools).
+DEFAULT_TOOL_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
+TOOL_DIRS = DEFAULT_TOOL_DIRS
 
 # The tools' messages go into our log, so ask for them untranslated.
 _ENVIRONMENT = {"PATH": ":".join(TOOL_DIRS), "LC_ALL": "C"}
@@ -50,6 +53,13 @@ class Result:
         return text + (": " + message if message else "")
 
 
+def search_in(directories):
+    """Look for tools in *directories* (absolute paths) for the rest of the run."""
+    global TOOL_DIRS
+    TOOL_DIRS = tuple(directories)
+    _ENVIRONMENT["PATH"] = ":".join(TOOL_DIRS)
+
+
 def not_found(name):
     """The reason a backend gives when :func:`find_tool` found nothing."""
     return "%s not found in %s" % (name, ", ".join(TOOL_DIRS))
@@ -64,21 +74,35 @@ def find_tool(name):
     return None
 
 
-def run(argv, timeout):
+# What may be fed to a command's stdin: it must fit in the pipe at once,
+# so that writing it can never wait for the command (POSIX promises 512).
+MAX_INPUT = 512
+
+
+def run(argv, timeout, input=b""):
     """Run *argv* (argv[0] an absolute path) and return a :class:`Result`.
 
-    stdout and stderr are collected together; stdin is /dev/null; the
-    working directory is the caller's (``cli.main`` has moved to ``/``).
-    After *timeout* seconds the command is killed.
+    stdout and stderr are collected together; stdin is *input* (bytes, at
+    most :data:`MAX_INPUT`) then end of file; the working directory is the
+    caller's (``cli.main`` has moved to ``/``).  After *timeout* seconds the
+    command is killed.
     """
+    if len(input) > MAX_INPUT:
+        raise ValueError("command input over %d bytes" % MAX_INPUT)
+    in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     try:
+        try:
+            os.write(in_w, input)
+        finally:
+            os.close(in_w)
         start = _spawn if _posix_spawn is not None else _fork_exec
-        pid = start(argv, out_w)
+        pid = start(argv, in_r, out_w)
     except OSError as error:
         os.close(out_r)
         return Result(argv, 127, "cannot execute: %s" % error.strerror)
     finally:
+        os.close(in_r)
         os.close(out_w)
     try:
         output, finished = _read_output(out_r, time.monotonic() + timeout)
@@ -97,9 +121,9 @@ def run(argv, timeout):
 _posix_spawn = getattr(os, "posix_spawn", None)
 
 
-def _spawn(argv, out_w):
+def _spawn(argv, in_r, out_w):
     actions = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_descriptors()]
-    actions += [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+    actions += [(os.POSIX_SPAWN_DUP2, in_r, 0),
                 (os.POSIX_SPAWN_DUP2, out_w, 1),
                 (os.POSIX_SPAWN_DUP2, out_w, 2)]
     return _posix_spawn(argv[0], argv, _ENVIRONMENT, file_actions=actions,
@@ -131,12 +155,12 @@ def _inherited_descriptors():
     return found
 
 
-def _fork_exec(argv, out_w):
+def _fork_exec(argv, in_r, out_w):
     inherited = _inherited_descriptors()
     err_r, err_w = os.pipe()      # carries the errno of a failed exec
     pid = os.fork()
     if pid == 0:                  # pragma: no cover - the child execs or exits
-        _child(argv, out_w, err_w, inherited)
+        _child(argv, in_r, out_w, err_w, inherited)
     os.close(err_w)
     try:
         code = _read_all(err_r)
@@ -148,14 +172,13 @@ def _fork_exec(argv, out_w):
     return pid
 
 
-def _child(argv, out_w, err_w, inherited):
+def _child(argv, in_r, out_w, err_w, inherited):
     try:
         for fd in inherited:
             os.close(fd)
         for number in _DEFAULT_SIGNALS:
             _signal.signal(number, _signal.SIG_DFL)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
+        os.dup2(in_r, 0)
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
         os.execve(argv[0], argv, _ENVIRONMENT)

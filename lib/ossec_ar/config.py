@@ -24,9 +24,15 @@ class Settings:
     nft_table = "ossec"             # nftables: table inet <name>
     ipset_v4 = "ossec4"             # ipset, and firewalld's ipsets
     ipset_v6 = "ossec6"
+    pf_table = "ossec_fwtable"      # pf; the stock pf variant's name
+    ipfw_table = "ossec_fwtable"    # ipfw lookup table
+    ipfw_rule = 1                   # number of ipfw's deny rule for it
+    npf_table = "ossec_blacklist"   # npf; the stock npf variant's name
     lock_wait = 60.0
     host_deny_lock_wait = 60.0
     allowlist = ()          # (text as written, ip_network) pairs
+    system_name = None      # None: what uname(2) says
+    tool_dirs = ()          # (): commands.DEFAULT_TOOL_DIRS
 
     def __init__(self, **values):
         for key, value in values.items():
@@ -151,6 +157,40 @@ def _seconds(value):
     return seconds
 
 
+def _rule_number(value):
+    if not value.isdigit() or not 1 <= int(value) <= 65534:
+        raise ValueError("%r is not an ipfw rule number from 1 to 65534" % value)
+    return int(value)
+
+
+def _system(value):
+    if not value.isalnum():
+        raise ValueError("%r is not a system name as uname -s prints it" % value)
+    return value
+
+
+def _directories(value):
+    """Absolute, root-owned directories that nobody else can write to:
+    whatever is found there runs as root."""
+    directories = []
+    for item in value.replace(":", " ").split():
+        if not os.path.isabs(item):
+            raise ValueError("%r is not an absolute path" % item)
+        try:
+            info = os.stat(item)
+        except OSError as error:
+            raise ValueError("%s: %s" % (item, error.strerror))
+        if not os.path.isdir(item):
+            raise ValueError("%s is not a directory" % item)
+        if info.st_uid != 0 or info.st_mode & 0o022:
+            raise ValueError("%s must be owned by root and writable by nobody"
+                             " else" % item)
+        directories.append(item)
+    if not directories:
+        raise ValueError("no directory given")
+    return tuple(directories)
+
+
 def _networks(value):
     import ipaddress
     networks = []
@@ -169,7 +209,13 @@ _KEYS = {
                       "nft_table": ("nft_table", _name),
                       "ipset_v4": ("ipset_v4", _name),
                       "ipset_v6": ("ipset_v6", _name),
+                      "pf_table": ("pf_table", _name),
+                      "ipfw_table": ("ipfw_table", _name),
+                      "ipfw_rule": ("ipfw_rule", _rule_number),
+                      "npf_table": ("npf_table", _name),
                       "lock_wait": ("lock_wait", _seconds)},
     "host-deny": {"lock_wait": ("host_deny_lock_wait", _seconds)},
     "allowlist": {"addresses": ("allowlist", _networks)},
+    "system": {"name": ("system_name", _system),
+               "tool_dirs": ("tool_dirs", _directories)},
 }

@@ -7,12 +7,13 @@ from .lock import FileLock, lock_file
 
 def respond(prefix, request):
     address, settings = before_change(prefix, request)
-    system = platform.system_name()
-    if request.action == "add":
-        backend = backends.choose(settings, system, address)
-        with FileLock(lock_file(prefix, "firewall-drop"), settings.lock_wait):
+    system = platform.settle(settings)
+    # Every tool call, the read-only checks of the choice included, runs
+    # under the lock: one run at a time talks to the firewall.
+    with FileLock(lock_file(prefix, "firewall-drop"), settings.lock_wait):
+        if request.action == "add":
+            backend = backends.choose(settings, system, address)
             status, detail = backend.add(address)
-    else:
-        with FileLock(lock_file(prefix, "firewall-drop"), settings.lock_wait):
+        else:
             status, detail = backends.delete_everywhere(settings, system, address)
     return status, str(address), detail

@@ -7,7 +7,7 @@ from .lock import FileLock, lock_file
 
 def respond(prefix, request):
     address, settings = before_change(prefix, request)
-    style = hostsfile.style_for(platform.system_name())
+    style = hostsfile.style_for(platform.settle(settings))
     path = atomicfile.resolve(style.path)
     with FileLock(lock_file(prefix, "host-deny"), settings.host_deny_lock_wait):
         data = atomicfile.read(path)

@@ -6,6 +6,10 @@ A backend module defines ``Backend``, constructed with the run's
 ``missing(address)``
     None when the backend can act on this address here, otherwise the
     reason it cannot (a missing tool, a service that is not running).
+``inactive(address)`` (optional)
+    None when the firewall is enabled, otherwise why not.  Asked before an
+    add only: a disabled firewall's tables can still be emptied, so a
+    delete goes ahead.
 ``add(address)`` and ``delete(address)``
     Change the firewall and return ``(status, detail)``: status is one of
     ``blocked``, ``already blocked``, ``unblocked``, ``was not blocked``;
@@ -24,11 +28,23 @@ REGISTRY = {
     "nftables": ("ossec_ar.backends.nftables", ("Linux",)),
     "ipset": ("ossec_ar.backends.ipset", ("Linux",)),
     "firewalld": ("ossec_ar.backends.firewalld", ("Linux",)),
+    "pf": ("ossec_ar.backends.pf", ("FreeBSD", "OpenBSD", "Darwin")),
+    "ipfw": ("ossec_ar.backends.ipfw", ("FreeBSD",)),
+    "npf": ("ossec_ar.backends.npf", ("NetBSD",)),
+    "ipfilter": ("ossec_ar.backends.ipfilter", ("SunOS", "FreeBSD", "NetBSD")),
+    "genfilt": ("ossec_ar.backends.genfilt", ("AIX",)),
 }
 
-# What ``backend = auto`` tries for an add, in order, per uname(2) name.
+# What ``backend = auto`` tries for an add, in order, per uname(2) name:
+# the first whose tools are here and whose firewall is enabled.
 AUTOMATIC = {
     "Linux": ("firewalld", "iptables", "nftables"),
+    "FreeBSD": ("pf", "ipfw", "ipfilter"),
+    "OpenBSD": ("pf",),
+    "Darwin": ("pf",),
+    "NetBSD": ("npf", "ipfilter"),
+    "SunOS": ("ipfilter",),
+    "AIX": ("genfilt",),
 }
 
 
@@ -44,6 +60,8 @@ def choose(settings, system, address):
     for name in names:
         backend = _load(name, settings)
         reason = backend.missing(address)
+        if reason is None and hasattr(backend, "inactive"):
+            reason = backend.inactive(address)
         if reason is None:
             return backend
         reasons.append("%s: %s" % (name, reason))

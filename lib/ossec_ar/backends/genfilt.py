@@ -1,0 +1,95 @@
+"""AIX IP security filter rules: genfilt(1), lsfilt, rmfilt, mkfilt.
+
+Rule, for IPv4 (IPv6: ``-v 6``, mask ``128``, destination ``::``/``0``)::
+
+    genfilt -v 4 -a D -s 192.0.2.7 -m 255.255.255.255 -d 0.0.0.0 -M 0.0.0.0
+            -w B -D ossec-ar
+    mkfilt -v 4 -u          (activates the filter table after each change)
+
+A rule is ours when ``lsfilt -O`` shows it denying exactly this source
+address with a full mask, to any destination, and its description is ours
+or the stock script's.  Addresses are compared as addresses: the stock
+script's delete matched substrings, so unblocking 10.0.0.1 also removed
+10.0.0.10's rule.  Rules are removed from the highest ID down, because
+rmfilt renumbers the rules above the one it removes.
+"""
+
+import ipaddress
+
+from ..exits import TEMPFAIL, failed
+from .toolbox import Toolbox
+
+DESCRIPTION = "ossec-ar"
+_STOCK_DESCRIPTION = "Access Denied by OSSEC-HIDS"
+_FULL_MASK = {4: "255.255.255.255", 6: "128"}
+_ANY = {4: ("0.0.0.0", "0.0.0.0"), 6: ("::", "0")}
+
+
+class Backend:
+    name = "genfilt"
+
+    def __init__(self, settings):
+        self.tools = Toolbox("genfilt", "lsfilt", "mkfilt", "rmfilt", "lsdev")
+
+    def missing(self, address):
+        return self.tools.missing()
+
+    def inactive(self, address):
+        device = "ipsec_v%d" % address.version
+        result = self.tools.run("lsdev", "-C", "-l", device)
+        if not result.ok or "Available" not in result.output.split():
+            return ("IP security for IPv%d is not started (%s is not Available; start"
+                    " it with mkdev -l ipsec -t %d)" % (address.version, device,
+                                                        address.version))
+        return None
+
+    def add(self, address):
+        version = str(address.version)
+        if self._ours(address):
+            return "already blocked", self._where(address)
+        any_address, any_mask = _ANY[address.version]
+        self.tools.check("genfilt", "-v", version, "-a", "D", "-s", str(address),
+                         "-m", _FULL_MASK[address.version], "-d", any_address,
+                         "-M", any_mask, "-w", "B", "-D", DESCRIPTION)
+        self.tools.check("mkfilt", "-v", version, "-u")
+        return "blocked", self._where(address)
+
+    def delete(self, address):
+        version = str(address.version)
+        ids = self._ours(address)
+        if not ids:
+            return "was not blocked", self._where(address)
+        for rule_id in sorted(ids, reverse=True):
+            self.tools.check("rmfilt", "-v", version, "-n", str(rule_id))
+        self.tools.check("mkfilt", "-v", version, "-u")
+        return "unblocked", "%s (rule %s)" % (self._where(address),
+                                             ", ".join(str(i) for i in sorted(ids)))
+
+    def _ours(self, address):
+        """IDs of the filter rules that block exactly *address*."""
+        listing = self.tools.check("lsfilt", "-v", str(address.version), "-O").output
+        return [int(fields[0]) for fields in _rules(listing)
+                if _blocks(fields, address)]
+
+    @staticmethod
+    def _where(address):
+        return "AIX filter rules (IPv%d)" % address.version
+
+
+def _rules(listing):
+    """The fields of each rule line of ``lsfilt -O`` (22 fields, ``|``)."""
+    for line in listing.splitlines():
+        fields = line.split("|")
+        if len(fields) >= 22 and fields[0].isdigit():
+            yield fields
+
+
+def _blocks(fields, address):
+    if fields[1] != "deny" or "|".join(fields[21:]) not in (DESCRIPTION, _STOCK_DESCRIPTION):
+        return False
+    if fields[3] != _FULL_MASK[address.version] or tuple(fields[4:6]) != _ANY[address.version]:
+        return False
+    try:
+        return ipaddress.ip_address(fields[2]) == address
+    except ValueError:
+        return False

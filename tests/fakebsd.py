@@ -1,0 +1,124 @@
+"""A host of another system, for firewall-drop.sh: fake firewall tools
+(tests/fakes/, each saying which manual page it follows) installed in a
+root-owned directory, and ossec-ar's configuration pointed at them and at
+the system's name.  That configuration file is the only way to move
+either, so the installed program runs exactly as it would there."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+FAKES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakes")
+
+# Which fakes each kind of host has.
+TOOLS = {
+    "pf": ("pfctl",),
+    "ipfw": ("ipfw", "sysctl"),
+    "npf": ("npfctl",),
+    "ipfilter": ("ipf", "ipfstat"),
+    "genfilt": ("genfilt", "lsfilt", "rmfilt", "mkfilt", "lsdev"),
+}
+
+AIX_DEFAULT_RULE = ["1", "permit", "0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0", "no", "udp",
+                    "eq", "4001", "eq", "4001", "both", "both", "no", "all packets", "0",
+                    "all", "0", "", "", "Default Rule"]
+
+
+def initial_state():
+    """Every fake's state on a host where its firewall is loaded and on."""
+    return {
+        "pf": {"loaded": True, "enabled": True, "anchors": {}, "states": {},
+               "rules": ["pass in all flags S/SA keep state",
+                         "block drop in quick from <ossec_fwtable> to any"],
+               "tables": {"": {"ossec_fwtable": []}}},
+        "sysctl": {"net.inet.ip.fw.enable": "1"},
+        "ipfw": {"loaded": True, "tables": {}, "rules": []},
+        "npf": {"loaded": True, "active": True, "tables": {"ossec_blacklist": []}},
+        "ipf": {"loaded": True, "running": True, "rules4": [], "rules6": []},
+        "aix": {"devices": {"ipsec_v4": "Available", "ipsec_v6": "Available"},
+                "table": {"4": [list(AIX_DEFAULT_RULE)], "6": []},
+                "active": {"4": [list(AIX_DEFAULT_RULE)], "6": []}},
+    }
+
+
+class FakeHost:
+    """A system *name* with the fakes of *firewalls* in *directory*."""
+
+    def __init__(self, install, directory, name, firewalls, settings=""):
+        self.install = install
+        self.directory = str(directory)
+        self.name = name
+        os.makedirs(self.directory)
+        os.chmod(self.directory, 0o755)
+        for firewall in firewalls:
+            for tool in TOOLS[firewall]:
+                self._copy(tool)
+        shutil.copy(os.path.join(FAKES, "fakelib.py"), self.directory)
+        self.save(initial_state())
+        self.configure(settings)
+
+    def configure(self, settings=""):
+        self.install.configure("[system]\nname = %s\ntool_dirs = %s\n%s"
+                               % (self.name, self.directory, settings))
+
+    def _copy(self, tool):
+        with open(os.path.join(FAKES, tool)) as f:
+            text = f.read()
+        # The fakes run with the test's interpreter, whatever the machine's is.
+        text = text.replace("#!/usr/bin/python3", "#!" + sys.executable, 1)
+        path = os.path.join(self.directory, tool)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o755)
+
+    def state(self):
+        with open(os.path.join(self.directory, "state.json")) as f:
+            return json.load(f)
+
+    def save(self, state):
+        with open(os.path.join(self.directory, "state.json"), "w") as f:
+            json.dump(state, f)
+
+    def change(self, section, **values):
+        state = self.state()
+        state[section].update(values)
+        self.save(state)
+
+    def fail(self, tool, words, code, message):
+        """Make *tool* fail with *code* and *message* when called with *words*."""
+        state = self.state()
+        state.setdefault("fail", {})[tool] = [words, code, message]
+        self.save(state)
+
+    def calls(self):
+        """The argv of every fake call so far, and forget them."""
+        path = os.path.join(self.directory, "calls.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            calls = [json.loads(line) for line in f]
+        os.unlink(path)
+        return calls
+
+    def argvs(self):
+        return [call["argv"] for call in self.calls()]
+
+    def run(self, *args):
+        """Run the installed firewall-drop.sh; return its exit code."""
+        argv = [os.fsdecode(a) if isinstance(a, bytes) else a for a in args]
+        result = subprocess.run([self.install.program()] + argv, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                timeout=120)
+        assert (result.stdout, result.stderr) == (b"", b"")
+        return result.returncode
+
+    def start(self, *args):
+        return subprocess.Popen([self.install.program()] + list(args),
+                                stdin=subprocess.DEVNULL)
+
+    def outcome(self):
+        lines = self.install.log_lines()
+        assert len(lines) % 2 == 0
+        return lines[-1].split("/firewall-drop.sh: ", 1)[1]

@@ -1,0 +1,454 @@
+"""firewall-drop.sh on FreeBSD, OpenBSD, NetBSD, macOS, Solaris and AIX,
+through fake tools (tests/fakes/, each naming the manual page it follows)
+that keep state between calls.  The installed program runs as it would
+there: only the configuration file's [system] section differs."""
+
+import fcntl
+import ipaddress
+import os
+import subprocess
+import time
+
+import pytest
+
+from fakebsd import FakeHost
+from test_iptables import HOSTILE
+
+V4, V6 = "192.0.2.7", "2001:db8::7"
+PF, PF_ANCHOR = "pf table <ossec_fwtable>", "pf table <ossec_fwtable> in anchor com.apple/ossec-ar"
+APPLE_RULES = ['scrub-anchor "com.apple/*" all fragment reassemble',
+               'anchor "com.apple/*" all']
+
+# id: (uname name, firewall, outcome detail for IPv4, for IPv6)
+PLATFORMS = {
+    "freebsd-pf": ("FreeBSD", "pf", PF, PF),
+    "openbsd-pf": ("OpenBSD", "pf", PF, PF),
+    "macos-pf": ("Darwin", "pf", PF_ANCHOR, PF_ANCHOR),
+    "freebsd-ipfw": ("FreeBSD", "ipfw", "ipfw table ossec_fwtable",
+                     "ipfw table ossec_fwtable"),
+    "netbsd-npf": ("NetBSD", "npf", "npf table <ossec_blacklist>",
+                   "npf table <ossec_blacklist>"),
+    "solaris-ipfilter": ("SunOS", "ipfilter", "ipfilter rules in and out",
+                         "ipfilter rules in and out"),
+    "freebsd-ipfilter": ("FreeBSD", "ipfilter", "ipfilter rules in and out",
+                         "ipfilter rules in and out"),
+    "netbsd-ipfilter": ("NetBSD", "ipfilter", "ipfilter rules in and out",
+                        "ipfilter rules in and out"),
+    "aix": ("AIX", "genfilt", "AIX filter rules (IPv4)", "AIX filter rules (IPv6)"),
+}
+
+
+def make_host(install, tmp_path, platform, settings=""):
+    system, firewall = PLATFORMS[platform][:2]
+    host = FakeHost(install, tmp_path / "sbin", system, [firewall], settings)
+    if system == "Darwin":          # macOS's pf.conf: Apple's anchor points, no table
+        host.change("pf", rules=APPLE_RULES)
+    return host
+
+
+@pytest.fixture(params=sorted(PLATFORMS))
+def platform(request):
+    return request.param
+
+
+@pytest.fixture
+def host(install, tmp_path, platform):
+    return make_host(install, tmp_path, platform)
+
+
+def copies(host, platform, address):
+    """How many entries or rules of the fake firewall block *address*."""
+    state, firewall = host.state(), PLATFORMS[platform][1]
+    ip = ipaddress.ip_address(address)
+    if firewall == "pf":
+        return sum(table.get("ossec_fwtable", []).count(address)
+                   for table in state["pf"]["tables"].values())
+    if firewall == "ipfw":
+        return state["ipfw"]["tables"].get("ossec_fwtable", []).count(
+            "%s/%d 0" % (ip, ip.max_prefixlen))
+    if firewall == "npf":
+        return state["npf"]["tables"]["ossec_blacklist"].count(address)
+    if firewall == "ipfilter":
+        host_text = "%s/%d" % (ip, ip.max_prefixlen)
+        rules = state["ipf"]["rules%d" % ip.version]
+        return min(rules.count("block in quick from %s to any" % host_text),
+                   rules.count("block out quick from any to %s" % host_text))
+    active = state["aix"]["active"][str(ip.version)]
+    assert active == state["aix"]["table"][str(ip.version)]    # mkfilt -u ran
+    return sum(1 for fields in active if fields[1] == "deny" and fields[2] == address)
+
+
+@pytest.mark.parametrize("address", [V4, V6])
+def test_add_add_delete_delete(host, platform, address):
+    detail = PLATFORMS[platform][2 if ":" not in address else 3]
+    assert host.run("add", "-", address, "1326977549.1358625", "5712") == 0
+    assert host.outcome().startswith("add %s: blocked: %s" % (address, detail))
+    assert copies(host, platform, address) == 1
+    assert host.run("add", "-", address, "1326977549.1358625", "5712") == 0
+    assert host.outcome() == "add %s: already blocked: %s (exit 0)" % (address, detail)
+    assert copies(host, platform, address) == 1
+    assert host.run("delete", "-", address, "1326977549.1358625", "5712") == 0
+    assert host.outcome().startswith("delete %s: unblocked: %s" % (address, detail))
+    assert copies(host, platform, address) == 0
+    assert host.run("delete", "-", address, "1326977549.1358625", "5712") == 0
+    assert host.outcome().startswith("delete %s: was not blocked: " % address)
+    assert copies(host, platform, address) == 0
+    assert host.state().get("overlaps", 0) == 0
+
+
+# The exact argv (and stdin) of every tool call: an add, the same add again,
+# a delete.  No shell anywhere: each call is one argv list.
+T = ["-t", "ossec_fwtable", "-T"]
+ANCHOR = ["-a", "com.apple/ossec-ar"]
+EXPECTED_CALLS = {
+    "pf": [
+        (["pfctl", "-s", "info"], ""), (["pfctl", "-s", "rules"], ""),
+        (["pfctl"] + T + ["add", V4], ""), (["pfctl", "-k", V4], ""),
+        (["pfctl", "-s", "info"], ""), (["pfctl", "-s", "rules"], ""),
+        (["pfctl"] + T + ["add", V4], ""), (["pfctl", "-k", V4], ""),
+        (["pfctl"] + T + ["delete", V4], ""), (["pfctl"] + ANCHOR + T + ["delete", V4], ""),
+    ],
+    "macos-pf": [
+        (["pfctl", "-s", "info"], ""), (["pfctl", "-s", "rules"], ""),
+        (["pfctl"] + ANCHOR + ["-s", "rules"], ""),
+        (["pfctl"] + ANCHOR + ["-f", "-"], "table <ossec_fwtable> persist\n"
+                                           "block drop in quick from <ossec_fwtable> to any\n"),
+        (["pfctl"] + ANCHOR + T + ["add", V4], ""), (["pfctl", "-k", V4], ""),
+        (["pfctl", "-s", "info"], ""), (["pfctl", "-s", "rules"], ""),
+        (["pfctl"] + ANCHOR + ["-s", "rules"], ""),
+        (["pfctl"] + ANCHOR + T + ["add", V4], ""), (["pfctl", "-k", V4], ""),
+        (["pfctl"] + T + ["delete", V4], ""), (["pfctl"] + ANCHOR + T + ["delete", V4], ""),
+    ],
+    "ipfw": [
+        (["sysctl", "-n", "net.inet.ip.fw.enable"], ""),
+        (["ipfw", "table", "ossec_fwtable", "info"], ""),
+        (["ipfw", "table", "ossec_fwtable", "create", "type", "addr"], ""),
+        (["ipfw", "list"], ""),
+        (["ipfw", "add", "1", "deny", "ip", "from", "table(ossec_fwtable)", "to", "any"], ""),
+        (["ipfw", "table", "ossec_fwtable", "add", V4], ""),
+        (["sysctl", "-n", "net.inet.ip.fw.enable"], ""),
+        (["ipfw", "table", "ossec_fwtable", "info"], ""), (["ipfw", "list"], ""),
+        (["ipfw", "table", "ossec_fwtable", "add", V4], ""),
+        (["ipfw", "table", "ossec_fwtable", "delete", V4], ""),
+    ],
+    "npf": [
+        (["npfctl", "show"], ""), (["npfctl", "table", "ossec_blacklist", "add", V4], ""),
+        (["npfctl", "show"], ""), (["npfctl", "table", "ossec_blacklist", "add", V4], ""),
+        (["npfctl", "table", "ossec_blacklist", "rem", V4], ""),
+    ],
+    "ipfilter": [
+        (["ipf", "-V"], ""), (["ipfstat", "-io"], ""),
+        (["ipf", "-f", "-"], "@1 block in quick from 192.0.2.7/32 to any\n"
+                             "@1 block out quick from any to 192.0.2.7/32\n"),
+        (["ipf", "-V"], ""), (["ipfstat", "-io"], ""),
+        (["ipfstat", "-io"], ""),
+        (["ipf", "-r", "-f", "-"], "block out quick from any to 192.0.2.7/32\n"
+                                   "block in quick from 192.0.2.7/32 to any\n"),
+    ],
+    "genfilt": [
+        (["lsdev", "-C", "-l", "ipsec_v4"], ""), (["lsfilt", "-v", "4", "-O"], ""),
+        (["genfilt", "-v", "4", "-a", "D", "-s", V4, "-m", "255.255.255.255",
+          "-d", "0.0.0.0", "-M", "0.0.0.0", "-w", "B", "-D", "ossec-ar"], ""),
+        (["mkfilt", "-v", "4", "-u"], ""),
+        (["lsdev", "-C", "-l", "ipsec_v4"], ""), (["lsfilt", "-v", "4", "-O"], ""),
+        (["lsfilt", "-v", "4", "-O"], ""), (["rmfilt", "-v", "4", "-n", "2"], ""),
+        (["mkfilt", "-v", "4", "-u"], ""),
+    ],
+}
+
+
+def test_exact_argv_of_every_tool_call(host, platform):
+    for action in ("add", "add", "delete"):
+        assert host.run(action, "-", V4, "1.1", "5712") == 0
+    firewall = PLATFORMS[platform][1]
+    expected = EXPECTED_CALLS["macos-pf" if platform == "macos-pf" else firewall]
+    assert [(call["argv"], call["stdin"]) for call in host.calls()] == expected
+
+
+@pytest.mark.parametrize("args,code,reason", HOSTILE,
+                         ids=[str(i) for i in range(len(HOSTILE))])
+def test_hostile_input_is_refused_before_any_tool_runs(install, tmp_path, args, code, reason):
+    for platform in ("freebsd-pf", "aix", "solaris-ipfilter"):
+        host = make_host(install, tmp_path / platform, platform)
+        before = host.state()
+        install.reset()
+        host.configure()
+        assert host.run(*args) == code
+        lines = install.log_lines()
+        assert len(lines) == 2 and ": refused: " in lines[1] and reason in lines[1]
+        assert host.calls() == []
+        assert host.state() == before
+    assert not os.path.exists("/tmp/pwned")
+
+
+# A failure of the tool that changes the firewall: (tool, words of the failing
+# call, exit code, message), each from the tool's manual or source.
+FAILURES = {
+    "pf": ("pfctl", "-T add", 1, "pfctl: /dev/pf: Permission denied"),
+    "ipfw": ("ipfw", "table ossec_fwtable add", 71,
+             "ipfw: Adding record failed: table is locked"),
+    "npf": ("npfctl", "table ossec_blacklist add", 1,
+            "npfctl: ioctl(IOC_NPF_TABLE): Operation not permitted"),
+    "ipfilter": ("ipf", "-f -", 1, "open(/dev/ipl): Permission denied"),
+    "genfilt": ("genfilt", "-a D", 1, "Device ipsec_v4 is in Defined state."),
+}
+
+
+def test_a_failing_tool_is_exit_75_with_its_own_words(host, platform):
+    firewall = PLATFORMS[platform][1]
+    tool, words, code, message = FAILURES[firewall]
+    host.fail(tool, words, code, message)
+    assert host.run("add", "-", V4, "1.1", "5712") == 75
+    text = host.outcome()
+    assert text.startswith("add %s: failed: `%s/%s " % (V4, host.directory, tool))
+    assert text.endswith("exited %d: %s (exit 75)" % (code, message))
+    assert copies(host, platform, V4) == 0
+
+
+def test_concurrent_runs_take_turns(host, platform):
+    addresses = ["192.0.2.%d" % n for n in range(10, 18)] + ["2001:db8::%d" % n
+                                                            for n in range(1, 5)]
+    for action, expected in (("add", 1), ("delete", 0)):
+        runs = [host.start(action, "-", address, "1.1", "5712") for address in addresses]
+        assert [run.wait(120) for run in runs] == [0] * len(runs)
+        assert [copies(host, platform, a) for a in addresses] == [expected] * len(addresses)
+    assert host.state().get("overlaps", 0) == 0
+
+
+# One read-only call of each firewall's fakes.
+QUERIES = {"pf": ["pfctl", "-s", "info"], "ipfw": ["sysctl", "-n", "net.inet.ip.fw.enable"],
+           "npf": ["npfctl", "show"], "ipfilter": ["ipf", "-V"],
+           "genfilt": ["lsfilt", "-v", "4", "-O"]}
+
+
+def test_the_fakes_notice_calls_that_overlap(host, platform):
+    """The concurrency test's overlap count can fail: a fake that finds the
+    state lock held by someone else counts it."""
+    tool, *args = QUERIES[PLATFORMS[platform][1]]
+    with open(os.path.join(host.directory, "state.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        process = subprocess.Popen([os.path.join(host.directory, tool)] + args,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        assert process.wait(30) == 0
+    assert host.state()["overlaps"] == 1
+
+
+# pf
+
+def test_pf_without_a_rule_for_the_table_is_refused_with_the_lines_to_add(install,
+                                                                            tmp_path):
+    host = make_host(install, tmp_path, "freebsd-pf")
+    host.change("pf", rules=["pass in all flags S/SA keep state"])
+    assert host.run("add", "-", V4, "1.1", "5712") == 78
+    assert host.outcome() == (
+        "add 192.0.2.7: refused: pf has no loaded rule that blocks table <ossec_fwtable>,"
+        " so adding to it would block nothing; add these lines to /etc/pf.conf: 'table"
+        " <ossec_fwtable> persist' and 'block drop in quick from <ossec_fwtable> to any',"
+        " then run pfctl -f /etc/pf.conf (exit 78)")
+    assert copies(host, "freebsd-pf", V4) == 0
+
+
+def test_pf_rule_in_another_form_is_recognised(install, tmp_path):
+    host = make_host(install, tmp_path, "openbsd-pf")
+    host.change("pf", rules=["block return in log quick on egress inet6 from <ossec_fwtable>"
+                             " to any", "pass"])
+    assert host.run("add", "-", V6, "1.1", "5712") == 0
+    assert host.outcome() == "add 2001:db8::7: blocked: %s (exit 0)" % PF
+
+
+def test_pf_disabled_or_not_loaded_is_exit_69_but_a_delete_still_empties_the_table(
+        install, tmp_path):
+    host = make_host(install, tmp_path, "openbsd-pf")
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
+    host.change("pf", enabled=False)
+    assert host.run("add", "-", "192.0.2.8", "1.1", "5712") == 69
+    assert host.outcome() == ("add 192.0.2.8: failed: no usable firewall tool (pf: pf is"
+                              " disabled (enable it with pfctl -e)) (exit 69)")
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert copies(host, "openbsd-pf", V4) == 0
+    host.change("pf", loaded=False)
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == "delete 192.0.2.7: was not blocked: %s (exit 0)" % PF
+    assert host.run("add", "-", V4, "1.1", "5712") == 69
+    assert host.outcome() == (
+        "add 192.0.2.7: failed: no usable firewall tool (pf: pf is not usable (`%s/pfctl -s"
+        " info` exited 1: pfctl: /dev/pf: No such file or directory)) (exit 69)"
+        % host.directory)
+
+
+def test_pf_add_cuts_the_attackers_open_connections(install, tmp_path):
+    host = make_host(install, tmp_path, "freebsd-pf")
+    host.change("pf", states={V4: 3, "192.0.2.99": 1})
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == "add 192.0.2.7: blocked: %s (killed 3 states) (exit 0)" % PF
+    assert host.state()["pf"]["states"] == {"192.0.2.99": 1}
+    host.fail("pfctl", "-k", 1, "pfctl: /dev/pf: Permission denied")
+    assert host.run("add", "-", "192.0.2.8", "1.1", "5712") == 75
+    assert host.outcome() == (
+        "add 192.0.2.8: failed: in %s, but its connections were not cut: `%s/pfctl -k"
+        " 192.0.2.8` exited 1: pfctl: /dev/pf: Permission denied (exit 75)"
+        % (PF, host.directory))
+
+
+def test_macos_anchor_is_loaded_once_and_holds_the_table(install, tmp_path):
+    host = make_host(install, tmp_path, "macos-pf")
+    for n in range(1, 4):
+        assert host.run("add", "-", "192.0.2.%d" % n, "1.1", "5712") == 0
+    state = host.state()["pf"]
+    assert state["anchors"] == {"com.apple/ossec-ar": [
+        "block drop in quick from <ossec_fwtable> to any"]}
+    assert state["tables"]["com.apple/ossec-ar"]["ossec_fwtable"] == [
+        "192.0.2.1", "192.0.2.2", "192.0.2.3"]
+    assert state["rules"] == APPLE_RULES                  # pf.conf's own rules untouched
+
+
+# ipfw
+
+def test_ipfw_keeps_one_deny_rule_at_the_configured_number(install, tmp_path):
+    host = make_host(install, tmp_path, "freebsd-ipfw", "[firewall-drop]\nipfw_rule = 500\n")
+    for address in (V4, V6, "192.0.2.8"):
+        assert host.run("add", "-", address, "1.1", "5712") == 0
+    assert host.state()["ipfw"]["rules"] == [[500, "deny ip from table(ossec_fwtable) to any"]]
+    host.change("ipfw", rules=[])                        # `ipfw flush`
+    assert host.run("add", "-", "192.0.2.9", "1.1", "5712") == 0
+    assert host.outcome() == ("add 192.0.2.9: blocked: ipfw table ossec_fwtable (repaired:"
+                              " deny rule 500) (exit 0)")
+
+
+def test_ipfw_disabled_is_exit_69_and_unloaded_ipfw_has_nothing_to_delete(install, tmp_path):
+    host = make_host(install, tmp_path, "freebsd-ipfw")
+    host.change("sysctl", **{"net.inet.ip.fw.enable": "0"})
+    assert host.run("add", "-", V4, "1.1", "5712") == 69
+    assert "; ipfw: ipfw is disabled (net.inet.ip.fw.enable=0); " in host.outcome()
+    state = host.state()
+    del state["sysctl"]["net.inet.ip.fw.enable"]
+    state["ipfw"]["loaded"] = False
+    host.save(state)
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == "delete 192.0.2.7: was not blocked: ipfw not loaded (exit 0)"
+
+
+def test_freebsd_auto_takes_the_enabled_firewall_and_delete_asks_every_one(install,
+                                                                           tmp_path):
+    host = FakeHost(install, tmp_path / "sbin", "FreeBSD", ["pf", "ipfw", "ipfilter"])
+    host.change("pf", enabled=False)
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
+    assert host.outcome().startswith("add 192.0.2.7: blocked: ipfw table ossec_fwtable")
+    host.change("pf", loaded=False)                  # pf.ko not even loaded
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == "delete 192.0.2.7: unblocked: ipfw table ossec_fwtable (exit 0)"
+    host.change("sysctl", **{"net.inet.ip.fw.enable": "0"})
+    host.change("ipf", running=False)
+    assert host.run("add", "-", V4, "1.1", "5712") == 69
+    assert host.outcome() == (
+        "add 192.0.2.7: failed: no usable firewall tool (pf: pf is not usable (`%s/pfctl"
+        " -s info` exited 1: pfctl: /dev/pf: No such file or directory); ipfw: ipfw is"
+        " disabled (net.inet.ip.fw.enable=0); ipfilter: IP Filter is not running (enable"
+        " it with ipf -E)) (exit 69)" % host.directory)
+
+
+# npf
+
+def test_npf_missing_table_is_refused_and_inactive_npf_is_exit_69(install, tmp_path):
+    host = make_host(install, tmp_path, "netbsd-npf")
+    host.change("npf", tables={})
+    assert host.run("add", "-", V4, "1.1", "5712") == 78
+    assert host.outcome() == (
+        "add 192.0.2.7: refused: npf has no table <ossec_blacklist>; add 'table"
+        " <ossec_blacklist> type ipset' and, in group default, 'block in final from"
+        " <ossec_blacklist>' to /etc/npf.conf, then run npfctl reload (exit 78)")
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.outcome().startswith("delete 192.0.2.7: was not blocked: ")
+    host.change("npf", active=False, tables={"ossec_blacklist": []})
+    assert host.run("add", "-", V4, "1.1", "5712") == 69
+    assert "(npf: npf is not active (start it with npfctl start); " in host.outcome()
+    assert host.state()["npf"]["tables"] == {"ossec_blacklist": []}
+
+
+# IP Filter
+
+def test_ipfilter_delete_removes_every_copy_the_stock_script_left(install, tmp_path):
+    host = make_host(install, tmp_path, "solaris-ipfilter")
+    stock = ["block in quick from 192.0.2.7/32 to any", "block out quick from any to"
+             " 192.0.2.7/32"] * 3
+    others = ["block in quick from 192.0.2.70/32 to any", "pass in all"]
+    host.change("ipf", rules4=others + stock)
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
+    assert host.outcome().startswith("add 192.0.2.7: already blocked: ")
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == "delete 192.0.2.7: unblocked: ipfilter rules in and out (exit 0)"
+    assert host.state()["ipf"]["rules4"] == others
+    removals = [c for c in host.calls() if c["argv"][:2] == ["ipf", "-r"]]
+    # Six rules, four a call: each call's input fits in one pipe write.
+    assert [len(c["stdin"].splitlines()) for c in removals] == [4, 2]
+
+
+def test_ipfilter_not_running_is_exit_69(install, tmp_path):
+    host = make_host(install, tmp_path, "solaris-ipfilter")
+    host.change("ipf", running=False)
+    assert host.run("add", "-", V6, "1.1", "5712") == 69
+    assert host.outcome().endswith("(ipfilter: IP Filter is not running (enable it with"
+                                   " ipf -E)) (exit 69)")
+    assert host.state()["ipf"]["rules6"] == []
+
+
+# AIX
+
+def test_aix_delete_matches_the_address_exactly_and_only_our_rules(install, tmp_path):
+    host = make_host(install, tmp_path, "aix")
+
+    def rule(number, address, description):
+        return [str(number), "deny", address, "255.255.255.255", "0.0.0.0", "0.0.0.0", "no",
+                "all", "any", "0", "any", "0", "both", "both", "no", "all packets", "0",
+                "all", "0", "", "", description]
+    table = [host.state()["aix"]["table"]["4"][0],
+             rule(2, "10.0.0.10", "Access Denied by OSSEC-HIDS"),
+             rule(3, "10.0.0.1", "Access Denied by OSSEC-HIDS"),
+             rule(4, "10.0.0.1", "our own: never lift"),
+             rule(5, "10.0.0.1", "Access Denied by OSSEC-HIDS")]
+    host.change("aix", table={"4": table, "6": []}, active={"4": table, "6": []})
+    assert host.run("delete", "-", "10.0.0.1", "1.1", "5712") == 0
+    assert host.outcome() == ("delete 10.0.0.1: unblocked: AIX filter rules (IPv4) (rule 3,"
+                              " 5) (exit 0)")
+    left = host.state()["aix"]["active"]["4"]
+    assert [(r[0], r[2], r[21]) for r in left] == [
+        ("1", "0.0.0.0", "Default Rule"), ("2", "10.0.0.10", "Access Denied by OSSEC-HIDS"),
+        ("3", "10.0.0.1", "our own: never lift")]
+    assert [c["argv"][1:] for c in host.calls() if c["argv"][0] == "rmfilt"] == [
+        ["-v", "4", "-n", "5"], ["-v", "4", "-n", "3"]]           # highest first
+
+
+def test_aix_ipsec_not_started_is_exit_69(install, tmp_path):
+    host = make_host(install, tmp_path, "aix")
+    host.change("aix", devices={"ipsec_v4": "Available", "ipsec_v6": "Defined"})
+    assert host.run("add", "-", V6, "1.1", "5712") == 69
+    assert host.outcome().endswith(
+        "(genfilt: IP security for IPv6 is not started (ipsec_v6 is not Available; start"
+        " it with mkdev -l ipsec -t 6)) (exit 69)")
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
+
+
+# The seam itself
+
+@pytest.mark.parametrize("mode,problem", [
+    (0o775, "must be owned by root and writable by nobody else"),
+    (0o757, "must be owned by root and writable by nobody else")])
+def test_tool_directories_anyone_else_can_write_are_refused(install, tmp_path, mode,
+                                                             problem):
+    host = make_host(install, tmp_path, "freebsd-pf")
+    os.chmod(host.directory, mode)
+    assert host.run("add", "-", V4, "1.1", "5712") == 78
+    assert problem in host.outcome() and host.calls() == []
+    install.configure("[system]\ntool_dirs = sbin\n")
+    assert host.run("add", "-", V4, "1.1", "5712") == 78
+    assert "'sbin' is not an absolute path" in host.outcome()
+
+
+def test_a_system_without_a_backend_is_exit_69(install, tmp_path):
+    host = make_host(install, tmp_path, "freebsd-pf")
+    install.configure("[system]\nname = HPUX\ntool_dirs = %s\n" % host.directory)
+    assert host.run("add", "-", V4, "1.1", "5712") == 69
+    assert host.outcome() == ("add 192.0.2.7: failed: no firewall backend for HPUX"
+                              " (exit 69)")
