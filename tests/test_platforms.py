@@ -168,7 +168,7 @@ def test_exact_argv_of_every_tool_call(host, platform):
 @pytest.mark.parametrize("args,code,reason", HOSTILE,
                          ids=[str(i) for i in range(len(HOSTILE))])
 def test_hostile_input_is_refused_before_any_tool_runs(install, tmp_path, args, code, reason):
-    for platform in ("freebsd-pf", "aix", "solaris-ipfilter"):
+    for platform in sorted(PLATFORMS):
         host = make_host(install, tmp_path / platform, platform)
         before = host.state()
         install.reset()
