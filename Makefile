@@ -6,41 +6,88 @@ PYTHON  ?= /usr/bin/python3
 # may be another path when building for another system.
 COMPILE_PYTHON ?= $(PYTHON)
 
-PROGRAMS := firewall-drop.sh host-deny.sh
+# Source file -> installed name.  The names that execd runs (firewall-drop.sh,
+# host-deny.sh, and firewall-drop, host-deny for Wazuh 4.2+) are links to
+# these, made by lib/ossec_ar/stocknames.py, which keeps a stock file found
+# under such a name as <name>.stock.  STOCK_LINKS=no leaves the names alone
+# (the RPM makes the links in its scriptlets: the agent's package owns them).
+PROGRAMS := firewall-drop.sh:ossec-ar-firewall-drop host-deny.sh:ossec-ar-host-deny
+STOCK_LINKS ?= yes
+# BYTECOMPILE=no leaves the byte-code to the .deb's postinst.
+BYTECOMPILE ?= yes
 PACKAGE  := ossec_ar
 MODULES  := $(sort $(wildcard lib/$(PACKAGE)/*.py lib/$(PACKAGE)/*/*.py))
 PKGDIRS  := $(sort $(patsubst %/,%,$(dir $(MODULES))))
+MANPAGES := firewall-drop.sh.8 host-deny.sh.8
+RULES    := ossec-ar_decoders.xml ossec-ar_rules.xml
+MANDIR   ?= /usr/share/man
+DATADIR  ?= /usr/share/ossec-ar
+
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' lib/$(PACKAGE)/__init__.py)
+BUILD   := build
+# What the packages are built from: the installable files, nothing else.
+SOURCES := Makefile README.md active-response lib man rules
+# The interpreter of the RPM's shebang (RHEL 8: /usr/libexec/platform-python).
+RPM_PYTHON ?= /usr/bin/python3
 
 BINDIR := $(DESTDIR)$(PREFIX)/active-response/bin
 LIBDIR := $(DESTDIR)$(PREFIX)/lib
+STOCKNAMES := $(COMPILE_PYTHON) -I $(LIBDIR)/$(PACKAGE)/stocknames.py
 
-.PHONY: all install uninstall check demo bench clean
+.PHONY: all install uninstall check demo bench deb rpm clean
 
 all:
-	@echo "targets: install uninstall check demo bench (PREFIX=$(PREFIX) PYTHON=$(PYTHON))"
+	@echo "targets: install uninstall check demo bench deb rpm (PREFIX=$(PREFIX) PYTHON=$(PYTHON))"
 
 # The prefix and active-response/bin belong to OSSEC: create them if absent,
-# never change their modes.  Everything below lib/ossec_ar is ours.  Each
-# program is also linked under its name without .sh, which Wazuh agents 4.2
-# and later run (with the JSON protocol on stdin).
+# never change their modes.  Everything below lib/ossec_ar is ours.
 install:
 	mkdir -p $(BINDIR) $(LIBDIR)
-	for dir in $(PKGDIRS); do install -d -m 0750 $(DESTDIR)$(PREFIX)/$$dir; done
-	for module in $(MODULES); do install -m 0640 $$module $(DESTDIR)$(PREFIX)/$$module; done
-	for program in $(PROGRAMS); do \
-	  sed '1s|^#!.*|#!$(PYTHON) -IS|' active-response/bin/$$program > $(BINDIR)/.$$program.new && \
-	  chmod 0750 $(BINDIR)/.$$program.new && \
-	  mv -f $(BINDIR)/.$$program.new $(BINDIR)/$$program && \
-	  ln -sfn $$program $(BINDIR)/$${program%.sh} || exit 1; \
+	for dir in $(PKGDIRS); do install -d -m 0755 $(DESTDIR)$(PREFIX)/$$dir; done
+	for module in $(MODULES); do install -m 0644 $$module $(DESTDIR)$(PREFIX)/$$module; done
+	for pair in $(PROGRAMS); do \
+	  source=$${pair%%:*} name=$${pair##*:} && \
+	  sed '1s|^#!.*|#!$(PYTHON) -IS|' active-response/bin/$$source > $(BINDIR)/.$$name.new && \
+	  chmod 0750 $(BINDIR)/.$$name.new && \
+	  mv -f $(BINDIR)/.$$name.new $(BINDIR)/$$name || exit 1; \
 	done
-	$(COMPILE_PYTHON) -m compileall -q -d $(PREFIX)/lib/$(PACKAGE) $(LIBDIR)/$(PACKAGE)
+	if [ "$(BYTECOMPILE)" = yes ]; then \
+	  $(COMPILE_PYTHON) -m compileall -q -d $(PREFIX)/lib/$(PACKAGE) $(LIBDIR)/$(PACKAGE); fi
+	if [ "$(STOCK_LINKS)" = yes ]; then $(STOCKNAMES) link $(BINDIR); fi
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)
+	for page in $(MANPAGES); do \
+	  gzip -9n < man/$$page > $(DESTDIR)$(MANDIR)/man8/$$page.gz && \
+	  chmod 0644 $(DESTDIR)$(MANDIR)/man8/$$page.gz || exit 1; \
+	done
+	for file in $(RULES); do install -m 0644 rules/$$file $(DESTDIR)$(DATADIR)/$$file; done
 
 uninstall:
-	for program in $(PROGRAMS); do rm -f $(BINDIR)/$$program $(BINDIR)/$${program%.sh}; done
+	if [ -f $(LIBDIR)/$(PACKAGE)/stocknames.py ]; then $(STOCKNAMES) restore $(BINDIR); fi
+	for pair in $(PROGRAMS); do rm -f $(BINDIR)/$${pair##*:}; done
 	for module in $(MODULES); do rm -f $(DESTDIR)$(PREFIX)/$$module; done
 	for dir in $(PKGDIRS); do rm -rf $(DESTDIR)$(PREFIX)/$$dir/__pycache__; done
 	for dir in $(sort $(PKGDIRS)); do echo $$dir; done | sort -r | \
 	  while read dir; do rmdir $(DESTDIR)$(PREFIX)/$$dir 2>/dev/null || true; done
+	for page in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man8/$$page.gz; done
+	for file in $(RULES); do rm -f $(DESTDIR)$(DATADIR)/$$file; done
+	rmdir $(DESTDIR)$(DATADIR) 2>/dev/null || true
+
+# Both packages land in build/.
+deb:
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/ossec-ar-$(VERSION)
+	tar --exclude=__pycache__ -cf - $(SOURCES) | tar -xf - -C $(BUILD)/deb/ossec-ar-$(VERSION)
+	cp -r packaging/debian $(BUILD)/deb/ossec-ar-$(VERSION)/debian
+	cd $(BUILD)/deb/ossec-ar-$(VERSION) && dpkg-buildpackage -b -us -uc -tc
+	cp $(BUILD)/deb/ossec-ar_$(VERSION)_all.deb $(BUILD)/
+
+rpm:
+	rm -rf $(BUILD)/rpm && mkdir -p $(BUILD)/rpm/SOURCES
+	tar --exclude=__pycache__ --transform 's,^,ossec-ar-$(VERSION)/,' \
+	  -czf $(BUILD)/rpm/SOURCES/ossec-ar-$(VERSION).tar.gz $(SOURCES)
+	rpmbuild -bb --nodeps --define "_topdir $(abspath $(BUILD)/rpm)" \
+	  --define "ossec_ar_version $(VERSION)" --define "ossec_python $(RPM_PYTHON)" \
+	  --define "compile_python $(COMPILE_PYTHON)" packaging/ossec-ar.spec
+	cp $(BUILD)/rpm/RPMS/noarch/ossec-ar-$(VERSION)-1.noarch.rpm $(BUILD)/
 
 check:
 	./tools/check

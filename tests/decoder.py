@@ -21,3 +21,11 @@ def decode(line):
         return None
     rule = RULES.get((match.group(2), match.group(3)))
     return (rule, match.group(4)) if rule else None
+
+
+# What the parent decoder ar_log's prematch consumes of any line that starts
+# like an invocation line: the date and the program's directory.  Children
+# such as ours read what follows (offset="after_parent").
+AR_LOG_PARENT = re.compile(
+    r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [A-Za-z0-9@_-]+ \d{4} "
+    r"/\S*/active-response/bin/")

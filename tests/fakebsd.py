@@ -107,8 +107,11 @@ class FakeHost:
 
     def run(self, *args):
         """Run the installed firewall-drop.sh; return its exit code."""
+        return self.run_program("firewall-drop.sh", *args)
+
+    def run_program(self, name, *args):
         argv = [os.fsdecode(a) if isinstance(a, bytes) else a for a in args]
-        result = subprocess.run([self.install.program()] + argv, stdin=subprocess.DEVNULL,
+        result = subprocess.run([self.install.program(name)] + argv, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 timeout=120)
         assert (result.stdout, result.stderr) == (b"", b"")

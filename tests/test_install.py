@@ -31,18 +31,30 @@ def snapshot(top):
     return entries
 
 
-def ossec_tree(destdir):
-    """What an OSSEC agent already has under /var/ossec."""
+def ossec_tree(destdir, stock=False):
+    """What an OSSEC agent already has under /var/ossec (with *stock*, its
+    own firewall-drop.sh and the rest under the names execd runs), and the
+    system's manual page directory."""
     prefix = destdir + INSTALL_PREFIX
     for sub in ("active-response/bin", "logs", "lib", "etc", "var/run"):
         os.makedirs(os.path.join(prefix, sub))
+    os.makedirs(os.path.join(destdir, "usr/share/man/man8"))
     os.chmod(os.path.join(prefix, "active-response", "bin"), 0o750)
-    for name, text in (("active-response/bin/restart-ossec.sh", "#!/bin/sh\n"),
-                       ("lib/libwazuhext.so", "ELF"), ("etc/ossec.conf", "<ossec_config/>"),
-                       ("logs/active-responses.log", "old line\n")):
+    files = [("active-response/bin/restart-ossec.sh", "#!/bin/sh\n"),
+             ("lib/libwazuhext.so", "ELF"), ("etc/ossec.conf", "<ossec_config/>"),
+             ("logs/active-responses.log", "old line\n")]
+    if stock:
+        files += [("active-response/bin/" + name, "#!/bin/sh\n# stock %s\n" % name)
+                  for name in STOCK_NAMES]
+    for name, text in files:
         with open(os.path.join(prefix, name), "w") as f:
             f.write(text)
     return prefix
+
+
+STOCK_NAMES = ("firewall-drop.sh", "firewall-drop", "host-deny.sh", "host-deny")
+PROGRAM_OF = {"firewall-drop.sh": "ossec-ar-firewall-drop", "firewall-drop": "ossec-ar-firewall-drop",
+              "host-deny.sh": "ossec-ar-host-deny", "host-deny": "ossec-ar-host-deny"}
 
 
 def test_install_layout(tmp_path):
@@ -52,21 +64,24 @@ def test_install_layout(tmp_path):
     make_install(destdir)
     after = snapshot(destdir)
     added = sorted(set(after) - set(before))
-    programs = ["var/ossec/active-response/bin/" + name
-                for name in ("firewall-drop.sh", "host-deny.sh")]
-    expected = set(programs) | {"var/ossec/lib/ossec_ar", "var/ossec/lib/ossec_ar/backends"}
+    bindir = "var/ossec/active-response/bin/"
+    programs = [bindir + name for name in ("ossec-ar-firewall-drop", "ossec-ar-host-deny")]
+    links = [bindir + name for name in STOCK_NAMES]
+    expected = set(programs) | set(links) | {"var/ossec/lib/ossec_ar",
+                                             "var/ossec/lib/ossec_ar/backends"}
     for module in MODULES:
         expected.add("var/ossec/lib/" + module)
         directory, name = os.path.split(module)
         expected.add("var/ossec/lib/%s/__pycache__" % directory)
-    links = ["var/ossec/active-response/bin/" + name for name in ("firewall-drop",
-                                                                  "host-deny")]
-    expected |= set(links)
+    expected |= {"usr/share/man/man8/firewall-drop.sh.8.gz",
+                 "usr/share/man/man8/host-deny.sh.8.gz", "usr/share/ossec-ar",
+                 "usr/share/ossec-ar/ossec-ar_decoders.xml",
+                 "usr/share/ossec-ar/ossec-ar_rules.xml"}
     pycs = [p for p in added if p.endswith(".pyc")]
     assert sorted(set(added) - set(pycs)) == sorted(expected)
-    for link in links:                   # Wazuh 4.2+ names, beside the .sh ones
+    for link in links:                   # every name execd runs, .sh or not
         assert stat.S_ISLNK(after[link][0])
-        assert after[link][1] == os.path.basename(link) + ".sh"
+        assert after[link][1] == PROGRAM_OF[os.path.basename(link)]
     # Byte-compiled: one .pyc per module, for the interpreter of the shebang.
     tag = subprocess.check_output([PYTHON, "-c", "import sys; print(sys.implementation"
                                    ".cache_tag)"], universal_newlines=True).strip()
@@ -79,9 +94,28 @@ def test_install_layout(tmp_path):
     for program in programs:
         assert stat.S_IMODE(after[program][0]) == 0o750
         assert after[program][1].startswith(b"#!/usr/bin/python3 -IS\n")
-    assert stat.S_IMODE(after["var/ossec/lib/ossec_ar/cli.py"][0]) == 0o640
-    assert stat.S_IMODE(after["var/ossec/lib/ossec_ar"][0]) == 0o750
+    assert stat.S_IMODE(after["var/ossec/lib/ossec_ar/cli.py"][0]) == 0o644
+    assert stat.S_IMODE(after["var/ossec/lib/ossec_ar"][0]) == 0o755
     assert prefix == destdir + INSTALL_PREFIX
+
+
+def test_install_keeps_stock_files_aside_and_uninstall_puts_them_back(tmp_path):
+    destdir = str(tmp_path)
+    ossec_tree(destdir, stock=True)
+    before = snapshot(destdir)
+    make_install(destdir)
+    after = snapshot(destdir)
+    bindir = "var/ossec/active-response/bin/"
+    for name in STOCK_NAMES:
+        assert after[bindir + name] == (after[bindir + name][0], PROGRAM_OF[name])
+        assert after[bindir + name + ".stock"] == before[bindir + name]
+    make_install(destdir)                # again: the stock files stay the stock files
+    again = snapshot(destdir)
+    assert {p: again[p] for p in again if p.startswith(bindir)} == {
+        p: after[p] for p in after if p.startswith(bindir)}
+    subprocess.run(["make", "-s", "-C", ROOT, "uninstall", "DESTDIR=" + destdir,
+                    "PREFIX=" + INSTALL_PREFIX], check=True)
+    assert snapshot(destdir) == before
 
 
 def test_uninstall_removes_exactly_what_install_added(tmp_path):
@@ -99,7 +133,7 @@ def test_shebang_follows_python_variable(tmp_path):
                     "PREFIX=/opt/ossec", "PYTHON=/usr/libexec/platform-python",
                     "COMPILE_PYTHON=" + PYTHON],
                    check=True, stdout=subprocess.PIPE)
-    for name in ("firewall-drop.sh", "host-deny.sh"):
+    for name in ("firewall-drop.sh", "host-deny.sh"):       # through the links
         with open(str(tmp_path / "opt/ossec/active-response/bin" / name)) as f:
             assert f.readline() == "#!/usr/libexec/platform-python -IS\n"
 

@@ -1,0 +1,296 @@
+"""make deb and make rpm: the packages built, checked by lintian and rpmlint,
+installed into scratch roots with dpkg --root and rpm --root (maintainer
+scripts, scriptlets and triggers included), beside a stand-in for the
+agent's own package, and the installed programs run from there."""
+
+import gzip
+import os
+import stat
+import subprocess
+
+import pytest
+
+from conftest import ROOT, make_install
+from scratchroot import ScratchRoot
+
+BIN = "/var/ossec/active-response/bin"
+NAMES = ("firewall-drop.sh", "firewall-drop", "host-deny.sh", "host-deny")
+TARGET = {"firewall-drop.sh": "ossec-ar-firewall-drop", "firewall-drop": "ossec-ar-firewall-drop",
+          "host-deny.sh": "ossec-ar-host-deny", "host-deny": "ossec-ar-host-deny"}
+
+
+def stock_text(version):
+    return "#!/bin/sh\n# the agent's own script, version %s\n" % version
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """make deb rpm, once, and stand-ins for the agent's package (wazuh-agent
+    1 and 2), which owns the four names, in both formats."""
+    subprocess.run(["make", "-s", "-C", ROOT, "deb", "rpm"], check=True,
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    top = tmp_path_factory.mktemp("agent-packages")
+    packages = {"deb": os.path.join(ROOT, "build", "ossec-ar_0.1.0_all.deb"),
+                "rpm": os.path.join(ROOT, "build", "ossec-ar-0.1.0-1.noarch.rpm")}
+    for version in ("1", "2"):
+        packages["agent-deb-" + version] = _agent_deb(str(top), version)
+        packages["agent-rpm-" + version] = _agent_rpm(str(top), version)
+    return packages
+
+
+def _agent_files(tree, version):
+    bindir = os.path.join(tree, BIN.lstrip("/"))
+    os.makedirs(bindir)
+    os.chmod(bindir, 0o750)
+    for name in NAMES + ("restart-wazuh",):
+        with open(os.path.join(bindir, name), "w") as f:
+            f.write(stock_text(version))
+        os.chmod(os.path.join(bindir, name), 0o750)
+
+
+def _agent_deb(top, version):
+    tree = os.path.join(top, "deb-%s" % version)
+    _agent_files(tree, version)
+    os.makedirs(os.path.join(tree, "DEBIAN"))
+    with open(os.path.join(tree, "DEBIAN", "control"), "w") as f:
+        f.write("Package: wazuh-agent\nVersion: %s\nArchitecture: all\n"
+                "Maintainer: test <test@example.org>\nDescription: stand-in agent\n"
+                % version)
+    out = os.path.join(top, "wazuh-agent_%s_all.deb" % version)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", tree, out], check=True,
+                   stdout=subprocess.PIPE)
+    return out
+
+
+def _agent_rpm(top, version):
+    topdir = os.path.join(top, "rpm-%s" % version)
+    files = os.path.join(topdir, "files")
+    _agent_files(files, version)
+    os.makedirs(os.path.join(topdir, "SPECS"))
+    spec = os.path.join(topdir, "SPECS", "agent.spec")
+    listed = "".join("%%attr(0750,root,root) %s/%s\n" % (BIN, n)
+                     for n in NAMES + ("restart-wazuh",))
+    with open(spec, "w") as f:
+        f.write("Name: wazuh-agent\nVersion: %s\nRelease: 1\nSummary: stand-in agent\n"
+                "License: GPL-2.0-only\nBuildArch: noarch\n%%description\nstand-in\n"
+                "%%install\ncp -a %s/. %%{buildroot}/\n"
+                "%%files\n%%dir %%attr(0750,root,root) %s\n%s"
+                % (version, files, BIN, listed))
+    subprocess.run(["rpmbuild", "-bb", "--nodeps", "--define", "_topdir " + topdir, spec],
+                   check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return os.path.join(topdir, "RPMS", "noarch", "wazuh-agent-%s-1.noarch.rpm" % version)
+
+
+def read(root, path):
+    with open(root.path(path)) as f:
+        return f.read()
+
+
+def assert_ours(root):
+    """The four names are links to our programs; the programs root:ossec 0750."""
+    for name in NAMES:
+        path = root.path(BIN + "/" + name)
+        assert os.path.islink(path) and os.readlink(path) == TARGET[name], name
+    gid = root.group_id("ossec")
+    assert gid is not None
+    for program in ("ossec-ar-firewall-drop", "ossec-ar-host-deny"):
+        info = os.stat(root.path(BIN + "/" + program))
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, gid, 0o750)
+    cache = root.path("/var/ossec/lib/ossec_ar/__pycache__")
+    assert any(name.startswith("cli.") for name in os.listdir(cache))
+
+
+def assert_stock(root, version, where=""):
+    """The agent's files of *version* under the names (+ *where*)."""
+    for name in NAMES:
+        path = root.path(BIN + "/" + name + where)
+        assert not os.path.islink(path)
+        assert read(root, BIN + "/" + name + where) == stock_text(version), name
+
+
+def assert_gone(root):
+    for name in os.listdir(root.path(BIN)) if os.path.isdir(root.path(BIN)) else []:
+        assert "ossec-ar" not in name and not name.endswith(".stock"), name
+    assert not os.path.exists(root.path("/var/ossec/lib/ossec_ar"))
+
+
+# lintian and rpmlint
+
+def test_lintian_is_clean(built):
+    result = subprocess.run(["lintian", "--pedantic", "-I", built["deb"]],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True)
+    tags = [line for line in result.stdout.splitlines() if line[:3] in
+            ("E: ", "W: ", "I: ", "P: ", "X: ", "O: ", "N: ")]
+    assert (result.returncode, tags) == (0, [])
+
+
+def test_rpmlint_is_clean(built):
+    result = subprocess.run(["rpmlint", "-c", os.path.join(ROOT, "packaging", "rpmlint.toml"),
+                             built["rpm"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True)
+    assert result.returncode == 0, result.stdout
+    assert "0 errors, 0 warnings" in result.stdout
+
+
+# .deb
+
+def test_deb_alone_install_remove_purge_reinstall(built, tmp_path):
+    root = ScratchRoot(tmp_path)
+    root.dpkg("-i", built["deb"])
+    assert_ours(root)
+    assert root.chroot(["dpkg-divert", "--list", "ossec-ar"]) \
+        .stdout.count("diversion of") == 4
+    root.dpkg("--remove", "ossec-ar")
+    assert_gone(root)
+    assert not os.path.lexists(root.path(BIN + "/firewall-drop.sh"))
+    assert root.chroot(["dpkg-divert", "--list", "ossec-ar"]).stdout == ""
+    root.dpkg("--purge", "ossec-ar")
+    listing = root.chroot(["dpkg-statoverride", "--list"], check=False)
+    assert (listing.returncode, listing.stdout) == (1, "")      # 1: nothing listed
+    root.dpkg("-i", built["deb"])
+    assert_ours(root)
+
+
+def test_deb_diverts_the_agents_files_through_its_upgrades(built, tmp_path):
+    root = ScratchRoot(tmp_path)
+    root.dpkg("-i", built["agent-deb-1"])
+    assert_stock(root, "1")
+    root.dpkg("-i", built["deb"])
+    assert_ours(root)
+    assert_stock(root, "1", ".stock")
+    root.dpkg("-i", built["agent-deb-2"])               # the agent is upgraded
+    assert_ours(root)
+    assert_stock(root, "2", ".stock")
+    assert read(root, BIN + "/restart-wazuh") == stock_text("2")
+    root.dpkg("-i", built["deb"])                       # ours again (reinstall)
+    assert_ours(root)
+    root.dpkg("--remove", "ossec-ar")
+    assert_stock(root, "2")
+    assert not any(n.endswith(".stock") for n in os.listdir(root.path(BIN)))
+    root.dpkg("-i", built["deb"])
+    assert_ours(root)
+    assert_stock(root, "2", ".stock")
+    root.dpkg("--purge", "ossec-ar")
+    assert_stock(root, "2")
+
+
+# .rpm
+
+def test_rpm_alone_install_erase_reinstall(built, tmp_path):
+    root = ScratchRoot(tmp_path)
+    root.rpm("--initdb")
+    root.rpm("-i", "--nodeps", built["rpm"])
+    assert_ours(root)
+    root.rpm("-e", "ossec-ar")
+    assert_gone(root)
+    assert not os.path.lexists(root.path(BIN + "/firewall-drop.sh"))
+    root.rpm("-i", "--nodeps", built["rpm"])
+    assert_ours(root)
+    root.rpm("-U", "--replacepkgs", "--nodeps", built["rpm"])     # an upgrade in place
+    assert_ours(root)
+
+
+def test_rpm_keeps_its_names_through_the_agents_upgrade_and_erase(built, tmp_path):
+    root = ScratchRoot(tmp_path)
+    root.rpm("--initdb")
+    root.rpm("-i", "--nodeps", built["agent-rpm-1"])
+    assert_stock(root, "1")
+    root.rpm("-i", "--nodeps", built["rpm"])
+    assert_ours(root)
+    assert_stock(root, "1", ".stock")
+    root.rpm("-U", "--nodeps", built["agent-rpm-2"])      # its files land on the names
+    assert_ours(root)                                     # and the trigger relinks
+    assert_stock(root, "2", ".stock")
+    root.rpm("-e", "ossec-ar")
+    assert_stock(root, "2")
+    assert not any(n.endswith(".stock") for n in os.listdir(root.path(BIN)))
+    root.rpm("-i", "--nodeps", built["rpm"])
+    assert_ours(root)
+    root.rpm("-e", "wazuh-agent")                         # the agent goes first
+    assert_ours(root)
+    assert not any(n.endswith(".stock") for n in os.listdir(root.path(BIN)))
+    root.rpm("-e", "ossec-ar")
+    assert_gone(root)
+
+
+# The same files, whichever way they came
+
+def tree(top, bases):
+    """{path: (kind and mode, content)} below *bases*, .pyc files by name only
+    (they hold build times) and manual pages decompressed."""
+    entries = {}
+    for base in bases:
+        for directory, dirs, files in os.walk(os.path.join(top, base.lstrip("/"))):
+            for name in dirs + files:
+                path = os.path.join(directory, name)
+                info = os.lstat(path)
+                content = None
+                if stat.S_ISLNK(info.st_mode):
+                    content = os.readlink(path)
+                elif stat.S_ISREG(info.st_mode) and not name.endswith(".pyc"):
+                    with open(path, "rb") as f:
+                        content = f.read()
+                    if name.endswith(".gz"):
+                        content = gzip.decompress(content)
+                entries["/" + os.path.relpath(path, top)] = (info.st_mode, content)
+    return entries
+
+
+def test_makefile_deb_and_rpm_install_the_same_files(built, tmp_path):
+    """The same paths, kinds, modes, links and contents under /var/ossec,
+    /usr/share/man and /usr/share/ossec-ar.  /usr/share/doc differs by
+    design (each distribution's own copyright and changelog files)."""
+    made = make_install(str(tmp_path / "make"))[:-len("/var/ossec")]
+    deb, rpm = ScratchRoot(tmp_path / "deb"), ScratchRoot(tmp_path / "rpm")
+    deb.dpkg("-i", built["deb"])
+    rpm.rpm("--initdb")
+    rpm.rpm("-i", "--nodeps", built["rpm"])
+    ours = ("/var/ossec",)
+    shared = ("/share/man/man8", "/share/ossec-ar")       # under /usr, in the overlays
+    by_make = tree(made, ours)
+    by_make.update(tree(os.path.join(made, "usr"), shared))
+    by_deb = tree(deb.root, ours)
+    by_deb.update(tree(os.path.join(deb.top, "usr-upper"), shared))
+    by_rpm = tree(rpm.root, ours)
+    by_rpm.update(tree(os.path.join(rpm.top, "usr-upper"), shared))
+    assert sorted(by_deb) == sorted(by_make) == sorted(by_rpm)
+    assert by_deb == by_make == by_rpm
+    assert len([p for p in by_make if p.endswith(".pyc")]) > 20
+
+
+# The installed programs work
+
+@pytest.mark.parametrize("kind", ["deb", "rpm"])
+def test_installed_programs_block_and_unblock(built, tmp_path, kind, nft_netns, etc_copy):
+    root = ScratchRoot(tmp_path)
+    if kind == "deb":
+        root.dpkg("-i", built["deb"])
+    else:
+        root.rpm("--initdb")
+        root.rpm("-i", "--nodeps", built["rpm"])
+    os.makedirs(root.path("/var/ossec/logs"))           # the agent's own directory
+    log = root.path("/var/ossec/logs/active-responses.log")
+    program = root.path(BIN + "/firewall-drop.sh")
+    for action, status, rules in (("add", "blocked", ["-A OSSEC -s 192.0.2.7/32 -j DROP"]),
+                                  ("delete", "unblocked", [])):
+        result = nft_netns.run([program, action, "-", "192.0.2.7", "1.1", "5712"])
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+        with open(log) as f:
+            outcome = f.read().splitlines()[-1]
+        assert "/firewall-drop.sh: %s 192.0.2.7: %s: iptables" % (action, status) in outcome
+        assert outcome.endswith("(exit 0)")
+        assert [r for r in nft_netns.rules() if "192.0.2.7" in r] == rules
+    deny = os.path.join(etc_copy, "hosts.deny")
+    with open(deny, "w") as f:
+        f.write("# admin\n")
+    host_deny = root.path(BIN + "/host-deny")              # the Wazuh 4.2+ name
+    for action, content in (("add", "# admin\nALL:192.0.2.8\n"), ("delete", "# admin\n")):
+        result = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+             'mount --bind "$0" /etc; exec "$@"', etc_copy, host_deny, action, "-",
+             "192.0.2.8"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, timeout=60)
+        assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+        with open(deny) as f:
+            assert f.read() == content
