@@ -20,13 +20,15 @@ MODULES  := $(sort $(wildcard lib/$(PACKAGE)/*.py lib/$(PACKAGE)/*/*.py))
 PKGDIRS  := $(sort $(patsubst %/,%,$(dir $(MODULES))))
 MANPAGES := firewall-drop.sh.8 host-deny.sh.8
 RULES    := ossec-ar_decoders.xml ossec-ar_rules.xml
+# Examples shipped disabled: expiring stale blocks from systemd or cron.
+EXAMPLES := ossec-ar-expire.service ossec-ar-expire.timer ossec-ar-expire.cron
 MANDIR   ?= /usr/share/man
 DATADIR  ?= /usr/share/ossec-ar
 
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' lib/$(PACKAGE)/__init__.py)
 BUILD   := build
 # What the packages are built from: the installable files, nothing else.
-SOURCES := Makefile README.md active-response lib man rules
+SOURCES := Makefile README.md active-response bin examples lib man rules
 # The interpreter of the RPM's shebang (RHEL 8: /usr/libexec/platform-python).
 RPM_PYTHON ?= /usr/bin/python3
 
@@ -51,6 +53,10 @@ install:
 	  chmod 0750 $(BINDIR)/.$$name.new && \
 	  mv -f $(BINDIR)/.$$name.new $(BINDIR)/$$name || exit 1; \
 	done
+	install -d $(DESTDIR)$(PREFIX)/bin
+	sed '1s|^#!.*|#!$(PYTHON) -IS|' bin/ossec-ar > $(DESTDIR)$(PREFIX)/bin/.ossec-ar.new
+	chmod 0750 $(DESTDIR)$(PREFIX)/bin/.ossec-ar.new
+	mv -f $(DESTDIR)$(PREFIX)/bin/.ossec-ar.new $(DESTDIR)$(PREFIX)/bin/ossec-ar
 	if [ "$(BYTECOMPILE)" = yes ]; then \
 	  $(COMPILE_PYTHON) -m compileall -q -d $(PREFIX)/lib/$(PACKAGE) $(LIBDIR)/$(PACKAGE); fi
 	if [ "$(STOCK_LINKS)" = yes ]; then $(STOCKNAMES) link $(BINDIR); fi
@@ -60,16 +66,18 @@ install:
 	  chmod 0644 $(DESTDIR)$(MANDIR)/man8/$$page.gz || exit 1; \
 	done
 	for file in $(RULES); do install -m 0644 rules/$$file $(DESTDIR)$(DATADIR)/$$file; done
+	for file in $(EXAMPLES); do install -m 0644 examples/$$file $(DESTDIR)$(DATADIR)/$$file; done
 
 uninstall:
 	if [ -f $(LIBDIR)/$(PACKAGE)/stocknames.py ]; then $(STOCKNAMES) restore $(BINDIR); fi
 	for pair in $(PROGRAMS); do rm -f $(BINDIR)/$${pair##*:}; done
+	rm -f $(DESTDIR)$(PREFIX)/bin/ossec-ar
 	for module in $(MODULES); do rm -f $(DESTDIR)$(PREFIX)/$$module; done
 	for dir in $(PKGDIRS); do rm -rf $(DESTDIR)$(PREFIX)/$$dir/__pycache__; done
 	for dir in $(sort $(PKGDIRS)); do echo $$dir; done | sort -r | \
 	  while read dir; do rmdir $(DESTDIR)$(PREFIX)/$$dir 2>/dev/null || true; done
 	for page in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man8/$$page.gz; done
-	for file in $(RULES); do rm -f $(DESTDIR)$(DATADIR)/$$file; done
+	for file in $(RULES) $(EXAMPLES); do rm -f $(DESTDIR)$(DATADIR)/$$file; done
 	rmdir $(DESTDIR)$(DATADIR) 2>/dev/null || true
 
 # Both packages land in build/.

@@ -7,6 +7,7 @@ root, and a skipped test there would be a test that does not exist.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -52,6 +53,8 @@ class Install:
             pass
         if os.path.exists(self.config_file):
             os.unlink(self.config_file)
+        # Each test starts with empty ledgers, as with an empty log.
+        shutil.rmtree(os.path.join(self.prefix, "var", "db"), ignore_errors=True)
 
     def log_lines(self):
         with open(self.log_file, encoding="utf-8", errors="surrogateescape") as f:

@@ -36,7 +36,7 @@ def ossec_tree(destdir, stock=False):
     own firewall-drop.sh and the rest under the names execd runs), and the
     system's manual page directory."""
     prefix = destdir + INSTALL_PREFIX
-    for sub in ("active-response/bin", "logs", "lib", "etc", "var/run"):
+    for sub in ("active-response/bin", "bin", "logs", "lib", "etc", "var/run"):
         os.makedirs(os.path.join(prefix, sub))
     os.makedirs(os.path.join(destdir, "usr/share/man/man8"))
     os.chmod(os.path.join(prefix, "active-response", "bin"), 0o750)
@@ -76,7 +76,9 @@ def test_install_layout(tmp_path):
     expected |= {"usr/share/man/man8/firewall-drop.sh.8.gz",
                  "usr/share/man/man8/host-deny.sh.8.gz", "usr/share/ossec-ar",
                  "usr/share/ossec-ar/ossec-ar_decoders.xml",
-                 "usr/share/ossec-ar/ossec-ar_rules.xml"}
+                 "usr/share/ossec-ar/ossec-ar_rules.xml", "var/ossec/bin/ossec-ar"}
+    expected |= {"usr/share/ossec-ar/ossec-ar-expire." + kind
+                 for kind in ("service", "timer", "cron")}
     pycs = [p for p in added if p.endswith(".pyc")]
     assert sorted(set(added) - set(pycs)) == sorted(expected)
     for link in links:                   # every name execd runs, .sh or not
@@ -91,7 +93,7 @@ def test_install_layout(tmp_path):
         for m in MODULES)
     # Nothing of OSSEC's changed, modes of its directories included.
     assert {k: v for k, v in after.items() if k in before} == before
-    for program in programs:
+    for program in programs + ["var/ossec/bin/ossec-ar"]:
         assert stat.S_IMODE(after[program][0]) == 0o750
         assert after[program][1].startswith(b"#!/usr/bin/python3 -IS\n")
     assert stat.S_IMODE(after["var/ossec/lib/ossec_ar/cli.py"][0]) == 0o644

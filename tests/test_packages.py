@@ -93,8 +93,9 @@ def assert_ours(root):
         assert os.path.islink(path) and os.readlink(path) == TARGET[name], name
     gid = root.group_id("ossec")
     assert gid is not None
-    for program in ("ossec-ar-firewall-drop", "ossec-ar-host-deny"):
-        info = os.stat(root.path(BIN + "/" + program))
+    for program in (BIN + "/ossec-ar-firewall-drop", BIN + "/ossec-ar-host-deny",
+                    "/var/ossec/bin/ossec-ar"):
+        info = os.stat(root.path(program))
         assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, gid, 0o750)
     cache = root.path("/var/ossec/lib/ossec_ar/__pycache__")
     assert any(name.startswith("cli.") for name in os.listdir(cache))
@@ -112,6 +113,7 @@ def assert_gone(root):
     for name in os.listdir(root.path(BIN)) if os.path.isdir(root.path(BIN)) else []:
         assert "ossec-ar" not in name and not name.endswith(".stock"), name
     assert not os.path.exists(root.path("/var/ossec/lib/ossec_ar"))
+    assert not os.path.exists(root.path("/var/ossec/bin/ossec-ar"))
 
 
 # lintian and rpmlint

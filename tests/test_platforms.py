@@ -5,6 +5,7 @@ there: only the configuration file's [system] section differs."""
 
 import fcntl
 import ipaddress
+import json
 import os
 import subprocess
 import time
@@ -452,3 +453,31 @@ def test_a_system_without_a_backend_is_exit_69(install, tmp_path):
     assert host.run("add", "-", V4, "1.1", "5712") == 69
     assert host.outcome() == ("add 192.0.2.7: failed: no firewall backend for HPUX"
                               " (exit 69)")
+
+
+# ossec-ar on another system
+
+def test_ossec_ar_lists_and_restores_pf_blocks(install, tmp_path):
+    host = make_host(install, tmp_path, "freebsd-pf")
+    program = os.path.join(install.prefix, "bin", "ossec-ar")
+
+    def rows():
+        result = subprocess.run([program, "list", "--json"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True)
+        assert (result.returncode, result.stderr) == (0, "")
+        return {row["address"]: (row["state"], row["where"])
+                for row in json.loads(result.stdout)["blocks"]
+                if row["program"] == "firewall-drop"}
+
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
+    assert host.run("add", "-", V6, "1.1", "5712") == 0
+    assert rows() == {V4: ("in force", "pf"), V6: ("in force", "pf")}
+    host.change("pf", tables={"": {"ossec_fwtable": [V6, "198.51.100.9"]}})
+    assert rows() == {V4: ("lost", "-"), V6: ("in force", "pf"),
+                      "198.51.100.9": ("unknown", "pf")}
+    result = subprocess.run([program, "restore"], stdout=subprocess.PIPE,
+                            universal_newlines=True)
+    assert result.returncode == 0
+    assert result.stdout == "%s (firewall-drop): blocked: %s\n" % (V4, PF)
+    assert copies(host, "freebsd-pf", V4) == 1
+    assert host.state().get("overlaps", 0) == 0

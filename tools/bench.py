@@ -16,7 +16,8 @@ Then, with iptables-nft only, the scale table: for each backend, N bans
 are loaded in one bulk transaction (iptables-restore, nft -f, ipset
 restore; for firewalld, its permanent configuration and one reload), and
 single adds through firewall-drop.sh are timed on top; each figure is the
-median add at N as a ratio to the median add at N = 10.
+median add at N as a ratio to the median add at N = 10.  ``--no-scale``
+skips the scale table.
 """
 
 import os
@@ -69,7 +70,7 @@ rm -rf ./fw-lock
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--inside":
-        return measure(sys.argv[2], sys.argv[3])
+        return measure(sys.argv[2], sys.argv[3], "--no-scale" not in sys.argv)
     if os.geteuid() != 0:
         sys.exit("make bench needs root (it works in private network namespaces)")
     destdir = tempfile.mkdtemp(prefix="ossec-ar-bench-")
@@ -84,7 +85,7 @@ def main():
                      "/usr/sbin/xtables-nft-multi && ")
         subprocess.run(["unshare", "-n", "-m", "--propagation", "private", "sh", "-c",
                         mount + 'exec "$@"', "sh", sys.executable, os.path.abspath(__file__),
-                        "--inside", flavour, prefix], check=True)
+                        "--inside", flavour, prefix] + sys.argv[1:2], check=True)
     subprocess.run(["rm", "-rf", destdir], check=True)
 
 
@@ -101,7 +102,7 @@ def address(n):
     return "10.%d.%d.%d" % (n >> 16 & 255, n >> 8 & 255, n & 255)
 
 
-def measure(flavour, prefix):
+def measure(flavour, prefix, with_scale):
     program = prefix + "/active-response/bin/firewall-drop.sh"
     stock_main = script(prefix, "stock-main.sh", STOCK_MAIN)
     stock_28 = script(prefix, "stock-28.sh", STOCK_28)
@@ -141,7 +142,7 @@ def measure(flavour, prefix):
     ours = statistics.median(ours_add)
     print("ours add / stock 4.x-style add: %.2f;  ours add / stock 2.8-style add: %.2f"
           % (ours / statistics.median(main_add), ours / statistics.median(old_add)))
-    if flavour == "nft":
+    if flavour == "nft" and with_scale:
         scale(prefix, program)
 
 

@@ -1,15 +1,18 @@
 """host-deny: block or unblock one address in the tcp_wrappers files."""
 
-from . import atomicfile, hostsfile, platform
+from . import atomicfile, hostsfile, ledger, platform
 from .checks import before_change
 from .lock import FileLock, lock_file
+
+
+PROGRAM = "host-deny"
 
 
 def respond(prefix, request):
     address, settings = before_change(prefix, request)
     style = hostsfile.style_for(platform.settle(settings))
     path = atomicfile.resolve(style.path)
-    with FileLock(lock_file(prefix, "host-deny"), settings.host_deny_lock_wait):
+    with FileLock(lock_file(prefix, PROGRAM), settings.host_deny_lock_wait):
         data = atomicfile.read(path)
         if request.action == "add":
             status, new = _add(data, address, style)
@@ -17,8 +20,10 @@ def respond(prefix, request):
             status, new = _delete(data, address, style)
         if new is not None:
             atomicfile.replace(path, new)
+        problem = ledger.record(prefix, PROGRAM, request.action, address, style.path,
+                                request.rule_id, request.alert_id)
     where = path if path == style.path else "%s (via %s)" % (path, style.path)
-    return status, str(address), where
+    return status, str(address), where + ("; " + problem if problem else "")
 
 
 def _add(data, address, style):

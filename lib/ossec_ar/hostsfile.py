@@ -65,6 +65,12 @@ def delete(data, address, style):
     return b"".join(kept), len(lines) - len(kept)
 
 
+def members(data, style):
+    """The addresses that lines of ours in *data* block."""
+    found = (style.address_of(line) for line in _lines(data or b""))
+    return {address for address in found if address is not None}
+
+
 def _lines(data):
     return data.splitlines(True) if data else []
 

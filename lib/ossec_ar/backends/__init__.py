@@ -6,6 +6,10 @@ A backend module defines ``Backend``, constructed with the run's
 ``missing(address)``
     None when the backend can act on this address here, otherwise the
     reason it cannot (a missing tool, a service that is not running).
+``members(version)``
+    The addresses (``ipaddress`` objects) of that family held in our layout
+    now, for ``ossec-ar list`` to hold against the ledger.  Only asked when
+    ``missing`` finds the tools for that family.
 ``inactive(address)`` (optional)
     None when the firewall is enabled, otherwise why not.  Asked before an
     add only: a disabled firewall's tables can still be emptied, so a
@@ -58,7 +62,7 @@ def choose(settings, system, address):
         names = [settings.backend]
     reasons = []
     for name in names:
-        backend = _load(name, settings)
+        backend = load(name, settings)
         reason = backend.missing(address)
         if reason is None and hasattr(backend, "inactive"):
             reason = backend.inactive(address)
@@ -75,7 +79,7 @@ def delete_everywhere(settings, system, address):
     (or by the other choice of ``auto``) must not stay blocked for ever, so
     a delete asks every backend whose tools are here, not just the chosen one.
     """
-    backends = [_load(name, settings) for name, (_, systems) in REGISTRY.items()
+    backends = [load(name, settings) for name, (_, systems) in REGISTRY.items()
                 if system in systems]
     usable = [b for b in backends if b.missing(address) is None]
     if not usable:
@@ -98,7 +102,7 @@ def delete_everywhere(settings, system, address):
     return "was not blocked", "; ".join(absent)
 
 
-def _load(name, settings):
+def load(name, settings):
     # __import__ rather than importlib: the importlib package is not loaded
     # at start-up, and every run would pay for it.
     module = __import__(REGISTRY[name][0], fromlist=["Backend"])

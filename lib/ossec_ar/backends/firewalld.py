@@ -69,6 +69,14 @@ class Backend:
         detail = "firewalld ipset %s" % name
         return ("unblocked" if removed else "was not blocked"), detail
 
+    def members(self, version):
+        import ipaddress
+        result = self._cmd("--ipset=" + self.sets[version], "--get-entries")
+        if "INVALID_IPSET" in result.output:
+            return set()
+        self._check(result)
+        return {ipaddress.ip_address(item) for item in result.output.split()}
+
     def _create_layout(self):
         for version, name in sorted(self.sets.items()):
             self._check(self._cmd("--permanent", "--new-ipset=" + name, "--type=hash:ip",

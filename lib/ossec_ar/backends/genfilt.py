@@ -71,6 +71,18 @@ class Backend:
         return [int(fields[0]) for fields in _rules(listing)
                 if _blocks(fields, address)]
 
+    def members(self, version):
+        listing = self.tools.check("lsfilt", "-v", str(version), "-O").output
+        found = set()
+        for fields in _rules(listing):
+            try:
+                address = ipaddress.ip_address(fields[2])
+            except ValueError:
+                continue
+            if address.version == version and _blocks(fields, address):
+                found.add(address)
+        return found
+
     @staticmethod
     def _where(address):
         return "AIX filter rules (IPv%d)" % address.version

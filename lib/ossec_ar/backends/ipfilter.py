@@ -68,6 +68,19 @@ class Backend:
                              input=text.encode())
         return "unblocked", "ipfilter rules in and out"
 
+    def members(self, version):
+        listing = self.tools.run("ipfstat", *(("-6",) if version == 6 else ()) + ("-io",))
+        if not listing.ok and _NOT_LOADED in listing.output:
+            return set()
+        found = set()
+        for rule in _parse(self._checked(listing)):
+            if rule[:4] == ("block", "in", "quick", "from") and rule[5:] == ("to", "any"):
+                try:
+                    found.add(ipaddress.ip_interface(rule[4]).ip)
+                except ValueError:
+                    pass
+        return found
+
     @staticmethod
     def _checked(result):
         if not result.ok:

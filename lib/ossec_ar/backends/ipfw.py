@@ -64,6 +64,21 @@ class Backend:
             return "was not blocked", "ipfw not loaded"
         raise failed(TEMPFAIL, result.describe())
 
+    def members(self, version):
+        import ipaddress
+        result = self.tools.run("ipfw", "table", self.table, "list")
+        if not result.ok:
+            return set()            # no such table (or no ipfw): nothing of ours
+        found = set()
+        for line in result.output.splitlines():
+            try:
+                address = ipaddress.ip_interface(line.split()[0]).ip
+            except (ValueError, IndexError):
+                continue
+            if address.version == version:
+                found.add(address)
+        return found
+
     def _ensure_layout(self):
         repairs = []
         if not self.tools.run("ipfw", "table", self.table, "info").ok:

@@ -71,6 +71,16 @@ class Backend:
             return "was not blocked", "ipset %s" % name
         raise failed(TEMPFAIL, result.describe())
 
+    def members(self, version):
+        import ipaddress
+        result = self._run("list", self.sets[version])
+        if not result.ok:
+            if any(absent in result.output for absent in _ABSENT):
+                return set()
+            raise failed(TEMPFAIL, result.describe())
+        listed = result.output.split("Members:\n", 1)[-1].split()
+        return {ipaddress.ip_address(item) for item in listed}
+
     def _ensure_rules(self, version, name):
         table = Table(self._xtables[version], self.wait)
         rule = ["-m", "set", "--match-set", name, "src", "-j", "DROP"]

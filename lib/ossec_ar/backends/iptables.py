@@ -69,6 +69,11 @@ class Backend:
                 table.tool, ", ".join((self.chain,) + HOOKS))
         return "unblocked", "%s: removed %s" % (table.tool, ", ".join(removed))
 
+    def members(self, version):
+        rules = Table(self._paths[version], self.wait).rules()
+        return {_address(rule[1]) for rule in rules.get(self.chain, ())
+                if len(rule) == 4 and rule[0] == "-s" and rule[2:] == ["-j", "DROP"]}
+
     def _ensure_layout(self, table, rules):
         repairs = []
         if self.chain not in rules:
@@ -93,6 +98,11 @@ class Backend:
             repairs.append("jump from %s%s" % (hook, " moved to the top"
                                                if positions else ""))
         return repairs
+
+
+def _address(text):
+    import ipaddress
+    return ipaddress.ip_interface(text).ip
 
 
 def _drop_rule(address):

@@ -75,6 +75,22 @@ class Backend:
             return "was not blocked", self.where(address)
         raise failed(TEMPFAIL, _describe(result))
 
+    def members(self, version):
+        import ipaddress
+        import json
+        result = commands.run([self._path, "-j", "list", "set", "inet", self.table,
+                               _SETS[version]], self.wait + _GRACE)
+        if not result.ok:
+            if any(absent in result.output for absent in _ABSENT):
+                return set()
+            raise failed(TEMPFAIL, _describe(result))
+        found = set()
+        for item in json.loads(result.output)["nftables"]:
+            for element in item.get("set", {}).get("elem", ()):
+                if isinstance(element, str):
+                    found.add(ipaddress.ip_address(element))
+        return found
+
     def _apply(self, extra):
         """Our layout plus *extra* in one transaction: (result, chains created)."""
         result = self._run(self.layout(declare_chains=False) + extra)

@@ -60,5 +60,19 @@ class Backend:
             return "was not blocked", self._where()
         raise failed(TEMPFAIL, result.describe())
 
+    def members(self, version):
+        import ipaddress
+        result = self.tools.run("npfctl", "table", self.table, "list")
+        if not result.ok:
+            if any(text in result.output for text in (_NO_TABLE, _NOT_LOADED)):
+                return set()
+            raise failed(TEMPFAIL, result.describe())
+        found = set()
+        for line in result.output.split():
+            address = ipaddress.ip_interface(line).ip
+            if address.version == version:
+                found.add(address)
+        return found
+
     def _where(self):
         return "npf table <%s>" % self.table

@@ -77,6 +77,24 @@ class Backend:
             return "unblocked", "; ".join(removed)
         return "was not blocked", self._where(None)
 
+    def members(self, version):
+        import ipaddress
+        found = set()
+        for anchor in (None, ANCHOR):
+            result = self.tools.run("pfctl", *self._table(anchor, "show"))
+            if not result.ok and any(text in result.output for text in _NOTHING_THERE):
+                continue
+            if not result.ok:
+                raise failed(TEMPFAIL, result.describe())
+            for word in result.output.split():
+                try:
+                    address = ipaddress.ip_address(word)
+                except ValueError:
+                    continue
+                if address.version == version:
+                    found.add(address)
+        return found
+
     def _enforcing_anchor(self):
         """None when the main ruleset blocks our table, else the anchor we
         loaded for it; refuses (78) when neither can be done."""
@@ -97,9 +115,9 @@ class Backend:
         self.tools.check("pfctl", "-a", ANCHOR, "-f", "-", input=ruleset.encode())
         return ANCHOR, ["loaded anchor %s" % ANCHOR]
 
-    def _table(self, anchor, command, address):
+    def _table(self, anchor, command, *addresses):
         where = ["-a", anchor] if anchor else []
-        return where + ["-t", self.table, "-T", command, address]
+        return where + ["-t", self.table, "-T", command] + list(addresses)
 
     def _where(self, anchor):
         text = "pf table <%s>" % self.table

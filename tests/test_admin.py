@@ -1,0 +1,197 @@
+"""ossec-ar, the administrator's command, against the real firewall in
+private network namespaces (and a private /etc for hosts.deny)."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import Install, make_install
+from test_iptables import outcome, run
+from test_packets import CLIENT_V4, SERVER_V4, Pair
+
+OURS = "-A OSSEC -s %s/32 -j DROP"
+
+
+def admin(netns, install, *args, etc=None):
+    """Run ossec-ar in *netns* (and over a copy of /etc, if given)."""
+    program = os.path.join(install.prefix, "bin", "ossec-ar")
+    argv = [program] + list(args)
+    if etc:
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+                'mount --bind "$0" /etc; exec "$@"', etc] + argv
+    return netns.run(argv)
+
+
+def listing(netns, install, etc=None):
+    result = admin(netns, install, "list", "--json", etc=etc)
+    assert (result.returncode, result.stderr) == (0, "")
+    return {(row["program"], row["address"]): row for row in json.loads(result.stdout)["blocks"]}
+
+
+def test_list_holds_the_ledger_against_the_firewall(nft_netns, install):
+    before = time.time()
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
+    assert run(nft_netns, install, "add", "-", "2001:db8::7", "1.1", "31151") == 0
+    rows = listing(nft_netns, install)
+    row = rows["firewall-drop", "192.0.2.7"]
+    assert (row["state"], row["backend"], row["where"], row["rule"], row["alert"]) == (
+        "in force", "iptables", "iptables", "5712", "1326977549.1358625")
+    assert before - 1 < row["since"] <= time.time()
+    assert rows["firewall-drop", "2001:db8::7"]["state"] == "in force"
+    nft_netns.check(["iptables", "-F", "OSSEC"])                      # a firewall reload
+    nft_netns.check(["iptables", "-A", "OSSEC", "-s", "198.51.100.9", "-j", "DROP"])
+    rows = listing(nft_netns, install)
+    assert rows["firewall-drop", "192.0.2.7"]["state"] == "lost"
+    assert rows["firewall-drop", "2001:db8::7"]["state"] == "in force"
+    assert rows["firewall-drop", "198.51.100.9"]["state"] == "unknown"
+    text = admin(nft_netns, install, "list").stdout.splitlines()
+    assert text[0].split() == ["ADDRESS", "PROGRAM", "STATE", "BACKEND", "SINCE", "RULE",
+                               "ALERT"]
+    assert any(line.split()[:4] == ["192.0.2.7", "firewall-drop", "lost", "iptables"]
+               for line in text)
+
+
+def test_restore_brings_back_what_a_flush_lost_and_packets_drop_again(install):
+    pair = Pair("nft")
+    try:
+        program = install.program()
+        assert pair.server.run([program, "add", "-", CLIENT_V4, "1.1", "5712"]).returncode == 0
+        assert not pair.connects(SERVER_V4)
+        pair.server.check(["iptables", "-F"])              # every rule gone
+        pair.server.check(["iptables", "-X", "OSSEC"])
+        assert pair.connects(SERVER_V4)
+        dry = admin(pair.server, install, "restore", "--dry-run")
+        assert dry.returncode == 0
+        assert dry.stdout.startswith("would restore %s (firewall-drop, since " % CLIENT_V4)
+        assert pair.connects(SERVER_V4)                    # a dry run changes nothing
+        result = admin(pair.server, install, "restore")
+        assert (result.returncode, result.stderr) == (0, "")
+        assert result.stdout.startswith("%s (firewall-drop): blocked: iptables chain OSSEC"
+                                        % CLIENT_V4)
+        assert not pair.connects(SERVER_V4)
+        assert install.log_lines()[-1].endswith(
+            "/bin/ossec-ar: restore -: restored: %s firewall-drop: blocked (exit 0)"
+            % CLIENT_V4)
+        assert admin(pair.server, install, "restore").stdout == "nothing to restore\n"
+    finally:
+        pair.close()
+
+
+def test_expire_lifts_only_the_old_blocks(nft_netns, install):
+    assert run(nft_netns, install, "add", "-", "192.0.2.1", "1.1", "5712") == 0
+    time.sleep(2.2)
+    assert run(nft_netns, install, "add", "-", "192.0.2.2", "1.1", "5712") == 0
+    dry = admin(nft_netns, install, "expire", "--older-than", "2s", "--dry-run", "--json")
+    assert [row["address"] for row in json.loads(dry.stdout)["expire"]] == ["192.0.2.1"]
+    assert OURS % "192.0.2.1" in nft_netns.rules()
+    result = admin(nft_netns, install, "expire", "--older-than", "2")
+    assert (result.returncode, result.stderr) == (0, "")
+    rules = nft_netns.rules()
+    assert OURS % "192.0.2.1" not in rules and OURS % "192.0.2.2" in rules
+    assert list(listing(nft_netns, install)) == [("firewall-drop", "192.0.2.2")]
+    assert install.log_lines()[-1].endswith(
+        "/bin/ossec-ar: expire -: unblocked: 192.0.2.1 firewall-drop: unblocked (exit 0)")
+
+
+def test_unblock_lifts_everywhere_and_the_later_delete_finds_nothing(nft_netns, install,
+                                                                     etc_copy):
+    deny = os.path.join(etc_copy, "hosts.deny")
+    with open(deny, "w") as f:
+        f.write("# admin\n")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    result = nft_netns.run(["unshare", "-m", "--propagation", "private", "sh", "-ec",
+                            'mount --bind "$0" /etc; exec "$@"', etc_copy,
+                            install.program("host-deny.sh"), "add", "-", "192.0.2.7", "1.1",
+                            "5712"])
+    assert result.returncode == 0
+    rows = listing(nft_netns, install, etc=etc_copy)
+    assert rows["host-deny", "192.0.2.7"]["state"] == "in force"
+    assert rows["host-deny", "192.0.2.7"]["where"] == "/etc/hosts.deny"
+    result = admin(nft_netns, install, "unblock", "192.0.2.7", etc=etc_copy)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert OURS % "192.0.2.7" not in nft_netns.rules()
+    with open(deny) as f:
+        assert f.read() == "# admin\n"
+    line = install.log_lines()[-1]
+    assert "/bin/ossec-ar: delete 192.0.2.7: unblocked: firewall-drop: unblocked: " in line
+    assert "; host-deny: unblocked: /etc/hosts.deny (exit 0)" in line
+    assert listing(nft_netns, install, etc=etc_copy) == {}
+    assert run(nft_netns, install, "delete", "-", "192.0.2.7", "1.1", "5712") == 0
+    assert outcome(install).startswith("delete 192.0.2.7: was not blocked: ")
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["unblock", "192.0.2.7;reboot"], 65, "not an IP address"),
+    (["unblock", "127.0.0.1"], 65, "loopback address"),
+    (["unblock"], 64, "the following arguments are required: address"),
+    (["expire", "--older-than", "soon"], 64, "'soon' is not a duration"),
+    (["expire"], 64, "the following arguments are required: --older-than"),
+    (["block", "192.0.2.7"], 64, "invalid choice: 'block'"),
+    ([], 64, "the following arguments are required: COMMAND"),
+])
+def test_bad_input_is_refused_and_changes_nothing(nft_netns, install, args, code, message):
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    rules, log = nft_netns.rules(), install.log_lines()
+    result = admin(nft_netns, install, *args)
+    assert result.returncode == code
+    assert result.stdout == "" and message in result.stderr
+    assert result.stderr.endswith("(exit %d)\n" % code)
+    assert (nft_netns.rules(), install.log_lines()) == (rules, log)
+
+
+def test_broken_configuration_is_78_but_status_reports_it(nft_netns, install):
+    install.configure("[firewall-drop]\nbakend = iptables\n")
+    result = admin(nft_netns, install, "list")
+    assert result.returncode == 78 and "unknown key 'bakend'" in result.stderr
+    result = admin(nft_netns, install, "status", "--json")
+    assert result.returncode == 0
+    state = json.loads(result.stdout)
+    assert state["config"]["parses"] is False
+    assert "unknown key 'bakend'" in state["config"]["state"]
+
+
+def test_status_says_what_auto_would_choose_and_why(nft_netns, install):
+    result = admin(nft_netns, install, "status", "--json")
+    assert (result.returncode, result.stderr) == (0, "")
+    state = json.loads(result.stdout)
+    assert state["platform"] == "Linux"
+    assert state["backend"]["auto"]["choice"] == "iptables"
+    assert state["backend"]["auto"]["tried"][0] == {"backend": "firewalld",
+                                                   "state": "firewalld is not running"}
+    tools = {tool["name"]: tool for tool in state["tools"]}
+    assert tools["iptables"]["path"] == "/usr/sbin/iptables"
+    assert tools["iptables"]["version"].startswith("iptables v")
+    assert tools["pfctl"]["path"] is None
+    assert state["config"]["parses"] is True and state["log"]["writable"] is True
+    assert all(lock["state"].startswith("free") for lock in state["locks"])
+    text = admin(nft_netns, install, "status").stdout
+    assert "backend: auto; auto would choose iptables" in text
+
+
+def test_status_sees_a_held_lock(nft_netns, install):
+    import fcntl
+    path = os.path.join(install.prefix, "var", "run", "ossec-ar-host-deny.lock")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(admin(nft_netns, install, "status", "--json").stdout)
+    assert {l["program"]: l["state"] for l in state["locks"]}["host-deny"] == \
+        "held by a running program"
+
+
+def test_not_root_is_exit_77(nft_netns):
+    # Group 0 can read the 0750 program, as the ossec group can.
+    destdir = tempfile.mkdtemp(prefix="oar-")
+    try:
+        os.chmod(destdir, 0o755)
+        copy = Install(make_install(destdir))
+        result = nft_netns.run(["setpriv", "--reuid=65534", "--regid=0", "--clear-groups",
+                                os.path.join(copy.prefix, "bin", "ossec-ar"), "list"])
+        assert result.returncode == 77
+        assert "must run as root (effective uid 65534)" in result.stderr
+    finally:
+        subprocess.run(["rm", "-rf", destdir], check=True)
