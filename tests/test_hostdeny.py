@@ -211,7 +211,7 @@ def test_held_lock_is_exit_75_and_nothing_changes(etc):
 def test_sigkill_at_random_points_never_leaves_a_partial_file(etc):
     # A large file widens the window in which the write is under way.
     body = ADMIN + b"\n" + b"".join(b"ALL:10.%d.%d.1\n" % (i // 256, i % 256)
-                                    for i in range(20000))
+                                    for i in range(60000))
     old = body + b"ALL:192.0.2.7\n"
     argv = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
             BIND_ETC + '\nexec "$@"', "sh", etc.install.program("host-deny.sh"),
