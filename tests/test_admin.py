@@ -195,3 +195,15 @@ def test_not_root_is_exit_77(nft_netns):
         assert "must run as root (effective uid 65534)" in result.stderr
     finally:
         subprocess.run(["rm", "-rf", destdir], check=True)
+
+
+def test_a_bug_is_exit_70_with_where_it_happened(tmp_path, monkeypatch, capsys):
+    from ossec_ar import admin as module
+
+    def broken(host, args):
+        raise KeyError("oops")
+    monkeypatch.setattr(module, "status", broken)
+    assert module.main(["ossec-ar", "status"], str(tmp_path)) == 70
+    err = capsys.readouterr().err
+    assert err.startswith("ossec-ar: failed: internal error: KeyError: 'oops' at ")
+    assert err.endswith("(exit 70)\n")

@@ -98,6 +98,10 @@ def main(argv, prefix):
     except exits.Stop as stop:
         _print_error(stop, as_json)
         return stop.code
+    except Exception as error:          # a bug: say where, exit 70
+        from .cli import internal_error
+        _print_error(exits.failed(exits.INTERNAL, internal_error(error)), as_json)
+        return exits.INTERNAL
     if args.json:
         print(json.dumps(result.data, indent=2, sort_keys=True))
     elif result.text:
@@ -404,11 +408,8 @@ def restore(host, args):
     rows, notes = _reconcile(host)
     lost = [row for row in rows if row["state"] == "lost"]
     if args.dry_run or not lost:
-        verb = "would restore" if args.dry_run else "nothing to restore"
-        return Result({"dry_run": args.dry_run, "restore": lost, "notes": notes},
-                      "\n".join(["%s %s (%s, since %s)" % (verb, r["address"], r["program"],
-                                                          r["since_text"]) for r in lost]
-                                + ([] if lost else [verb]) + ["note: " + n for n in notes]))
+        return _preview("restore", lost, args.dry_run, "would restore", "nothing to restore",
+                        notes)
     results = []
     for row in lost:
         results.append(_reapply(host, row))
@@ -419,6 +420,14 @@ def restore(host, args):
     return Result({"dry_run": False, "restored": results, "notes": notes},
                   "\n".join("%s (%s): %s: %s" % (r["address"], r["program"], r["status"],
                                                 r["detail"]) for r in results), code)
+
+
+def _preview(key, rows, dry_run, verb, nothing, notes):
+    """What a dry run would do, or that there is nothing to do."""
+    lines = ["%s %s (%s, since %s)" % (verb, r["address"], r["program"], r["since_text"])
+             for r in rows] or [nothing]
+    return Result({"dry_run": dry_run, key: rows, "notes": notes},
+                  "\n".join(lines + ["note: " + note for note in notes]))
 
 
 def _reapply(host, row):
@@ -458,11 +467,8 @@ def expire(host, args):
     old = [row for row in rows if row["since"] is not None and row["since"] < limit
            and row["state"] != "unknown"]
     if args.dry_run or not old:
-        verb = "would lift" if args.dry_run else "nothing older than %ds" % args.older_than
-        return Result({"dry_run": args.dry_run, "expire": old, "notes": notes},
-                      "\n".join(["%s %s (%s, since %s)" % (verb, r["address"], r["program"],
-                                                          r["since_text"]) for r in old]
-                                + ([] if old else [verb]) + ["note: " + n for n in notes]))
+        return _preview("expire", old, args.dry_run, "would lift",
+                        "nothing older than %ds" % args.older_than, notes)
     results = [_lift(host, row["program"], ipaddress.ip_address(row["address"]))
                for row in old]
     code = max(c for _, _, _, c in results)

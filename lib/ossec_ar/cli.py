@@ -84,7 +84,7 @@ def _finish(writer, shown, words, parse, prefix, respond):
     except exits.Stop as stop:
         status, detail, code = stop.status, stop.reason, stop.code
     except Exception as error:     # a bug: say where, exit 70
-        status, detail, code = "failed", _summary(error), exits.INTERNAL
+        status, detail, code = "failed", internal_error(error), exits.INTERNAL
     if ids:
         detail = "%s (%s)" % (detail, ids) if detail else "(%s)" % ids
     writer.write(outcome_line(shown, action, address, status, detail, code))
@@ -117,7 +117,7 @@ def _what(args):
     return action, address
 
 
-def _summary(error):
+def internal_error(error):
     import traceback
     frames = traceback.extract_tb(error.__traceback__)
     where = ""
