@@ -207,3 +207,25 @@ def test_a_bug_is_exit_70_with_where_it_happened(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("ossec-ar: failed: internal error: KeyError: 'oops' at ")
     assert err.endswith("(exit 70)\n")
+
+
+def test_list_says_which_ledger_lines_it_skipped(nft_netns, install):
+    for n in (1, 2, 3):
+        assert run(nft_netns, install, "add", "-", "192.0.2.%d" % n, "1.1", "5712") == 0
+    path = os.path.join(install.prefix, "var", "db", "ossec-ar-firewall-drop.ledger")
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    lines[0] = lines[0].replace(b" add ", b" adx ")                 # damaged
+    with open(path, "wb") as f:
+        f.write(b"\n".join(lines)[:-10])                          # and a torn tail
+    result = admin(nft_netns, install, "list", "--json")
+    data = json.loads(result.stdout)
+    assert data["notes"] == ["ledger %s: skipped line 3: torn (no end of line)" % path,
+                             "ledger %s: skipped line 1: damaged (checksum)" % path]
+    states = {row["address"]: row["state"] for row in data["blocks"]}
+    # The record that survives is in force; the firewall still has the others,
+    # which the ledger no longer knows.
+    assert states == {"192.0.2.2": "in force", "192.0.2.1": "unknown",
+                      "192.0.2.3": "unknown"}
+    assert "note: ledger %s: skipped line 1: damaged (checksum)" % path in \
+        admin(nft_netns, install, "list").stdout

@@ -481,3 +481,39 @@ def test_ossec_ar_lists_and_restores_pf_blocks(install, tmp_path):
     assert result.stdout == "%s (firewall-drop): blocked: %s\n" % (V4, PF)
     assert copies(host, "freebsd-pf", V4) == 1
     assert host.state().get("overlaps", 0) == 0
+
+
+def test_a_full_disk_under_the_ledger_never_fails_the_block(install, tmp_path):
+    from ossec_ar import ledger
+    host = make_host(install, tmp_path, "openbsd-pf")
+    db = os.path.join(install.prefix, "var", "db")
+    ledger_file = os.path.join(db, "ossec-ar-firewall-drop.ledger")
+    os.makedirs(db, exist_ok=True)
+    # Earlier records filling exactly one 4 KiB page: on a full tmpfs, the
+    # next record needs a page that is not there.
+    lines = [ledger.Record(1764290000.0 + n, "add", "firewall-drop", "192.0.2.%d" % n,
+                           "pf", "5712", "1.1").line() for n in range(1, 40)]
+    while len("".join(lines)) > 4096 - 200:
+        lines.pop()
+    last = ledger.Record(1764290100.0, "add", "firewall-drop", "192.0.2.99", "pf", "5712", "")
+    padding = 4096 - len("".join(lines)) - len(last.line()) + 1     # "" is written "-"
+    last.alert = "a" * padding
+    before = "".join(lines + [last.line()]).encode()
+    assert len(before) == 4096
+    # A full tmpfs over var/db, holding a copy of the ledger, in a private
+    # mount namespace: the real ENOSPC, and nothing outside changes.
+    copy = str(tmp_path / "ledger.copy")
+    with open(copy, "wb") as f:
+        f.write(before)
+    script = ('set -e; mount -t tmpfs -o size=8k none "$1"; cp "$0" "$2";'
+              ' dd if=/dev/zero of="$1/fill" bs=1k count=64 2>/dev/null || true;'
+              ' ledger=$2; shift 2; set +e; "$@"; echo "exit $?"; cat "$ledger"')
+    result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                             copy, db, ledger_file, install.program(), "add", "-",
+                             "192.0.2.7", "1.1", "5712"],
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=60)
+    assert result.stdout.startswith(b"exit 0\n")
+    assert result.stdout[len(b"exit 0\n"):] == before        # earlier record intact
+    assert copies(host, "openbsd-pf", "192.0.2.7") == 1      # blocked all the same
+    assert host.outcome() == ("add 192.0.2.7: blocked: %s; ledger %s not written: No space"
+                              " left on device (exit 0)" % (PF, ledger_file))
