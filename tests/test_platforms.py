@@ -517,3 +517,15 @@ def test_a_full_disk_under_the_ledger_never_fails_the_block(install, tmp_path):
     assert copies(host, "openbsd-pf", "192.0.2.7") == 1      # blocked all the same
     assert host.outcome() == ("add 192.0.2.7: blocked: %s; ledger %s not written: No space"
                               " left on device (exit 0)" % (PF, ledger_file))
+
+
+def test_ossec_ar_lists_what_every_backend_holds(host, platform, install):
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
+    assert host.run("add", "-", V6, "1.1", "5712") == 0
+    result = subprocess.run([os.path.join(install.prefix, "bin", "ossec-ar"), "list",
+                             "--json"], stdout=subprocess.PIPE, universal_newlines=True)
+    assert result.returncode == 0
+    rows = {row["address"]: (row["state"], row["where"])
+            for row in json.loads(result.stdout)["blocks"] if row["program"] == "firewall-drop"}
+    firewall = PLATFORMS[platform][1]
+    assert rows == {V4: ("in force", firewall), V6: ("in force", firewall)}

@@ -24,7 +24,7 @@ import time
 
 from . import __version__, atomicfile, backends, commands, config, exits, hostsfile
 from . import address as addresses
-from . import ledger, log, platform
+from . import hostdeny, ledger, log, platform
 from .firewall import PROGRAM as FIREWALL
 from .hostdeny import PROGRAM as HOSTDENY
 from .lock import FileLock, lock_file
@@ -358,7 +358,7 @@ def _lift(host, program, address):
             if program == FIREWALL:
                 status, detail = _firewall_delete(host, address)
             else:
-                status, detail = _hosts_delete(host, address)
+                status, detail = hostdeny.change(host.style, "delete", address)
             problem = ledger.record(host.prefix, program, "delete", address)
     except exits.Stop as stop:
         return program, stop.status, stop.reason, stop.code
@@ -373,15 +373,6 @@ def _firewall_delete(host, address):
             raise
         # No firewall tool of ours on this host: none of our layouts exists.
         return "was not blocked", stop.reason
-
-
-def _hosts_delete(host, address):
-    path = atomicfile.resolve(host.style.path)
-    new, removed = hostsfile.delete(atomicfile.read(path), address, host.style)
-    if not removed:
-        return "was not blocked", path
-    atomicfile.replace(path, new)
-    return "unblocked", path
 
 
 def _report(host, args, action, address, results):
@@ -439,11 +430,7 @@ def _reapply(host, row):
                 backend = _backend_for(host, row["backend"], address)
                 status, detail = backend.add(address)
             else:
-                path = atomicfile.resolve(host.style.path)
-                new = hostsfile.add(atomicfile.read(path), address, host.style)
-                if new is not None:
-                    atomicfile.replace(path, new)
-                status, detail = ("blocked" if new is not None else "already blocked"), path
+                status, detail = hostdeny.change(host.style, "add", address)
     except exits.Stop as stop:
         status, detail, code = stop.status, stop.reason, stop.code
     else:

@@ -17,7 +17,7 @@ stock script added are the same rules, so a delete removes those too.
 import ipaddress
 
 from ..exits import TEMPFAIL, failed
-from .toolbox import Toolbox
+from .toolbox import Toolbox, addresses
 
 # What ipfstat says when IP Filter is not in the kernel (no /dev/ipl):
 # nothing of ours can be there.
@@ -42,54 +42,50 @@ class Backend:
         return None
 
     def add(self, address):
-        listing = self.tools.run("ipfstat", *self._family(address, "-io"))
-        active = _parse(self._checked(listing))
+        active = self._active(address.version)
         wanted = [rule for rule in _rules(address) if rule not in active]
         if not wanted:
             return "already blocked", "ipfilter rules in and out"
         text = "".join("@1 %s\n" % " ".join(rule) for rule in wanted)
-        self.tools.check("ipf", *self._family(address, "-f", "-"), input=text.encode())
+        self.tools.check("ipf", *_family(address.version, "-f", "-"), input=text.encode())
         return "blocked", "ipfilter rules in and out"
 
     def delete(self, address):
-        listing = self.tools.run("ipfstat", *self._family(address, "-io"))
-        if not listing.ok and _NOT_LOADED in listing.output:
+        active = self._active(address.version, strict=False)
+        if active is None:
             return "was not blocked", "ipfilter not loaded"
-        active = _parse(self._checked(listing))
         # Every copy: the stock script added the same rules again on each
         # alert, and one left behind would keep the address blocked.
-        present = [rule for rule in active if rule in _rules(address)]
+        ours = _rules(address)
+        present = [rule for rule in active if rule in ours]
         if not present:
             return "was not blocked", "ipfilter rules in and out"
         # A few rules a call, so that each call's input fits in one pipe write.
         for start in range(0, len(present), 4):
             text = "".join("%s\n" % " ".join(rule) for rule in present[start:start + 4])
-            self.tools.check("ipf", *self._family(address, "-r", "-f", "-"),
+            self.tools.check("ipf", *_family(address.version, "-r", "-f", "-"),
                              input=text.encode())
         return "unblocked", "ipfilter rules in and out"
 
     def members(self, version):
-        listing = self.tools.run("ipfstat", *(("-6",) if version == 6 else ()) + ("-io",))
-        if not listing.ok and _NOT_LOADED in listing.output:
-            return set()
-        found = set()
-        for rule in _parse(self._checked(listing)):
-            if rule[:4] == ("block", "in", "quick", "from") and rule[5:] == ("to", "any"):
-                try:
-                    found.add(ipaddress.ip_interface(rule[4]).ip)
-                except ValueError:
-                    pass
-        return found
+        hosts = [rule[4] for rule in self._active(version, strict=False) or ()
+                 if rule[:4] == ("block", "in", "quick", "from") and rule[5:] == ("to", "any")]
+        return addresses(hosts, version)
 
-    @staticmethod
-    def _checked(result):
-        if not result.ok:
-            raise failed(TEMPFAIL, result.describe())
-        return result.output
+    def _active(self, version, strict=True):
+        """The active rules of one family, in our normal form.  With
+        strict=False, None when IP Filter is not loaded (nothing of ours
+        can be there) rather than a failure."""
+        listing = self.tools.run("ipfstat", *_family(version, "-io"))
+        if not strict and not listing.ok and _NOT_LOADED in listing.output:
+            return None
+        if not listing.ok:
+            raise failed(TEMPFAIL, listing.describe())
+        return _parse(listing.output)
 
-    @staticmethod
-    def _family(address, *args):
-        return (("-6",) if address.version == 6 else ()) + args
+
+def _family(version, *args):
+    return (("-6",) if version == 6 else ()) + args
 
 
 def _rules(address):

@@ -12,7 +12,7 @@ stock ipfw variant's table 1 is left alone: it may be the administrator's.
 """
 
 from ..exits import TEMPFAIL, failed
-from .toolbox import Toolbox
+from .toolbox import Toolbox, addresses
 
 # ipfw's answers when the address is not there to delete: no such entry,
 # or no such table.
@@ -65,19 +65,12 @@ class Backend:
         raise failed(TEMPFAIL, result.describe())
 
     def members(self, version):
-        import ipaddress
         result = self.tools.run("ipfw", "table", self.table, "list")
         if not result.ok:
             return set()            # no such table (or no ipfw): nothing of ours
-        found = set()
-        for line in result.output.splitlines():
-            try:
-                address = ipaddress.ip_interface(line.split()[0]).ip
-            except (ValueError, IndexError):
-                continue
-            if address.version == version:
-                found.add(address)
-        return found
+        # "192.0.2.7/32 0": the entry, then its value.
+        return addresses([line.partition(" ")[0] for line in result.output.splitlines()],
+                         version)
 
     def _ensure_layout(self):
         repairs = []

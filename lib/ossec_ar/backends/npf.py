@@ -11,7 +11,7 @@ with exit 78 and the lines to add; an npf that is not active is exit 69.
 """
 
 from ..exits import CONFIG, TEMPFAIL, failed, refused
-from .toolbox import Toolbox
+from .toolbox import Toolbox, addresses
 
 # npfctl's errno texts (npfctl.c): EEXIST, ENOENT, and EINVAL, which for an
 # address we have already validated can only mean the table ID.
@@ -61,18 +61,12 @@ class Backend:
         raise failed(TEMPFAIL, result.describe())
 
     def members(self, version):
-        import ipaddress
         result = self.tools.run("npfctl", "table", self.table, "list")
         if not result.ok:
             if any(text in result.output for text in (_NO_TABLE, _NOT_LOADED)):
                 return set()
             raise failed(TEMPFAIL, result.describe())
-        found = set()
-        for line in result.output.split():
-            address = ipaddress.ip_interface(line).ip
-            if address.version == version:
-                found.add(address)
-        return found
+        return addresses(result.output.split(), version)
 
     def _where(self):
         return "npf table <%s>" % self.table

@@ -16,7 +16,7 @@ nothing reads would log "blocked" and block nothing.
 import re
 
 from ..exits import CONFIG, TEMPFAIL, failed, refused
-from .toolbox import Toolbox
+from .toolbox import Toolbox, addresses
 
 ANCHOR = "com.apple/ossec-ar"
 _APPLE_ANCHOR_POINT = 'anchor "com.apple/*"'
@@ -78,7 +78,6 @@ class Backend:
         return "was not blocked", self._where(None)
 
     def members(self, version):
-        import ipaddress
         found = set()
         for anchor in (None, ANCHOR):
             result = self.tools.run("pfctl", *self._table(anchor, "show"))
@@ -86,13 +85,7 @@ class Backend:
                 continue
             if not result.ok:
                 raise failed(TEMPFAIL, result.describe())
-            for word in result.output.split():
-                try:
-                    address = ipaddress.ip_address(word)
-                except ValueError:
-                    continue
-                if address.version == version:
-                    found.add(address)
+            found |= addresses(result.output.split(), version)
         return found
 
     def _enforcing_anchor(self):

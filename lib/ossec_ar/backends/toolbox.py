@@ -1,6 +1,8 @@
 """What the table backends of the BSDs, Solaris and AIX share: their tools,
 found once, run with a timeout, and a failure turned into exit 75."""
 
+import ipaddress
+
 from .. import commands
 from ..exits import TEMPFAIL, failed
 
@@ -31,3 +33,18 @@ class Toolbox:
         if not result.ok:
             raise failed(TEMPFAIL, result.describe())
         return result
+
+
+def addresses(texts, version):
+    """The single addresses of *version* among *texts*, written bare or with
+    a full-length prefix as the tools list them.  Networks (we never add
+    one) and anything else are skipped."""
+    found = set()
+    for text in texts:
+        try:
+            host = ipaddress.ip_interface(text)
+        except ValueError:
+            continue
+        if host.version == version and host.network.prefixlen == host.max_prefixlen:
+            found.add(host.ip)
+    return found
