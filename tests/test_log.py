@@ -12,6 +12,9 @@ C_DATE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
                     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
                     r"[ 1-3]\d \d\d:\d\d:\d\d [A-Za-z]+ \d{4}$")
 
+# A whole log line: the date, one space, the text.
+DATED_LINE = re.compile("^(?P<date>" + C_DATE.pattern[1:-1] + ") (?P<text>.*)$")
+
 # 2012-01-09 12:52:29 UTC: a one-digit day, as in the contract's example month.
 MOMENT = 1326113549
 
@@ -96,8 +99,11 @@ def test_log_appends_whole_lines(fs):
     writer.close()
     with open("/var/ossec/logs/active-responses.log") as f:
         lines = f.read().splitlines()
-    assert [line.split(" ", 6)[-1] for line in lines] == ["first", "second"]
-    assert all(C_DATE.match(line.rsplit(" ", 1)[0]) for line in lines)
+    # The date has a space-padded day ("Dec  1"), so it is matched, not split.
+    dated = [DATED_LINE.match(line) for line in lines]
+    assert all(dated), lines
+    assert [m.group("text") for m in dated] == ["first", "second"]
+    assert all(C_DATE.match(m.group("date")) for m in dated)
     assert oct(os.stat("/var/ossec/logs/active-responses.log").st_mode & 0o777) == "0o660"
 
 
