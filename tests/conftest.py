@@ -19,6 +19,39 @@ sys.path.insert(0, os.path.join(ROOT, "lib"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 PYTHON = "/usr/bin/python3"
+
+
+def _keep_mode_of_existing_files():
+    """pyfakefs 5.7's os.open applies its mode argument to a file that
+    already exists (open(2) uses it only when it creates the file): put the
+    old mode back, so that a fake file's mode is what the test gave it."""
+    from pyfakefs import fake_os
+    original = fake_os.FakeOsModule.open
+
+    def posix_open(self, path, flags, *args, **kwargs):
+        try:
+            before = self.filesystem.lresolve(path).st_mode
+        except OSError:
+            before = None
+        fd = original(self, path, flags, *args, **kwargs)
+        if before is not None:
+            self.filesystem.get_open_file(fd).get_object().st_mode = before
+        return fd
+    fake_os.FakeOsModule.open = posix_open
+
+
+_keep_mode_of_existing_files()
+
+
+@pytest.fixture
+def fs(fs):
+    """pyfakefs's file system, with the modes of a real one: its root
+    directory is 0777 where every real / is 0755, and the programs refuse
+    to trust a file under a directory that anyone can write."""
+    os.chmod("/", 0o755)
+    return fs
+
+
 INSTALL_PREFIX = "/var/ossec"
 
 
@@ -32,6 +65,14 @@ def make_install(destdir, prefix=INSTALL_PREFIX):
                     "PREFIX=" + prefix, "PYTHON=" + PYTHON],
                    check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return destdir + prefix
+
+
+def state_file(prefix, name):
+    """A file in the programs' root-only state directory, which holds the
+    locks and ledgers (the directory is made as the programs make it)."""
+    directory = os.path.join(prefix, "var", "ossec-ar")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return os.path.join(directory, name)
 
 
 class Install:
@@ -54,7 +95,10 @@ class Install:
         if os.path.exists(self.config_file):
             os.unlink(self.config_file)
         # Each test starts with empty ledgers, as with an empty log.
-        shutil.rmtree(os.path.join(self.prefix, "var", "db"), ignore_errors=True)
+        for name in ("firewall-drop.ledger", "host-deny.ledger"):
+            path = os.path.join(self.prefix, "var", "ossec-ar", name)
+            if os.path.lexists(path):
+                os.unlink(path)
 
     def log_lines(self):
         with open(self.log_file, encoding="utf-8", errors="surrogateescape") as f:

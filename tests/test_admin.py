@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import Install, make_install
+from conftest import Install, make_install, state_file
 from test_iptables import outcome, run
 from test_packets import CLIENT_V4, SERVER_V4, Pair
 
@@ -174,8 +174,7 @@ def test_status_says_what_auto_would_choose_and_why(nft_netns, install):
 
 def test_status_sees_a_held_lock(nft_netns, install):
     import fcntl
-    path = os.path.join(install.prefix, "var", "run", "ossec-ar-host-deny.lock")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    path = state_file(install.prefix, "host-deny.lock")
     with open(path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = json.loads(admin(nft_netns, install, "status", "--json").stdout)
@@ -212,7 +211,7 @@ def test_a_bug_is_exit_70_with_where_it_happened(tmp_path, monkeypatch, capsys):
 def test_list_says_which_ledger_lines_it_skipped(nft_netns, install):
     for n in (1, 2, 3):
         assert run(nft_netns, install, "add", "-", "192.0.2.%d" % n, "1.1", "5712") == 0
-    path = os.path.join(install.prefix, "var", "db", "ossec-ar-firewall-drop.ledger")
+    path = os.path.join(install.prefix, "var", "ossec-ar", "firewall-drop.ledger")
     with open(path, "rb") as f:
         lines = f.read().split(b"\n")
     lines[0] = lines[0].replace(b" add ", b" adx ")                 # damaged

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON
+from conftest import PYTHON, state_file
 from decoder import decode
 from test_iptables import HOSTILE
 
@@ -195,8 +195,7 @@ def hold(path):
 def test_held_lock_is_exit_75_and_nothing_changes(etc):
     etc.write(ADMIN)
     etc.install.configure("[host-deny]\nlock_wait = 0.5\n")
-    lock = os.path.join(etc.install.prefix, "var", "run", "ossec-ar-host-deny.lock")
-    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    lock = state_file(etc.install.prefix, "host-deny.lock")
     holder = hold(lock)
     try:
         assert etc.code("add", "-", "192.0.2.7", "1.1", "1") == 75

@@ -87,14 +87,19 @@ def test_disk_full_keeps_the_file_and_says_so(fs, system):
 
 def test_permission_denied_keeps_the_file_and_says_so(fs, system, monkeypatch):
     from pyfakefs.helpers import get_uid, set_uid
+    from ossec_ar import lock
     fs.create_file("/etc/hosts.deny", contents=b"# admin\n")
-    os.makedirs(PREFIX + "/var/run")
     os.chmod("/etc", 0o555)
     monkeypatch.setattr(os, "geteuid", lambda: 0)   # root, but /etc is not writable
+    # The lock must still be takeable by the fake uid: a root-owned state
+    # directory it may enter, and a lock file it may open.
+    path = lock.lock_file(PREFIX, "host-deny")
+    os.chmod(os.path.dirname(path), 0o755)
+    fs.create_file(path)
+    os.chmod(path, 0o666)
     uid = get_uid()
     set_uid(1000)
     try:
-        os.chmod(PREFIX + "/var/run", 0o777)
         with pytest.raises(exits.Stop) as info:
             respond("add")
     finally:

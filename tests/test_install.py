@@ -151,7 +151,7 @@ def test_runs_from_the_source_tree_layout(nft_netns, tmp_path):
     assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()
     log = (tree / "logs/active-responses.log").read_text()
     assert log.splitlines()[0].endswith(" %s add - 192.0.2.7  " % program)
-    assert os.path.exists(str(tree / "var/run/ossec-ar-firewall-drop.lock"))
+    assert os.path.exists(str(tree / "var/ossec-ar/firewall-drop.lock"))
 
 
 def test_symlinked_program_logs_where_invoked_and_locks_where_installed(
@@ -166,7 +166,7 @@ def test_symlinked_program_logs_where_invoked_and_locks_where_installed(
     assert lines[0].endswith(" %s add - 192.0.2.7  " % link)      # not resolved
     assert (" %s: add 192.0.2.7: blocked" % link) in lines[1]
     assert install.log_lines() == []
-    assert os.path.exists(os.path.join(install.prefix, "var/run/ossec-ar-firewall-drop.lock"))
+    assert os.path.exists(os.path.join(install.prefix, "var/ossec-ar/firewall-drop.lock"))
     assert not (other / "var").exists()
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Install, delete_netns, make_install, new_netns
+from conftest import Install, delete_netns, make_install, new_netns, state_file
 from decoder import decode
 
 OURS = ["-N OSSEC", "-A INPUT -j OSSEC", "-A FORWARD -j OSSEC"]
@@ -280,8 +280,7 @@ def test_held_xtables_lock_is_exit_75_after_bounded_retries(install):
 
 def test_our_lock_held_is_exit_75(nft_netns, install):
     install.configure("[firewall-drop]\nlock_wait = 1\n")
-    lock = os.path.join(install.prefix, "var", "run", "ossec-ar-firewall-drop.lock")
-    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    lock = state_file(install.prefix, "firewall-drop.lock")
     holder = hold_lock(lock)
     try:
         assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 75

@@ -7,10 +7,19 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import ROOT
 from ossec_ar import ledger
 
-PATH = "/var/ossec/var/db/ossec-ar-firewall-drop.ledger"
+PATH = "/var/ossec/var/ossec-ar/firewall-drop.ledger"
+
+
+@pytest.fixture
+def fs(fs):
+    """The fake file system with the install's prefix, as on every agent."""
+    fs.create_dir("/var/ossec")
+    return fs
 
 
 def add(prefix, address, op="add", backend="iptables"):
@@ -29,16 +38,17 @@ def test_records_replay_to_the_blocks_in_force(fs):
     assert blocks["192.0.2.7"].time == records[0].time
     assert (blocks["192.0.2.7"].backend, blocks["192.0.2.7"].rule,
             blocks["192.0.2.7"].alert) == ("iptables", "5712", "1.1")
-    assert oct(os.stat(PATH).st_mode & 0o777) == "0o640"
+    assert oct(os.stat(PATH).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(os.path.dirname(PATH)).st_mode & 0o777) == "0o700"
 
 
 def test_hostile_ids_are_escaped_and_read_back(fs):
     assert ledger.record("/var/ossec", "host-deny", "add", "192.0.2.7", "/etc/hosts.deny",
                          "57 12\n", "1.1\\x20 \xff") is None
-    (entry,), skipped = ledger.read("/var/ossec/var/db/ossec-ar-host-deny.ledger")
+    (entry,), skipped = ledger.read("/var/ossec/var/ossec-ar/host-deny.ledger")
     assert skipped == []
     assert (entry.rule, entry.alert) == ("57 12\n", "1.1\\x20 \xff")
-    with open("/var/ossec/var/db/ossec-ar-host-deny.ledger", "rb") as f:
+    with open("/var/ossec/var/ossec-ar/host-deny.ledger", "rb") as f:
         assert f.read().count(b"\n") == 1
 
 
@@ -83,8 +93,8 @@ def test_an_unwritable_place_is_reported_not_raised(tmp_path):
     blocker = tmp_path / "var"
     blocker.write_text("a file where the directory should be")
     problem = ledger.record(str(tmp_path), "host-deny", "add", "192.0.2.7")
-    assert problem.startswith("ledger %s/var/db/" % tmp_path)
-    assert "not written" in problem
+    assert problem == ("ledger not written: cannot create %s/var/ossec-ar: Not a directory"
+                       % tmp_path)
 
 
 def test_compaction_keeps_the_blocks_in_force_and_bounds_the_file(fs, monkeypatch):

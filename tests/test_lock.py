@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ossec_ar import exits
-from ossec_ar.lock import FileLock
+from ossec_ar.lock import FileLock, lock_file
 
 HOLDER = """
 import fcntl, os, sys, time
@@ -26,11 +26,17 @@ def hold(path, seconds):
     return holder
 
 
-def test_creates_directory_and_file(tmp_path):
-    path = str(tmp_path / "var" / "run" / "x.lock")
-    with FileLock(path, 1):
-        assert os.path.exists(path)
-    assert oct(os.stat(path).st_mode & 0o777) == "0o640"
+def test_lock_files_live_in_our_root_only_directory(tmp_path):
+    old = os.umask(0)
+    try:
+        path = lock_file(str(tmp_path), "x")
+        with FileLock(path, 1):
+            assert os.path.exists(path)
+    finally:
+        os.umask(old)
+    assert path == str(tmp_path / "var" / "ossec-ar" / "x.lock")
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == "0o700"
 
 
 def test_held_lock_times_out_with_exit_75(tmp_path):

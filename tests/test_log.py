@@ -1,10 +1,13 @@
 import os
 import re
+import socket
+import subprocess
 import sys
 import time
 
 import pytest
 
+from conftest import ROOT
 from ossec_ar import log
 
 # The stock decoder's date: Www Mmm d|dd HH:MM:SS ZONE YYYY.
@@ -107,43 +110,144 @@ def test_log_appends_whole_lines(fs):
     assert oct(os.stat("/var/ossec/logs/active-responses.log").st_mode & 0o777) == "0o660"
 
 
-class FakeSyslog:
-    LOG_PID = 1
-    LOG_AUTHPRIV = 80
-    LOG_ERR = 3
+class SyslogCatcher:
+    """Stands in for log.send_to_syslog in the pyfakefs tests (there is no
+    socket in a fake file system); the real sender is tested below."""
 
     def __init__(self):
         self.messages = []
 
-    def openlog(self, ident, option, facility):
-        self.ident = ident
-
-    def syslog(self, priority, message):
-        self.messages.append((priority, message))
+    def __call__(self, ident, text):
+        self.messages.append((ident, text))
 
 
-def test_unwritable_log_goes_to_syslog(fs, monkeypatch):
+@pytest.fixture
+def syslog_calls(monkeypatch):
+    catcher = SyslogCatcher()
+    monkeypatch.setattr(log, "send_to_syslog", catcher)
+    return catcher.messages
+
+
+def test_unwritable_log_goes_to_syslog(fs, syslog_calls):
     # No logs directory at all: the open fails.
-    fake = FakeSyslog()
-    monkeypatch.setitem(sys.modules, "syslog", fake)
     writer = log.Log("/var/ossec/logs/active-responses.log", "firewall-drop")
     writer.write("invocation")
     writer.write("outcome")
-    assert fake.ident == "firewall-drop"
-    assert [p for p, _ in fake.messages] == [FakeSyslog.LOG_ERR] * 2
+    assert [ident for ident, _ in syslog_calls] == ["firewall-drop"] * 2
     pattern = (r"cannot write /var/ossec/logs/active-responses\.log "
                r"\(No such file or directory[^)]*\): %s$")
-    assert re.match(pattern % "invocation", fake.messages[0][1])
-    assert re.match(pattern % "outcome", fake.messages[1][1])
+    assert re.match(pattern % "invocation", syslog_calls[0][1])
+    assert re.match(pattern % "outcome", syslog_calls[1][1])
 
 
-def test_full_disk_goes_to_syslog(fs, monkeypatch):
-    fake = FakeSyslog()
-    monkeypatch.setitem(sys.modules, "syslog", fake)
+def test_full_disk_goes_to_syslog(fs, syslog_calls):
     fs.create_dir("/var/ossec/logs")
     fs.set_disk_usage(20)        # bytes: not even one line fits
     writer = log.Log("/var/ossec/logs/active-responses.log", "firewall-drop")
     writer.write("an invocation line")
-    assert len(fake.messages) == 1
-    assert "No space left on device" in fake.messages[0][1]
-    assert fake.messages[0][1].endswith(": an invocation line")
+    assert len(syslog_calls) == 1
+    assert "No space left on device" in syslog_calls[0][1]
+    assert syslog_calls[0][1].endswith(": an invocation line")
+
+
+@pytest.mark.parametrize("planted", ["symlink", "fifo", "hard link", "directory"])
+def test_a_planted_log_is_refused_and_goes_to_syslog(tmp_path, syslog_calls, planted):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    path = logs / "active-responses.log"
+    if planted == "symlink":
+        os.symlink(str(victim), str(path))
+    elif planted == "fifo":
+        os.mkfifo(str(path))
+    elif planted == "hard link":
+        os.link(str(victim), str(path))
+    else:
+        path.mkdir()
+    writer = log.Log(str(path), "firewall-drop")
+    writer.write("an invocation line")
+    writer.close()
+    assert victim.read_bytes() == b"precious\n"
+    kind = {"symlink": "a symbolic link", "fifo": "a FIFO", "directory": "a directory",
+            "hard link": "has 2 names"}[planted]
+    assert len(syslog_calls) == 1 and kind in syslog_calls[0][1], syslog_calls
+    assert syslog_calls[0][1].endswith(": an invocation line")
+
+
+def test_a_new_log_gets_the_owner_of_logs_and_mode_0660(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.chown(str(logs), 4321, 4322)
+    old = os.umask(0o077)
+    try:
+        writer = log.Log(str(logs / "active-responses.log"), "firewall-drop")
+        writer.write("a line")
+        writer.close()
+    finally:
+        os.umask(old)
+    info = os.stat(str(logs / "active-responses.log"))
+    assert (info.st_uid, info.st_gid, oct(info.st_mode & 0o7777)) == (4321, 4322, "0o660")
+
+
+def catch_syslog(path, kind=socket.SOCK_DGRAM):
+    catcher = socket.socket(socket.AF_UNIX, kind)
+    catcher.bind(path)
+    if kind == socket.SOCK_STREAM:
+        catcher.listen(1)
+    catcher.settimeout(10)
+    return catcher
+
+
+@pytest.mark.parametrize("kind", [socket.SOCK_DGRAM, socket.SOCK_STREAM],
+                         ids=["datagram", "stream"])
+def test_syslog_message_goes_to_the_first_socket_there(tmp_path, monkeypatch, kind):
+    path = str(tmp_path / "log")
+    catcher = catch_syslog(path, kind)
+    monkeypatch.setattr(log, "SYSLOG_SOCKETS", (str(tmp_path / "absent"), path))
+    log.send_to_syslog("firewall-drop", "cannot write x (y): a line")
+    if kind == socket.SOCK_STREAM:
+        connection, _ = catcher.accept()
+        connection.settimeout(10)
+        data = connection.recv(4096)
+        connection.close()
+    else:
+        data = catcher.recv(4096)
+    catcher.close()
+    # <PRI> is facility authpriv (10) * 8 + err (3) = 83.
+    assert re.match(r"^<83>[A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d firewall-drop\[%d\]: "
+                    r"cannot write x \(y\): a line%s$"
+                    % (os.getpid(), "\x00" if kind == socket.SOCK_STREAM else ""),
+                    data.decode()), data
+
+
+# Fills a datagram socket that nobody reads, then sends through it as the
+# log's fallback does: a blocking sender would wait here for ever.
+STALLED = """
+import os, socket, sys
+sys.path.insert(0, sys.argv[1])
+from ossec_ar import log
+path = sys.argv[2]
+stalled = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+stalled.bind(path)
+filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+filler.setblocking(False)
+sent = 0
+try:
+    while True:
+        filler.sendto(b"x" * 512, path)
+        sent += 1
+except BlockingIOError:
+    pass
+log.SYSLOG_SOCKETS = (path,)
+for _ in range(100):
+    log.send_to_syslog("firewall-drop", "a line")
+print(sent)
+"""
+
+
+def test_syslog_never_waits_for_a_stalled_daemon(tmp_path):
+    result = subprocess.run([sys.executable, "-c", STALLED, os.path.join(ROOT, "lib"),
+                             str(tmp_path / "log")], stdout=subprocess.PIPE, timeout=60)
+    assert result.returncode == 0
+    assert int(result.stdout) > 0           # the socket really was full

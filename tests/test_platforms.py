@@ -486,8 +486,8 @@ def test_ossec_ar_lists_and_restores_pf_blocks(install, tmp_path):
 def test_a_full_disk_under_the_ledger_never_fails_the_block(install, tmp_path):
     from ossec_ar import ledger
     host = make_host(install, tmp_path, "openbsd-pf")
-    db = os.path.join(install.prefix, "var", "db")
-    ledger_file = os.path.join(db, "ossec-ar-firewall-drop.ledger")
+    db = os.path.join(install.prefix, "var", "ossec-ar")
+    ledger_file = os.path.join(db, "firewall-drop.ledger")
     os.makedirs(db, exist_ok=True)
     # Earlier records filling exactly one 4 KiB page: on a full tmpfs, the
     # next record needs a page that is not there.
@@ -500,12 +500,12 @@ def test_a_full_disk_under_the_ledger_never_fails_the_block(install, tmp_path):
     last.alert = "a" * padding
     before = "".join(lines + [last.line()]).encode()
     assert len(before) == 4096
-    # A full tmpfs over var/db, holding a copy of the ledger, in a private
+    # A full tmpfs over var/ossec-ar, holding a copy of the ledger, in a private
     # mount namespace: the real ENOSPC, and nothing outside changes.
     copy = str(tmp_path / "ledger.copy")
     with open(copy, "wb") as f:
         f.write(before)
-    script = ('set -e; mount -t tmpfs -o size=8k none "$1"; cp "$0" "$2";'
+    script = ('set -e; mount -t tmpfs -o size=8k,mode=0700 none "$1"; cp "$0" "$2";'
               ' dd if=/dev/zero of="$1/fill" bs=1k count=64 2>/dev/null || true;'
               ' ledger=$2; shift 2; set +e; "$@"; echo "exit $?"; cat "$ledger"')
     result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,

@@ -24,7 +24,7 @@ import time
 
 from . import __version__, atomicfile, backends, commands, config, exits, hostsfile
 from . import address as addresses
-from . import hostdeny, ledger, log, platform
+from . import hostdeny, ledger, log, platform, safefile
 from .firewall import PROGRAM as FIREWALL
 from .hostdeny import PROGRAM as HOSTDENY
 from .lock import FileLock, lock_file
@@ -169,12 +169,13 @@ def status(host, args):
             "log": {"path": host.log_file, "writable": _writable(host.log_file)},
             "ledgers": [], "locks": []}
     for program in PROGRAMS:
-        path = ledger.ledger_path(host.prefix, program)
-        records, skipped = ledger.read(path)
-        data["ledgers"].append({"program": program, "path": path, "records": len(records),
-                                "skipped": len(skipped), "writable": _writable(path)})
-        path = lock_file(host.prefix, program)
-        data["locks"].append({"program": program, "path": path, "state": _lock_state(path)})
+        data["ledgers"].append(_ledger_state(host.prefix, program))
+        try:
+            path = lock_file(host.prefix, program)
+            state = _lock_state(path)
+        except exits.Stop as stop:
+            path, state = "-", stop.reason
+        data["locks"].append({"program": program, "path": path, "state": state})
     auto = data["backend"]["auto"]
     lines = ["platform: %s (prefix %s)" % (host.system, host.prefix),
              "backend: %s; auto would choose %s" % (host.settings.backend,
@@ -187,6 +188,9 @@ def status(host, args):
     lines.append("config: %s: %s" % (conf["path"], conf["state"]))
     lines.append("log: %s (%s)" % (host.log_file, _yes(data["log"]["writable"], "writable")))
     for item in data["ledgers"]:
+        if item["problem"]:
+            lines.append("ledger %s: %s" % (item["program"], item["problem"]))
+            continue
         lines.append("ledger %s: %s: %d records, %d skipped (%s)" % (
             item["program"], item["path"], item["records"], item["skipped"],
             _yes(item["writable"], "writable")))
@@ -241,11 +245,27 @@ def _writable(path):
     return os.access(parent, os.W_OK)
 
 
+def _ledger_state(prefix, program):
+    item = {"program": program, "path": "-", "records": 0, "skipped": 0,
+            "writable": False, "problem": None}
+    try:
+        item["path"] = ledger.ledger_path(prefix, program)
+        records, skipped = ledger.read_trusted(prefix, program)
+    except exits.Stop as stop:
+        item["problem"] = stop.reason
+        return item
+    item.update(records=len(records), skipped=len(skipped),
+                writable=_writable(item["path"]))
+    return item
+
+
 def _lock_state(path):
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd, _, _ = safefile.open_file(path, os.O_RDONLY)
     except FileNotFoundError:
         return "free (no lock file yet)"
+    except OSError as error:
+        return "unusable: %s" % error.strerror
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return "free"
@@ -273,7 +293,7 @@ def _reconcile(host):
     rows, notes = [], []
     for program in PROGRAMS:
         path = ledger.ledger_path(host.prefix, program)
-        records, skipped = ledger.read(path)
+        records, skipped = ledger.read_trusted(host.prefix, program)
         notes += ["ledger %s: skipped line %d: %s" % (path, number, reason)
                   for number, reason in skipped]
         held = ledger.in_force(records)

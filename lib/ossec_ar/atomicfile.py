@@ -10,7 +10,9 @@ behind; the next run, under the same lock, removes it.
 
 import errno
 import os
+import stat
 
+from . import safefile
 from .exits import IOERR, failed
 
 _TEMP_MARK = ".ossec-ar-"
@@ -18,20 +20,59 @@ _SELINUX = "security.selinux"
 NEW_FILE_MODE = 0o644
 
 
+# Symbolic links followed at most, from the name to the file.
+_MAX_LINKS = 8
+# A tcp_wrappers file is read whole; nothing real comes near this.
+MAX_SIZE = 1 << 26
+
+
 def resolve(path):
-    """The file that *path* names: symlinks are edited at their target."""
-    return os.path.realpath(path)
+    """The file that *path* names, for a change made as root.
+
+    A symbolic link is followed, and the file edited at its target, only
+    when root alone can have made it so: every link on the way is owned by
+    root, and the file it ends at is a regular file (or absent) owned by
+    root and writable by nobody else, in directories that only root can
+    change.  Anything else stops the run with exit 74, nothing changed.
+    """
+    current = path
+    for _ in range(_MAX_LINKS + 1):
+        directory = os.path.dirname(current)
+        reason = safefile.unsafe_directories(directory, "/")
+        if reason is None:
+            try:
+                info = os.lstat(current)
+            except FileNotFoundError:
+                return current
+            except OSError as error:
+                raise failed(IOERR, "cannot use %s: %s" % (current, error.strerror))
+            if not stat.S_ISLNK(info.st_mode):
+                reason = safefile.not_plain(info) or safefile.untrusted(current, info, "/")
+                if reason is None:
+                    return current
+                reason = reason if reason.startswith(current) else current + " " + reason
+            elif info.st_uid != 0:
+                reason = "%s is a symbolic link owned by uid %d, not root" % (
+                    current, info.st_uid)
+            else:
+                target = os.path.join(directory, os.readlink(current))
+                current = os.path.join(os.path.realpath(os.path.dirname(target)),
+                                       os.path.basename(target))
+                continue
+        raise failed(IOERR, "refused to edit %s: %s; nothing changed" % (path, reason))
+    raise failed(IOERR, "refused to edit %s: more than %d symbolic links; nothing changed"
+                 % (path, _MAX_LINKS))
 
 
 def read(path):
-    """The bytes of *path*, or None if it does not exist."""
+    """The bytes of the regular file *path*, or None if it does not exist."""
     try:
-        with open(path, "rb") as stream:
-            return stream.read()
-    except FileNotFoundError:
-        return None
+        data, _ = safefile.read_file(path, MAX_SIZE + 1)
     except OSError as error:
         raise failed(IOERR, "cannot read %s: %s" % (path, error.strerror))
+    if data is not None and len(data) > MAX_SIZE:
+        raise failed(IOERR, "cannot read %s: larger than %d bytes" % (path, MAX_SIZE))
+    return data
 
 
 def replace(path, data):

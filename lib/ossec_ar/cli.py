@@ -7,6 +7,11 @@ administrator looks.
 
 Arguments mean OSSEC's argv form; no arguments mean Wazuh's JSON form on
 stdin, logged in Wazuh's own format.
+
+Whatever happens after the log is open ends in an outcome line and an exit
+code from the README's table, never a traceback: running out of
+descriptors, memory or processes is a temporary failure (75), anything
+else unexpected a bug (70).
 """
 
 import os
@@ -39,6 +44,20 @@ def main(program, argv, prefix, respond):
         writer.close()
 
 
+def standard_descriptors():
+    """Put /dev/null on descriptors 0, 1 and 2 if the caller closed them, so
+    that the log can never be opened as our stdout (where Wazuh's
+    check_keys line goes).  The executables call this first."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)    # the lowest free: fd itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def _run_ossec(writer, argv0, args, prefix, respond):
     writer.write(invocation_line(argv0, args))
     words = _what(args) + ("",)
@@ -47,12 +66,13 @@ def _run_ossec(writer, argv0, args, prefix, respond):
 
 
 def _run_wazuh(writer, invoked, prefix, respond):
-    from . import wazuh
-    channel = wazuh.Channel()
     shown = log.escape(invoked)
     try:
+        from . import wazuh
+        channel = wazuh.Channel()
         line = channel.read_line("request")
-    except exits.Stop as stop:
+    except BaseException as error:
+        stop = as_stop(error)
         writer.write("%s: (no request read)" % shown)
         writer.write(outcome_line(shown, "-", "-", stop.status, stop.reason, stop.code))
         return stop.code
@@ -81,10 +101,9 @@ def _finish(writer, shown, words, parse, prefix, respond):
         req, (action, address, ids) = parse()
         status, normalised, detail = respond(prefix, req)
         address, code = log.escape(normalised), exits.OK
-    except exits.Stop as stop:
+    except BaseException as error:
+        stop = as_stop(error)
         status, detail, code = stop.status, stop.reason, stop.code
-    except Exception as error:     # a bug: say where, exit 70
-        status, detail, code = "failed", internal_error(error), exits.INTERNAL
     if ids:
         detail = "%s (%s)" % (detail, ids) if detail else "(%s)" % ids
     writer.write(outcome_line(shown, action, address, status, detail, code))
@@ -117,12 +136,36 @@ def _what(args):
     return action, address
 
 
+def as_stop(error):
+    """What an exception that ended a run means for the log and the exit code.
+
+    KeyboardInterrupt and SystemExit are not caught here: nothing raises
+    them in a run, and a signal that kills us needs no outcome line.
+    """
+    if isinstance(error, exits.Stop):
+        return error
+    if isinstance(error, MemoryError) or (isinstance(error, OSError)
+                                          and error.errno in exits.RESOURCE_ERRORS):
+        what = "out of memory" if isinstance(error, MemoryError) else error.strerror
+        return exits.failed(exits.TEMPFAIL, "the system is short of resources: %s%s"
+                            % (what, _where(error)))
+    if not isinstance(error, Exception):
+        raise error
+    return exits.failed(exits.INTERNAL, internal_error(error))
+
+
 def internal_error(error):
-    import traceback
-    frames = traceback.extract_tb(error.__traceback__)
-    where = ""
-    if frames:
-        last = frames[-1]
-        where = " at %s:%d in %s" % (os.path.basename(last.filename),
-                                     last.lineno, last.name)
-    return "internal error: %s: %s%s" % (type(error).__name__, error, where)
+    return "internal error: %s: %s%s" % (type(error).__name__, error, _where(error))
+
+
+def _where(error):
+    """`` at file:line in function`` of the innermost frame.  Walked by
+    hand: importing traceback can itself fail when descriptors run out."""
+    frame = error.__traceback__
+    if frame is None:
+        return ""
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    code = frame.tb_frame.f_code
+    return " at %s:%d in %s" % (os.path.basename(code.co_filename), frame.tb_lineno,
+                                code.co_name)

@@ -11,6 +11,8 @@ import os
 import select
 import time
 
+from .exits import RESOURCE_ERRORS, TEMPFAIL, failed
+
 # Where tools are looked for.  execd's PATH may be short or hostile; this
 # list is fixed so that nothing the caller controls picks the binary.  Only
 # the root-owned configuration file can replace it, through
@@ -89,8 +91,25 @@ def run(argv, timeout, input=b""):
     """
     if len(input) > MAX_INPUT:
         raise ValueError("command input over %d bytes" % MAX_INPUT)
+    try:
+        return _run(argv, timeout, input)
+    except OSError as error:
+        if error.errno not in RESOURCE_ERRORS:
+            raise
+        # Out of descriptors, memory or processes: no answer from the tool,
+        # so nothing may be read into it (a probe that "failed" would make a
+        # backend look absent, a delete look done).
+        raise failed(TEMPFAIL, "cannot run %s: %s" % (argv[0], error.strerror))
+
+
+def _run(argv, timeout, input):
     in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
+    try:
+        out_r, out_w = os.pipe()
+    except OSError:
+        os.close(in_r)
+        os.close(in_w)
+        raise
     try:
         try:
             os.write(in_w, input)
@@ -100,6 +119,8 @@ def run(argv, timeout, input=b""):
         pid = start(argv, in_r, out_w)
     except OSError as error:
         os.close(out_r)
+        if error.errno in RESOURCE_ERRORS:
+            raise
         return Result(argv, 127, "cannot execute: %s" % error.strerror)
     finally:
         os.close(in_r)
@@ -140,7 +161,9 @@ def _inherited_descriptors():
         try:
             names = os.listdir(listing)
             break
-        except OSError:
+        except OSError as error:
+            if error.errno in RESOURCE_ERRORS:
+                raise
             continue
     else:
         return []

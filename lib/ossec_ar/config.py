@@ -1,8 +1,15 @@
-"""The optional configuration file ``<prefix>/etc/ossec-ar.conf``.
+"""The optional configuration file: ``/etc/ossec-ar.conf`` if it exists,
+else ``<prefix>/etc/ossec-ar.conf``.
 
 No file means the defaults.  A file that is broken in any way stops the run
 with exit 78 and names the file, the line and the problem, before anything is
 changed: a typo must never silently turn into different behaviour.
+
+The file decides what we block and with which tools, so it is trusted only
+when root alone can have written it: a regular file owned by root, writable
+by nobody else, in directories that only root can change (see ``safefile``).
+Wazuh gives its ``etc/`` to the wazuh user, so on Wazuh agents the file
+belongs in ``/etc/ossec-ar.conf``, which is looked at first.
 
 A small parser of our own rather than configparser: it reports line numbers
 for every problem, and the import cost is only paid when the file exists.
@@ -10,10 +17,12 @@ for every problem, and the import cost is only paid when the file exists.
 
 import os
 
-from .exits import CONFIG, refused
+from . import safefile
+from .exits import CONFIG, TEMPFAIL, RESOURCE_ERRORS, failed, refused
 
 FILE_NAME = "ossec-ar.conf"
-
+SYSTEM_FILE = os.path.join("/etc", FILE_NAME)
+MAX_SIZE = 1 << 20
 
 
 class Settings:
@@ -40,21 +49,35 @@ class Settings:
 
 
 def config_path(prefix):
+    """The file that configures the install at *prefix*: /etc/ossec-ar.conf
+    when it exists, else the one in the prefix's etc/."""
+    if os.path.lexists(SYSTEM_FILE):
+        return SYSTEM_FILE
     return os.path.join(prefix, "etc", FILE_NAME)
 
 
 def load(path):
-    """Return :class:`Settings` from *path*, or the defaults if it is absent."""
+    """Return :class:`Settings` from *path*, or the defaults if it is absent.
+
+    *path* must be trusted up to the directory above its own
+    (``<prefix>/etc/ossec-ar.conf`` up to the prefix, ``/etc/ossec-ar.conf``
+    up to ``/``).
+    """
     try:
-        with open(path, "rb") as stream:
-            info = os.fstat(stream.fileno())
-            data = stream.read(1 << 20)
-    except FileNotFoundError:
-        return Settings()
+        data, info = safefile.read_file(path, MAX_SIZE + 1)
     except OSError as error:
+        if error.errno in RESOURCE_ERRORS:
+            raise failed(TEMPFAIL, "configuration %s: cannot read: %s"
+                         % (path, error.strerror))
         raise _problem(path, None, "cannot read: %s" % error.strerror)
-    if info.st_mode & 0o002:
-        raise _problem(path, None, "writable by any user; fix with chmod o-w")
+    if data is None:
+        return Settings()
+    reason = safefile.untrusted(path, info, os.path.dirname(os.path.dirname(path)))
+    if reason:
+        raise _problem(path, None, "not trusted: %s; only a file that root alone can"
+                       " change is used (see README, Configuration)" % reason)
+    if len(data) > MAX_SIZE:
+        raise _problem(path, None, "larger than %d bytes" % MAX_SIZE)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

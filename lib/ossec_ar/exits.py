@@ -4,6 +4,8 @@ execd ignores them, but administrators' scripts, ``ossec-ar`` and our own
 tests read them; the README has the same table.
 """
 
+import errno
+
 OK = 0            # done, including "already blocked" and "was not blocked"
 USAGE = 64        # missing arguments or unknown action
 REFUSED = 65      # the address is not one we will block
@@ -13,6 +15,11 @@ IOERR = 74        # a file could not be read or written; it is left as it was
 TEMPFAIL = 75     # lock not obtained in time, or the firewall tool failed
 NOPERM = 77       # not running as root
 CONFIG = 78       # the configuration file is broken
+
+# The system ran out of descriptors, memory or processes: a temporary
+# failure (75), worth another try, never a broken configuration or a bug.
+RESOURCE_ERRORS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN,
+                             errno.ENOBUFS))
 
 
 class Stop(Exception):

@@ -1,7 +1,7 @@
 """The ledger: what each program blocked and unblocked, and when.
 
-One append-only file per program, ``<prefix>/var/db/ossec-ar-<program>.ledger``,
-written under the program's own lock.  A record is one line:
+One append-only file per program, ``<prefix>/var/ossec-ar/<program>.ledger``
+(in our root-only state directory), written under the program's own lock.  A record is one line:
 
     1 <unix time> <add|delete> <program> <address> <backend> <rule> <alert> <crc32>
 
@@ -16,13 +16,20 @@ The file is kept bounded: past :data:`LIMIT` bytes (or twice its size after
 the last compaction, if that is more) it is rewritten, atomically, with
 only the blocks that are still in force.  Writing the ledger never fails a
 block: an error is returned, and the program adds it to its outcome line.
+
+Read back by ossec-ar, a ledger steers what it restores and expires, so it
+is used only when it is trusted: a regular file owned by root, writable by
+nobody else, in a directory only root can change (``safefile.untrusted``).
+Version 0.1 kept the ledger in ``var/db/ossec-ar-<program>.ledger``; the
+first record written moves a trusted old file to the new place.
 """
 
 import binascii
 import os
 import time
 
-from .exits import Stop
+from . import safefile, state
+from .exits import CONFIG, Stop, refused
 
 VERSION = "1"
 LIMIT = 1 << 20
@@ -51,16 +58,36 @@ class Record:
         return "Record(%r)" % self.line()
 
 
+MODE = 0o600
+# macOS has no fdatasync(2).
+_datasync = getattr(os, "fdatasync", os.fsync)
+# A ledger is read whole; this bounds what a damaged one can cost.
+_READ_LIMIT = 1 << 28
+
+
 def ledger_path(prefix, program):
+    """Where *program*'s ledger is (the state directory is made and checked)."""
+    return state.path(prefix, "%s.ledger" % program)
+
+
+def legacy_path(prefix, program):
+    """Where version 0.1 kept it."""
     return os.path.join(prefix, "var", "db", "ossec-ar-%s.ledger" % program)
 
 
 def record(prefix, program, op, address, backend="-", rule="-", alert="-"):
-    """Append one record to *program*'s ledger; None, or what went wrong."""
+    """Append one record to *program*'s ledger; None, or what went wrong.
+
+    The caller holds *program*'s lock.
+    """
     entry = Record(time.time(), op, program, str(address), backend or "-",
                    rule or "-", alert or "-")
-    path = ledger_path(prefix, program)
     try:
+        path = ledger_path(prefix, program)
+    except Stop as stop:
+        return "ledger not written: %s" % stop.reason
+    try:
+        adopt_legacy(prefix, program, path)
         size = append(path, entry.line().encode())
     except OSError as error:
         return "ledger %s not written: %s" % (path, error.strerror)
@@ -82,14 +109,13 @@ def append(path, data):
     On a failure the file is cut back to its old size, so that a full disk
     leaves no partial record behind.
     """
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o750)
     # Not O_APPEND: the program's lock already makes us the only writer, and
     # the end is found (and checked for a torn record) explicitly.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    fd, info, _ = safefile.open_file(path, os.O_RDWR | os.O_CREAT, MODE)
     try:
-        size = os.fstat(fd).st_size
+        if info.st_uid != 0:
+            raise safefile.Unsafe(path, "is owned by uid %d, not root" % info.st_uid)
+        size = info.st_size
         if size:
             os.lseek(fd, size - 1, os.SEEK_SET)
             if os.read(fd, 1) != b"\n":   # and the next write goes at the end
@@ -98,7 +124,7 @@ def append(path, data):
             written = os.write(fd, data)
             if written != len(data):
                 raise OSError(28, os.strerror(28))      # ENOSPC, part written
-            os.fdatasync(fd)
+            _datasync(fd)
         except OSError:
             try:
                 os.ftruncate(fd, size)
@@ -110,13 +136,48 @@ def append(path, data):
         os.close(fd)
 
 
-def read(path):
-    """(records in order, [(line number, reason) of each line skipped])."""
+def adopt_legacy(prefix, program, path):
+    """Move version 0.1's ledger to *path* if there is none there yet and
+    the old one is trusted; an untrusted one is left where it is."""
+    old = legacy_path(prefix, program)
+    if os.path.lexists(path) or not os.path.lexists(old):
+        return
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        info = os.lstat(old)
     except FileNotFoundError:
+        return
+    if safefile.not_plain(info) or safefile.untrusted(old, info, prefix):
+        return
+    os.rename(old, path)
+
+
+def read_trusted(prefix, program):
+    """(records, skipped lines) of *program*'s ledger as ossec-ar reads it;
+    exit 78 when the file could have been written by someone but root."""
+    path = ledger_path(prefix, program)
+    if not os.path.lexists(path) and os.path.lexists(legacy_path(prefix, program)):
+        path = legacy_path(prefix, program)     # not yet moved by a run
+    try:
+        data, info = safefile.read_file(path, _READ_LIMIT)
+    except OSError as error:
+        raise refused(CONFIG, "ledger %s: %s" % (path, error.strerror))
+    if data is None:
         return [], []
+    reason = safefile.untrusted(path, info, prefix)
+    if reason:
+        raise refused(CONFIG, "ledger not trusted: %s" % reason)
+    return parse(data)
+
+
+def read(path):
+    """(records in order, [(line number, reason) of each line skipped]) of
+    the ledger at *path*, trusted or not (for tests and compaction)."""
+    data, _ = safefile.read_file(path, _READ_LIMIT)
+    return parse(data) if data is not None else ([], [])
+
+
+def parse(data):
+    """(records in order, [(line number, reason) of each line skipped])."""
     records, skipped = [], []
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
@@ -161,10 +222,10 @@ def _threshold(path):
     """LIMIT, or twice the size of the last compaction if that is more: a
     ledger of many live blocks is not rewritten on every append."""
     try:
-        with open(path, "rb") as stream:
-            first = stream.readline(64).decode("ascii", "replace")
+        data, _ = safefile.read_file(path, 64)
     except OSError:
         return LIMIT
+    first = (data or b"").split(b"\n", 1)[0].decode("ascii", "replace")
     if first.startswith(_HEADER):
         try:
             return max(LIMIT, 2 * int(first[len(_HEADER):]))

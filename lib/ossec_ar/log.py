@@ -10,13 +10,18 @@ follows LANG/LC_TIME and then stops decoding (German month names, AM/PM, a
 numeric zone such as ``+04``).
 """
 
+import errno
 import os
 import time
+
+from .safefile import open_file
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _ZONE_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+_FULL = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS)
 
 # One argument is at most this many bytes in the log.  OSSEC's logcollector
 # splits long lines, and the tail of a split line would be decoded on its
@@ -95,6 +100,12 @@ class Log:
     The file stays open between the invocation and the outcome line; every
     line goes out in one ``write`` on an ``O_APPEND`` descriptor, so lines of
     concurrent runs never interleave.
+
+    ``logs/`` belongs to the ossec user, so the log is opened as
+    ``safefile`` says: a symbolic link, a FIFO or a second name of another
+    file there is refused, and both lines go to syslog instead.  A log we
+    create gets what OSSEC's installer gives it: mode 0660, and the owner
+    and group of ``logs/``.
     """
 
     def __init__(self, path, ident, date=c_date):
@@ -109,30 +120,73 @@ class Log:
         if self._error is None:
             try:
                 if self._fd is None:
-                    self._fd = os.open(
-                        self.path,
-                        os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-                        | os.O_NOCTTY, 0o660)
+                    self._fd = _open_log(self.path)
                 written = os.write(self._fd, data)
                 if written == len(data):
                     return
                 self._error = "short write (%d of %d bytes)" % (written, len(data))
             except OSError as error:
                 self._error = error.strerror or str(error)
-        self._to_syslog(line)
+        send_to_syslog(self.ident, "cannot write %s (%s): %s"
+                       % (self.path, self._error, line))
 
     def close(self):
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
-    def _to_syslog(self, line):
-        # Only reached when the log is unusable, so the import stays off the
-        # hot path.
-        import syslog
-        syslog.openlog(self.ident, syslog.LOG_PID, syslog.LOG_AUTHPRIV)
-        syslog.syslog(syslog.LOG_ERR, "cannot write %s (%s): %s"
-                      % (self.path, self._error, line))
+
+LOG_MODE = 0o660
+
+
+def _open_log(path):
+    fd, _, created = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
+    if created:
+        try:
+            owner = os.stat(os.path.dirname(path))
+            os.fchown(fd, owner.st_uid, owner.st_gid)
+        except OSError:
+            os.close(fd)
+            raise
+    return fd
+
+
+# syslog(3) would block in send(2) while a stalled syslogd leaves its
+# socket full, and hold the block back with it; ours never waits.
+SYSLOG_SOCKETS = ("/dev/log", "/var/run/log", "/var/run/syslog")
+_AUTHPRIV_ERR = 10 * 8 + 3          # facility authpriv, priority err
+_MAX_DATAGRAM = 2048
+
+
+def send_to_syslog(ident, text):
+    """Send one message to the local syslog daemon, or drop it: never waits.
+
+    Only reached when the log is unusable, so its import stays off the hot
+    path.  A system whose syslog has no Unix socket (Solaris uses a STREAMS
+    device) gets nothing.
+    """
+    import _socket
+    tm = time.localtime()
+    message = "<%d>%s %2d %02d:%02d:%02d %s[%d]: %s" % (
+        _AUTHPRIV_ERR, _MONTHS[tm.tm_mon - 1], tm.tm_mday, tm.tm_hour, tm.tm_min,
+        tm.tm_sec, ident, os.getpid(), text)
+    data = message.encode("utf-8", "surrogateescape")[:_MAX_DATAGRAM]
+    for path in SYSLOG_SOCKETS:
+        for kind, end in ((_socket.SOCK_DGRAM, b""), (_socket.SOCK_STREAM, b"\0")):
+            try:
+                sock = _socket.socket(_socket.AF_UNIX, kind)
+            except OSError:
+                return
+            try:
+                sock.setblocking(False)
+                sock.connect(path)
+                sock.send(data + end)
+                return
+            except OSError as error:
+                if error.errno in _FULL:
+                    return              # there, but not taking messages now
+            finally:
+                sock.close()
 
 
 def log_path(argv0):
