@@ -1,4 +1,5 @@
-"""OSSEC's ar_log decoder and rules 601-604, as ossec-contract.md describes them.
+"""OSSEC's ar_log decoder and rules 601-604, as docs/contract.md, section 4,
+describes them.
 
 Used to check that our invocation lines decode exactly as the stock ones do
 and that our outcome lines never decode as invocations.

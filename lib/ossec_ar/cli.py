@@ -76,15 +76,13 @@ def _run_wazuh(writer, invoked, prefix, respond):
         writer.write("%s: (no request read)" % shown)
         writer.write(outcome_line(shown, "-", "-", stop.status, stop.reason, stop.code))
         return stop.code
-    # Wazuh's programs log the request line as received; the manager's
-    # rules for blocked and unblocked hosts read it.
-    writer.write("%s: %s" % (shown, log.printable(
-        line.decode("utf-8", "surrogateescape"), limit=wazuh.MAX_LINE)))
+    # Wazuh's programs log the request line as received, and the manager's
+    # ar_log_json decoder parses it as JSON for its rules on blocked and
+    # unblocked hosts: only what could end or split the line is escaped.
+    writer.write("%s: %s" % (shown, wazuh.logged(line)))
 
     def parse():
-        req = wazuh.request(line)
-        name = os.path.basename(invoked)
-        req.confirm = lambda address: channel.confirm(name, address)
+        req = channel.request(line, os.path.basename(invoked))
         ids = "rule %s, alert %s" % (log.escape(req.rule_id), log.escape(req.alert_id))
         return req, (req.action, log.escape(req.address) or "-", ids)
     return _finish(writer, shown, ("-", "-", ""), parse, prefix, respond)

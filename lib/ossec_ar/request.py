@@ -8,7 +8,7 @@ and the address steer what we do; the rest is recorded in the log as given.
 from .exits import USAGE, refused
 
 ACTIONS = ("add", "delete")
-MAX_ARGUMENTS = 30      # execd never passes more (ossec-contract.md, section 1)
+MAX_ARGUMENTS = 30      # execd never passes more (docs/contract.md, section 2)
 USAGE_TEXT = "expected: add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]"
 
 
