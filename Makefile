@@ -22,21 +22,44 @@ MANPAGES := firewall-drop.sh.8 host-deny.sh.8
 RULES    := ossec-ar_decoders.xml ossec-ar_rules.xml
 # Examples shipped disabled: expiring stale blocks from systemd or cron.
 EXAMPLES := ossec-ar-expire.service ossec-ar-expire.timer ossec-ar-expire.cron
+# With the default PREFIX, the agent's home, the manual pages and the shared
+# files (decoder, rules, examples) go to the system's /usr/share, where the
+# packages put them.  Any other PREFIX keeps them under itself, so that a
+# scratch install touches nothing outside its prefix.
+ifeq ($(PREFIX),/var/ossec)
 MANDIR   ?= /usr/share/man
 DATADIR  ?= /usr/share/ossec-ar
+else
+MANDIR   ?= $(PREFIX)/share/man
+DATADIR  ?= $(PREFIX)/share/ossec-ar
+endif
 
+# The version's one source.  Each package's changelog names it in its latest
+# entry, and make deb and make rpm refuse to build when one does not.
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' lib/$(PACKAGE)/__init__.py)
 BUILD   := build
 # What the packages are built from: the installable files, nothing else.
 SOURCES := Makefile README.md active-response bin examples lib man rules
 # The interpreter of the RPM's shebang (RHEL 8: /usr/libexec/platform-python).
 RPM_PYTHON ?= /usr/bin/python3
+# The RPM's release of this version (the packaging's own revision).
+RPM_RELEASE := 1
 
 BINDIR := $(DESTDIR)$(PREFIX)/active-response/bin
 LIBDIR := $(DESTDIR)$(PREFIX)/lib
 STOCKNAMES := $(COMPILE_PYTHON) -I $(LIBDIR)/$(PACKAGE)/stocknames.py
 
-.PHONY: all install uninstall check demo bench deb rpm clean
+# The directories install needs.  Those missing before it (parents included)
+# are listed in RECORD, merged with an earlier install's list, and uninstall
+# removes just those, once empty: never a directory that was there before,
+# nor one that holds someone else's files.  The packages leave the record
+# out (UNINSTALL_RECORD=no): their package manager owns their directories.
+DIRS   := $(PREFIX)/active-response/bin $(PREFIX)/bin $(addprefix $(PREFIX)/,$(PKGDIRS)) \
+          $(MANDIR)/man8 $(DATADIR)
+RECORD := $(LIBDIR)/$(PACKAGE)/installed-dirs
+UNINSTALL_RECORD ?= yes
+
+.PHONY: all install uninstall check demo bench deb rpm version-check clean
 
 all:
 	@echo "targets: install uninstall check demo bench deb rpm (PREFIX=$(PREFIX) PYTHON=$(PYTHON))"
@@ -44,8 +67,16 @@ all:
 # The prefix and active-response/bin belong to OSSEC: create them if absent,
 # never change their modes.  Everything below lib/ossec_ar is ours.
 install:
-	mkdir -p $(BINDIR) $(LIBDIR)
-	for dir in $(PKGDIRS); do install -d -m 0755 $(DESTDIR)$(PREFIX)/$$dir; done
+	missing=$$(for dir in $(DIRS); do \
+	  while [ "$$dir" != / ] && [ ! -d "$(DESTDIR)$$dir" ]; do \
+	    echo "$$dir" && dir=$$(dirname "$$dir"); done; done) && \
+	mkdir -p $(BINDIR) $(LIBDIR) && \
+	for dir in $(PKGDIRS); do install -d -m 0755 $(DESTDIR)$(PREFIX)/$$dir || exit 1; done && \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) && \
+	if [ "$(UNINSTALL_RECORD)" = yes ]; then \
+	  { if [ -f $(RECORD) ]; then cat $(RECORD); fi; \
+	    for dir in $$missing; do echo "$$dir"; done; } | sort -u > $(RECORD).new && \
+	  chmod 0644 $(RECORD).new && mv -f $(RECORD).new $(RECORD); fi
 	for module in $(MODULES); do install -m 0644 $$module $(DESTDIR)$(PREFIX)/$$module; done
 	for pair in $(PROGRAMS); do \
 	  source=$${pair%%:*} name=$${pair##*:} && \
@@ -53,14 +84,12 @@ install:
 	  chmod 0750 $(BINDIR)/.$$name.new && \
 	  mv -f $(BINDIR)/.$$name.new $(BINDIR)/$$name || exit 1; \
 	done
-	install -d $(DESTDIR)$(PREFIX)/bin
 	sed '1s|^#!.*|#!$(PYTHON) -IS|' bin/ossec-ar > $(DESTDIR)$(PREFIX)/bin/.ossec-ar.new
 	chmod 0750 $(DESTDIR)$(PREFIX)/bin/.ossec-ar.new
 	mv -f $(DESTDIR)$(PREFIX)/bin/.ossec-ar.new $(DESTDIR)$(PREFIX)/bin/ossec-ar
 	if [ "$(BYTECOMPILE)" = yes ]; then \
 	  $(COMPILE_PYTHON) -m compileall -q -d $(PREFIX)/lib/$(PACKAGE) $(LIBDIR)/$(PACKAGE); fi
 	if [ "$(STOCK_LINKS)" = yes ]; then $(STOCKNAMES) link $(BINDIR); fi
-	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)
 	for page in $(MANPAGES); do \
 	  gzip -9n < man/$$page > $(DESTDIR)$(MANDIR)/man8/$$page.gz && \
 	  chmod 0644 $(DESTDIR)$(MANDIR)/man8/$$page.gz || exit 1; \
@@ -74,28 +103,48 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ossec-ar
 	for module in $(MODULES); do rm -f $(DESTDIR)$(PREFIX)/$$module; done
 	for dir in $(PKGDIRS); do rm -rf $(DESTDIR)$(PREFIX)/$$dir/__pycache__; done
-	for dir in $(sort $(PKGDIRS)); do echo $$dir; done | sort -r | \
-	  while read dir; do rmdir $(DESTDIR)$(PREFIX)/$$dir 2>/dev/null || true; done
 	for page in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man8/$$page.gz; done
 	for file in $(RULES) $(EXAMPLES); do rm -f $(DESTDIR)$(DATADIR)/$$file; done
-	rmdir $(DESTDIR)$(DATADIR) 2>/dev/null || true
+	made=$$(if [ -f $(RECORD) ]; then cat $(RECORD); fi) && rm -f $(RECORD) && \
+	for dir in $(addprefix $(PREFIX)/,$(PKGDIRS)) $$made; do echo "$$dir"; done | sort -ru | \
+	  while read dir; do rmdir "$(DESTDIR)$$dir" 2>/dev/null || true; done
 
 # Both packages land in build/.
-deb:
+deb: version-check
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/ossec-ar-$(VERSION)
 	tar --exclude=__pycache__ -cf - $(SOURCES) | tar -xf - -C $(BUILD)/deb/ossec-ar-$(VERSION)
 	cp -r packaging/debian $(BUILD)/deb/ossec-ar-$(VERSION)/debian
 	cd $(BUILD)/deb/ossec-ar-$(VERSION) && dpkg-buildpackage -b -us -uc -tc
 	cp $(BUILD)/deb/ossec-ar_$(VERSION)_all.deb $(BUILD)/
 
-rpm:
+rpm: version-check
 	rm -rf $(BUILD)/rpm && mkdir -p $(BUILD)/rpm/SOURCES
 	tar --exclude=__pycache__ --transform 's,^,ossec-ar-$(VERSION)/,' \
 	  -czf $(BUILD)/rpm/SOURCES/ossec-ar-$(VERSION).tar.gz $(SOURCES)
 	rpmbuild -bb --nodeps --define "_topdir $(abspath $(BUILD)/rpm)" \
 	  --define "ossec_ar_version $(VERSION)" --define "ossec_python $(RPM_PYTHON)" \
+	  --define "ossec_ar_release $(RPM_RELEASE)" \
 	  --define "compile_python $(COMPILE_PYTHON)" packaging/ossec-ar.spec
-	cp $(BUILD)/rpm/RPMS/noarch/ossec-ar-$(VERSION)-1.noarch.rpm $(BUILD)/
+	cp $(BUILD)/rpm/RPMS/noarch/ossec-ar-$(VERSION)-$(RPM_RELEASE).noarch.rpm $(BUILD)/
+
+# The files that name the version must name VERSION: the latest entry of
+# each package's changelog, and the manual pages.  The packages are not
+# built until they do.
+version-check:
+	@fail=0; where="the version is '$(VERSION)' (lib/$(PACKAGE)/__init__.py)"; \
+	deb=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version); \
+	rpm=$$(sed -n '/^%changelog/,$$ s/^\* .* - \([^ ]*\)$$/\1/p' packaging/ossec-ar.spec | \
+	  head -n 1); \
+	if [ -z "$(VERSION)" ] || [ "$$deb" != "$(VERSION)" ]; then fail=1; \
+	  echo "packaging/debian/changelog: the latest entry is $$deb, $$where" >&2; fi; \
+	if [ -z "$(VERSION)" ] || [ "$$rpm" != "$(VERSION)-$(RPM_RELEASE)" ]; then fail=1; \
+	  echo "packaging/ossec-ar.spec: the latest %changelog entry is $$rpm," \
+	    "$$where and the release $(RPM_RELEASE)" >&2; fi; \
+	for page in $(MANPAGES); do \
+	  if ! grep -m 1 '^\.TH ' man/$$page | grep -qF '"ossec-ar $(VERSION)"'; then fail=1; \
+	    echo "man/$$page: its .TH line does not name ossec-ar $(VERSION), $$where" >&2; fi; \
+	done; \
+	exit $$fail
 
 check:
 	./tools/check

@@ -10,10 +10,15 @@ dpkg-divert all work.  The dpkg and rpm databases are the scratch root's
 own, empty but for what the tests install, so dependencies on the host's
 packages are not checked (--force-depends, --nodeps).  dpkg and rpm run
 chrooted there, as the administrator's would on the host itself.
+
+OverlaidHost is the same overlay idea without the chroot: commands run on
+the machine's own tree, with its system directories under overlays, so that
+a test sees everything they changed there (make install and uninstall).
 """
 
 import os
 import shutil
+import stat
 import subprocess
 
 _ENTER = r'''
@@ -87,3 +92,61 @@ class ScratchRoot:
                 if fields[0] == name:
                     return int(fields[2])
         return None
+
+
+_OVERLAY = r'''
+set -e
+top=$1
+shift
+for dir in /etc /opt /usr /var; do
+    mkdir -p "$top/upper$dir" "$top/work$dir"
+    mount -t overlay overlay -o "lowerdir=$dir,upperdir=$top/upper$dir,workdir=$top/work$dir" "$dir"
+done
+exec "$@"
+'''
+
+
+class OverlaidHost:
+    """Commands run on the machine itself, but in a private mount namespace
+    where /etc, /opt, /usr and /var are under writable overlays.  Whatever
+    a command changes there lands in the overlays' upper directories, which
+    therefore list every change (a file or directory made, a whiteout for
+    anything removed), and the machine's own directories stay as they were.
+    One *top* keeps its overlays from one command to the next."""
+
+    def __init__(self, top):
+        self.top = str(top)
+        self.upper = os.path.join(self.top, "upper")
+
+    def run(self, argv):
+        result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                 _OVERLAY, "sh", self.top] + list(argv),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, universal_newlines=True,
+                                timeout=300)
+        if result.returncode != 0:
+            raise AssertionError("%s exited %d:\n%s" % (argv, result.returncode,
+                                                        result.stdout))
+        return result
+
+    def changes(self):
+        """{path on the machine: 'dir', 'file', 'link' or 'removed'} for
+        everything the commands changed under the overlaid directories (a
+        directory also appears when something inside it changed)."""
+        found = {}
+        for directory, dirs, files in os.walk(self.upper):
+            if directory == self.upper:
+                continue                            # the overlays' own roots
+            for name in dirs + files:
+                path = os.path.join(directory, name)
+                info = os.lstat(path)
+                if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:
+                    kind = "removed"                # overlayfs's whiteout
+                elif stat.S_ISDIR(info.st_mode):
+                    kind = "dir"
+                elif stat.S_ISLNK(info.st_mode):
+                    kind = "link"
+                else:
+                    kind = "file"
+                found["/" + os.path.relpath(path, self.upper)] = kind
+        return found

@@ -8,6 +8,7 @@ import stat
 import subprocess
 
 from conftest import INSTALL_PREFIX, PYTHON, ROOT, make_install
+from scratchroot import OverlaidHost
 
 MODULES = sorted(os.path.relpath(p, os.path.join(ROOT, "lib"))
                  for p in glob.glob(os.path.join(ROOT, "lib", "ossec_ar", "**", "*.py"),
@@ -52,6 +53,8 @@ def ossec_tree(destdir, stock=False):
     return prefix
 
 
+# make install's list of the directories it made, which make uninstall reads.
+RECORD = "var/ossec/lib/ossec_ar/installed-dirs"
 STOCK_NAMES = ("firewall-drop.sh", "firewall-drop", "host-deny.sh", "host-deny")
 PROGRAM_OF = {"firewall-drop.sh": "ossec-ar-firewall-drop", "firewall-drop": "ossec-ar-firewall-drop",
               "host-deny.sh": "ossec-ar-host-deny", "host-deny": "ossec-ar-host-deny"}
@@ -79,6 +82,7 @@ def test_install_layout(tmp_path):
                  "usr/share/ossec-ar/ossec-ar_rules.xml", "var/ossec/bin/ossec-ar"}
     expected |= {"usr/share/ossec-ar/ossec-ar-expire." + kind
                  for kind in ("service", "timer", "cron")}
+    expected.add(RECORD)
     pycs = [p for p in added if p.endswith(".pyc")]
     assert sorted(set(added) - set(pycs)) == sorted(expected)
     for link in links:                   # every name execd runs, .sh or not
@@ -99,6 +103,10 @@ def test_install_layout(tmp_path):
     assert stat.S_IMODE(after["var/ossec/lib/ossec_ar/cli.py"][0]) == 0o644
     assert stat.S_IMODE(after["var/ossec/lib/ossec_ar"][0]) == 0o755
     assert prefix == destdir + INSTALL_PREFIX
+    # The directories that install made, for uninstall: OSSEC's were there.
+    assert after[RECORD] == (after[RECORD][0], b"/usr/share/ossec-ar\n/var/ossec/lib/ossec_ar\n"
+                                               b"/var/ossec/lib/ossec_ar/backends\n")
+    assert stat.S_IMODE(after[RECORD][0]) == 0o644
 
 
 def test_install_keeps_stock_files_aside_and_uninstall_puts_them_back(tmp_path):
@@ -128,6 +136,89 @@ def test_uninstall_removes_exactly_what_install_added(tmp_path):
     subprocess.run(["make", "-s", "-C", ROOT, "uninstall", "DESTDIR=" + destdir,
                     "PREFIX=" + INSTALL_PREFIX], check=True)
     assert snapshot(destdir) == before
+
+
+def make_uninstall(destdir, prefix=INSTALL_PREFIX):
+    subprocess.run(["make", "-s", "-C", ROOT, "uninstall", "DESTDIR=" + destdir,
+                    "PREFIX=" + prefix], check=True)
+
+
+def test_uninstall_removes_the_directories_install_made(tmp_path):
+    destdir = str(tmp_path)
+    make_install(destdir)
+    make_install(destdir)                # again: the first one's record is kept
+    make_uninstall(destdir)
+    assert snapshot(destdir) == {}       # no empty lib/, man8/, var/ or usr/ left
+
+
+def test_uninstall_keeps_directories_that_were_there_or_hold_other_files(tmp_path):
+    destdir = str(tmp_path)
+    for empty in ("var/ossec/lib", "usr/share/man/man8"):
+        os.makedirs(os.path.join(destdir, empty))
+    before = snapshot(destdir)
+    make_install(destdir)
+    # Someone else's file in a directory that install made.
+    other = os.path.join(destdir, "var/ossec/active-response/bin/restart-ossec.sh")
+    with open(other, "w") as f:
+        f.write("#!/bin/sh\n")
+    make_uninstall(destdir)
+    after = snapshot(destdir)
+    assert {path: after[path] for path in before} == before
+    assert sorted(set(after) - set(before)) == [
+        "var/ossec/active-response", "var/ossec/active-response/bin",
+        "var/ossec/active-response/bin/restart-ossec.sh"]
+
+
+def source_state():
+    """git's view of the installed sources, ignored files included."""
+    return subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--ignored",
+                           "--untracked-files=all", "--", "Makefile", "active-response",
+                           "bin", "examples", "lib", "man", "rules"],
+                          check=True, stdout=subprocess.PIPE).stdout
+
+
+def test_a_scratch_prefix_touches_nothing_outside_it(tmp_path):
+    """make install and uninstall with another PREFIX and no DESTDIR, on the
+    machine itself but with /etc, /opt, /usr and /var under overlays that
+    record every change: none there, and none in the source tree."""
+    host = OverlaidHost(tmp_path / "overlays")
+    top = str(tmp_path / "scratch")
+    prefix = os.path.join(top, "ossec")
+    sources = source_state()
+    host.run(["make", "-s", "-C", ROOT, "install", "PREFIX=" + prefix, "PYTHON=" + PYTHON])
+    assert host.changes() == {}
+    installed = snapshot(prefix)
+    assert {"active-response/bin/firewall-drop.sh", "bin/ossec-ar", "lib/ossec_ar/cli.py",
+            "share/man/man8/firewall-drop.sh.8.gz", "share/man/man8/host-deny.sh.8.gz",
+            "share/ossec-ar/ossec-ar_rules.xml", "share/ossec-ar/ossec-ar-expire.timer",
+            "lib/ossec_ar/installed-dirs"} <= set(installed)
+    host.run(["make", "-s", "-C", ROOT, "uninstall", "PREFIX=" + prefix])
+    assert host.changes() == {}
+    assert not os.path.lexists(top)      # made by install, so removed by uninstall
+    assert source_state() == sources
+
+
+def test_the_default_prefix_puts_manual_pages_and_rules_in_usr_share(tmp_path):
+    """The default PREFIX with no DESTDIR, in the same overlays: the agent's
+    home, /usr/share/man and /usr/share/ossec-ar, nothing else; uninstall
+    takes it all back, leaving only the machine's own directories."""
+    host = OverlaidHost(tmp_path / "overlays")
+    host.run(["make", "-s", "-C", ROOT, "install", "PYTHON=" + PYTHON])
+    files = sorted(path for path, kind in host.changes().items() if kind != "dir")
+    shared = ["/usr/share/man/man8/firewall-drop.sh.8.gz",
+              "/usr/share/man/man8/host-deny.sh.8.gz"] + [
+        "/usr/share/ossec-ar/" + name for name in (
+            "ossec-ar-expire.cron", "ossec-ar-expire.service", "ossec-ar-expire.timer",
+            "ossec-ar_decoders.xml", "ossec-ar_rules.xml")]
+    assert [path for path in files if not path.startswith(INSTALL_PREFIX + "/")] == shared
+    assert INSTALL_PREFIX + "/active-response/bin/firewall-drop.sh" in files
+    assert "/" + RECORD in files
+    host.run(["make", "-s", "-C", ROOT, "uninstall"])
+    left = host.changes()
+    # Only directories the machine has (overlayfs copies them up when a
+    # file is made inside): nothing made, nothing of the machine's removed.
+    assert {path: kind for path, kind in left.items()
+            if kind != "dir" or not os.path.isdir(path)} == {}
 
 
 def test_shebang_follows_python_variable(tmp_path):

@@ -5,12 +5,14 @@ agent's own package, and the installed programs run from there."""
 
 import gzip
 import os
+import shutil
 import stat
 import subprocess
 
 import pytest
 
 from conftest import ROOT, make_install
+from ossec_ar import __version__ as VERSION        # the version's one source
 from scratchroot import ScratchRoot
 
 BIN = "/var/ossec/active-response/bin"
@@ -30,8 +32,8 @@ def built(tmp_path_factory):
     subprocess.run(["make", "-s", "-C", ROOT, "deb", "rpm"], check=True,
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     top = tmp_path_factory.mktemp("agent-packages")
-    packages = {"deb": os.path.join(ROOT, "build", "ossec-ar_0.1.0_all.deb"),
-                "rpm": os.path.join(ROOT, "build", "ossec-ar-0.1.0-1.noarch.rpm")}
+    packages = {"deb": os.path.join(ROOT, "build", "ossec-ar_%s_all.deb" % VERSION),
+                "rpm": os.path.join(ROOT, "build", "ossec-ar-%s-1.noarch.rpm" % VERSION)}
     for version in ("1", "2"):
         packages["agent-deb-" + version] = _agent_deb(str(top), version)
         packages["agent-rpm-" + version] = _agent_rpm(str(top), version)
@@ -133,6 +135,43 @@ def test_rpmlint_is_clean(built):
                             universal_newlines=True)
     assert result.returncode == 0, result.stdout
     assert "0 errors, 0 warnings" in result.stdout
+
+
+# The version
+
+def test_both_packages_carry_the_version_of_the_source(built):
+    deb = subprocess.run(["dpkg-deb", "--field", built["deb"], "Version"], check=True,
+                         stdout=subprocess.PIPE, universal_newlines=True).stdout
+    rpm = subprocess.run(["rpm", "-qp", "--qf", "%{VERSION} %{RELEASE}", built["rpm"]],
+                         check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+    assert (deb, rpm) == (VERSION + "\n", VERSION + " 1")
+
+
+def test_a_version_the_changelogs_and_pages_do_not_name_builds_nothing(tmp_path):
+    """A copy of the tree whose __init__.py says 9.8.7: make deb and make
+    rpm name each file that still says otherwise, and build nothing."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("Makefile", "lib", "man", "packaging"):
+        copy = shutil.copytree if os.path.isdir(os.path.join(ROOT, name)) else shutil.copy
+        copy(os.path.join(ROOT, name), str(tree / name))
+    init = tree / "lib" / "ossec_ar" / "__init__.py"
+    text = init.read_text()
+    assert '\n__version__ = "%s"\n' % VERSION in text
+    init.write_text(text.replace('__version__ = "%s"' % VERSION, '__version__ = "9.8.7"'))
+    for target in ("deb", "rpm"):
+        result = subprocess.run(["make", "-s", "-C", str(tree), target],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True)
+        assert result.returncode != 0
+        where = "the version is '9.8.7' (lib/ossec_ar/__init__.py)"
+        assert result.stdout.splitlines()[:4] == [
+            "packaging/debian/changelog: the latest entry is %s, %s" % (VERSION, where),
+            "packaging/ossec-ar.spec: the latest %%changelog entry is %s-1, %s and the "
+            "release 1" % (VERSION, where),
+            "man/firewall-drop.sh.8: its .TH line does not name ossec-ar 9.8.7, " + where,
+            "man/host-deny.sh.8: its .TH line does not name ossec-ar 9.8.7, " + where]
+        assert not (tree / "build").exists()
 
 
 # .deb
@@ -256,6 +295,9 @@ def test_makefile_deb_and_rpm_install_the_same_files(built, tmp_path):
     by_deb.update(tree(os.path.join(deb.top, "usr-upper"), shared))
     by_rpm = tree(rpm.root, ours)
     by_rpm.update(tree(os.path.join(rpm.top, "usr-upper"), shared))
+    # make install's own list of the directories it made, for make
+    # uninstall; the packages' databases do that job for them.
+    assert by_make.pop("/var/ossec/lib/ossec_ar/installed-dirs")[1].startswith(b"/usr\n")
     assert sorted(by_deb) == sorted(by_make) == sorted(by_rpm)
     assert by_deb == by_make == by_rpm
     assert len([p for p in by_make if p.endswith(".pyc")]) > 20
