@@ -31,7 +31,7 @@ import time
 import pytest
 
 from conftest import Install, make_install, new_netns, delete_netns, require_root
-from execd import Execd, message
+from test_wazuh import message, with_command
 
 UID = GID = 61234          # the "ossec" user and group of these tests
 BOUND = 30                 # seconds; a normal run takes well under one
@@ -276,10 +276,10 @@ def test_a_fifo_log_never_hangs_and_the_block_happens(agent, reader, form):
         if form == "ossec":
             run = agent.run("firewall-drop.sh", "add", "-", "192.0.2.7", "1", "5712")
         else:
+            # execd's request and, ahead of time, its answer to check_keys.
+            request = message("add")
             run = agent.run("firewall-drop", request=(
-                message("add").decode() + "\n" + json.dumps(
-                    {"version": 1, "origin": {"name": "node01", "module": "wazuh-execd"},
-                     "command": "continue", "parameters": {}}) + "\n"))
+                request + b"\n" + with_command(request, "continue") + b"\n").decode())
     finally:
         if listener:
             assert listener.stdout.readline() == "0\n"       # it read nothing of ours

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import INSTALL_PREFIX, PYTHON, ROOT, Install, delete_netns, new_netns
 from decoder import decode
-from execd import Execd, message
+from execd import Execd, alert, from_manager_4, from_manager_5
 from test_admin import admin
 from test_hostdeny import ADMIN, BIND_ETC, Etc
 from test_iptables import HOSTILE
@@ -31,11 +31,13 @@ from test_wazuh import CHECK_KEYS, logged
 
 from ossec_ar import __version__
 
-# One line per shape of execd's requests (see tests/execd.py): a name, then
-# the add and the delete request, each for 192.0.2.7 with rule 5712 and
-# alert 1326977549.1358625.
+# One line per version of execd's protocol (see tests/execd.py): a name,
+# the version, the manager's message for an executable, and the ids our
+# outcome lines give (5.x requests carry no rule or alert id).
 REQUESTS = [
-    ("4.2", message("add"), message("delete")),
+    ("4.x", "4", lambda name: from_manager_4(alert(), name=name + "600"),
+     "(rule 5712, alert 1326977549.1358625)"),
+    ("5.x", "5", lambda name: from_manager_5(executable=name), "(rule -, alert -)"),
 ]
 
 PROBE = ("import importlib.util, sys; print(sys.implementation.name, "
@@ -306,35 +308,36 @@ def test_host_deny_adds_and_deletes_on_a_private_etc(case, etc_copy):
     case.assert_byte_code_untouched()
 
 
-@pytest.mark.parametrize("add,delete", [r[1:] for r in REQUESTS], ids=[r[0] for r in REQUESTS])
-def test_wazuh_protocol_through_the_names_without_sh(case, etc_copy, add, delete):
-    execd = Execd(case.install.prefix, "firewall-drop", wrap=case.netns.prefix())
-    run = execd.add(add, "continue")
+@pytest.mark.parametrize("version,manager,ids", [r[1:] for r in REQUESTS],
+                         ids=[r[0] for r in REQUESTS])
+def test_wazuh_protocol_through_the_names_without_sh(case, etc_copy, version, manager, ids):
+    execd = Execd(case.install.prefix, version, wrap=case.netns.prefix())
+    run = execd.run(manager("firewall-drop"))
     assert (run.code, run.reply, run.rest, run.stderr) == (0, CHECK_KEYS, b"", b"")
     assert case.netns.rules() == OURS + ["-A OSSEC -s 192.0.2.7/32 -j DROP"]
-    run = execd.delete(delete)
-    assert (run.code, run.rest, run.stderr) == (0, b"", b"")
+    [delete] = execd.expire()
+    assert (delete.code, delete.rest, delete.stderr) == (0, b"", b"")
     assert case.netns.rules() == OURS
-    why = "(rule 5712, alert 1326977549.1358625) (exit 0)"
+    why = ids + " (exit 0)"
     assert logged(case.install) == [
-        ("firewall-drop", add.decode()),
+        ("firewall-drop", run.request.decode()),
         ("firewall-drop", "add 192.0.2.7: blocked: iptables chain OSSEC %s %s"
          % (REPAIRED, why)),
-        ("firewall-drop", delete.decode()),
+        ("firewall-drop", delete.request.decode()),
         ("firewall-drop", "delete 192.0.2.7: unblocked: iptables: removed 1 from OSSEC "
          + why)]
     case.install.reset()
     private_etc(etc_copy, b"# admin\n")
     wrap = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
             BIND_ETC + '\nexec "$@"', "sh"]
-    execd = Execd(case.install.prefix, "host-deny", wrap=wrap,
+    execd = Execd(case.install.prefix, version, wrap=wrap,
                   env=dict(os.environ, ETC=etc_copy))
-    run = execd.add(add, "continue")
+    run = execd.run(manager("host-deny"))
     assert (run.code, run.rest, run.stderr) == (0, b"", b"")
     assert json.loads(run.reply.decode())["origin"]["name"] == "host-deny"
     assert Etc(etc_copy, case.install).read() == b"# admin\nALL:192.0.2.7\n"
-    run = execd.delete(delete)
-    assert (run.code, run.rest, run.stderr) == (0, b"", b"")
+    [delete] = execd.expire()
+    assert (delete.code, delete.rest, delete.stderr) == (0, b"", b"")
     assert Etc(etc_copy, case.install).read() == b"# admin\n"
     assert [line[1] for line in logged(case.install)[1::2]] == [
         "add 192.0.2.7: blocked: /etc/hosts.deny " + why,
