@@ -7,6 +7,7 @@ root, and a skipped test there would be a test that does not exist.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,20 @@ def fs(fs):
 
 
 INSTALL_PREFIX = "/var/ossec"
+
+
+# Our invocation line: "<C date> <argv0> <$1> <$2> <$3> ...".  An outcome
+# line has a colon right after argv0 and is not one.  This reads our own
+# format only; what OSSEC makes of these lines is tested with the real
+# ossec-logtest (test_ossec_rules.py).
+_INVOCATION = re.compile(r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3][0-9] [0-9:]{8} [A-Za-z]+ [0-9]{4} "
+                         r"/\S+/active-response/bin/([^\s:]+) (\S*) \S* (\S*)")
+
+
+def invocation(line):
+    """(program, action, address) of an invocation line, or None."""
+    match = _INVOCATION.match(line)
+    return match.groups() if match else None
 
 
 def require_root():

@@ -5,7 +5,7 @@ import collections
 import json
 import sys
 
-from decoder import decode
+from conftest import invocation
 
 DISTINCT = ["198.51.100.%d" % i for i in range(1, 101)] + [
     "203.0.113.%d" % i for i in range(1, 101)]
@@ -38,8 +38,8 @@ def test_burst_of_adds_then_deletes(netns, install):
 
     lines = install.log_lines()
     assert len(lines) == 2 * len(adds)
-    invocations = [decode(line) for line in lines if decode(line)]
-    assert collections.Counter(ip for _, ip in invocations) == collections.Counter(adds)
+    invocations = [invocation(line) for line in lines if invocation(line)]
+    assert collections.Counter(ip for _, _, ip in invocations) == collections.Counter(adds)
     # "<argv0>: add <ip>: <status>: <detail> (exit 0)"
     statuses = collections.Counter(line.split("firewall-drop.sh: ", 1)[1].split(": ")[1]
                                    for line in lines if "firewall-drop.sh: " in line)

@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, state_file
-from decoder import decode
+from conftest import PYTHON, invocation, state_file
 from test_iptables import HOSTILE
 
 ADMIN = (b"# /etc/hosts.deny: the administrator's own rules\r\n"
@@ -88,9 +87,10 @@ def test_add_add_delete_delete(etc):
     assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "delete 192.0.2.7: was not blocked: /etc/hosts.deny (exit 0)"
     lines = etc.install.log_lines()
-    assert [decode(line) for line in lines[::2]] == [
-        (603, "192.0.2.7"), (603, "192.0.2.7"), (604, "192.0.2.7"), (604, "192.0.2.7")]
-    assert all(decode(line) is None for line in lines[1::2])
+    assert [invocation(line) for line in lines[::2]] == [
+        ("host-deny.sh", "add", "192.0.2.7"), ("host-deny.sh", "add", "192.0.2.7"),
+        ("host-deny.sh", "delete", "192.0.2.7"), ("host-deny.sh", "delete", "192.0.2.7")]
+    assert all(invocation(line) is None for line in lines[1::2])
     assert etc.leftovers() == []
 
 

@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from conftest import Install, delete_netns, make_install, new_netns, state_file
-from decoder import decode
+from conftest import Install, delete_netns, invocation, make_install, new_netns, state_file
 
 OURS = ["-N OSSEC", "-A INPUT -j OSSEC", "-A FORWARD -j OSSEC"]
 
@@ -51,9 +50,10 @@ def test_add_add_delete_delete_ipv4(netns, install):
                                 "v4; ipset ossec4 (exit 0)")
     lines = install.log_lines()
     assert len(lines) == 8
-    assert [decode(line) for line in lines[::2]] == [
-        (601, "192.0.2.7"), (601, "192.0.2.7"), (602, "192.0.2.7"), (602, "192.0.2.7")]
-    assert all(decode(line) is None for line in lines[1::2])
+    assert [invocation(line) for line in lines[::2]] == [
+        ("firewall-drop.sh", "add", "192.0.2.7"), ("firewall-drop.sh", "add", "192.0.2.7"),
+        ("firewall-drop.sh", "delete", "192.0.2.7"), ("firewall-drop.sh", "delete", "192.0.2.7")]
+    assert all(invocation(line) is None for line in lines[1::2])
 
 
 def test_ipv6_and_mapped_ipv4(netns, install):

@@ -21,8 +21,7 @@ import time
 
 import pytest
 
-from conftest import INSTALL_PREFIX, PYTHON, ROOT, Install, delete_netns, new_netns
-from decoder import decode
+from conftest import INSTALL_PREFIX, PYTHON, ROOT, Install, delete_netns, invocation, new_netns
 from execd import Execd, alert, from_manager_4, from_manager_5
 from test_admin import admin
 from test_hostdeny import ADMIN, BIND_ETC, Etc
@@ -252,9 +251,9 @@ def test_firewall_drop_adds_and_deletes_ipv4_and_ipv6(case):
     for action, address, outcome, rules, rules6 in steps:
         args = [action, "-", address, "1326977549.1358625", "5712"]
         assert case.run("firewall-drop.sh", *args) == 0
-        invocation, result = case.install.log_lines()[-2:]
-        assert invocation.endswith(" %s %s" % (program, " ".join(args)))
-        assert decode(invocation) == ({"add": 601, "delete": 602}[action], address)
+        line, result = case.install.log_lines()[-2:]
+        assert line.endswith(" %s %s" % (program, " ".join(args)))
+        assert invocation(line) == ("firewall-drop.sh", action, address)
         assert result.endswith(" %s: %s" % (program, outcome))
         assert (case.netns.rules(), case.netns.rules("ip6tables")) == (rules, rules6)
     assert len(case.install.log_lines()) == 2 * len(steps)
@@ -300,8 +299,7 @@ def test_host_deny_adds_and_deletes_on_a_private_etc(case, etc_copy):
     ]
     for action, address, outcome, content in steps:
         assert etc.code(action, "-", address, "1.1", "5712") == 0
-        assert decode(case.install.log_lines()[-2]) == (
-            {"add": 603, "delete": 604}[action], address)
+        assert invocation(case.install.log_lines()[-2]) == ("host-deny.sh", action, address)
         assert etc.outcome() == outcome
         assert etc.read() == content
     assert etc.leftovers() == []
