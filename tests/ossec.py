@@ -486,7 +486,9 @@ def parse_logtest(text):
 
 @contextlib.contextmanager
 def held_lock(path):
-    """Hold ``flock(2)`` on *path* (created if missing) for the block."""
+    """Hold ``flock(2)`` on *path* (created if missing, in a directory made
+    as the programs make their state directory) for the block."""
+    os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -428,7 +428,7 @@ def test_a_configuration_root_did_not_write_is_refused(agent, how):
     assert run["code"] == 78
     assert not agent.blocked() and agent.netns.rules() == []
     assert agent.log_lines()[-1].endswith(
-        ": add 192.0.2.7: refused: configuration %s: not trusted: %s; only a file that root "
+        ": add 192.0.2.7: failed: configuration %s: not trusted: %s; only a file that root "
         "alone can change is used (see README, Configuration) (exit 78)" % (conf, reason))
 
 
@@ -441,7 +441,7 @@ def test_a_fifo_configuration_never_hangs_and_ossec_ar_status_reports_it(wazuh_a
     run = agent.run("firewall-drop.sh", "add", "-", "192.0.2.7", "1", "5712")
     assert run["code"] == 78 and run["seconds"] < BOUND
     assert agent.log_lines()[-1].endswith(
-        ": add 192.0.2.7: refused: configuration %s: cannot read: is a FIFO, not a regular "
+        ": add 192.0.2.7: failed: configuration %s: cannot read: is a FIFO, not a regular "
         "file (exit 78)" % conf)
     status = agent._run([agent.path("bin/ossec-ar"), "status", "--json"])
     assert status["code"] == 0 and status["seconds"] < BOUND
@@ -456,3 +456,32 @@ def test_the_system_configuration_comes_first_and_the_planted_one_is_never_read(
     assert as_attacker("import os, sys; os.mkfifo(sys.argv[1], 0o666)", conf) == 0
     run = agent.run("firewall-drop.sh", "add", "-", "192.0.2.7", "1", "5712")
     assert run["code"] == 0 and agent.blocked()       # /etc/ossec-ar.conf, not the FIFO
+
+
+@pytest.mark.parametrize("umask", ["000", "077"])
+def test_every_file_we_create_gets_the_owner_and_mode_we_chose(agent, umask):
+    """Whatever execd's umask: the log as OSSEC's installer makes it (0660,
+    the owner and group of logs/), our state directory root's 0700, its
+    locks and ledgers root's 0600, a new hosts.deny root's 0644."""
+    os.unlink(agent.install.log_file)
+    deny = os.path.join(agent.etc, "hosts.deny")
+    if os.path.lexists(deny):
+        os.unlink(deny)
+    umasked = ["sh", "-c", 'umask %s && exec "$@"' % umask, "sh"]
+    for program in ("firewall-drop.sh", "host-deny.sh"):
+        run = agent._run(umasked + [agent.path("active-response/bin/" + program), "add", "-",
+                                    "192.0.2.7", "1.1", "5712"])
+        assert run["code"] == 0, run
+    assert agent.blocked()
+
+    def owner_and_mode(path):
+        info = os.lstat(path)
+        return info.st_uid, info.st_gid, oct(stat.S_IMODE(info.st_mode))
+    state = agent.path("var/ossec-ar")
+    assert owner_and_mode(agent.install.log_file) == (UID, GID, "0o660")
+    assert owner_and_mode(state) == (0, 0, "0o700")
+    assert sorted(os.listdir(state)) == ["firewall-drop.ledger", "firewall-drop.lock",
+                                         "host-deny.ledger", "host-deny.lock"]
+    for name in os.listdir(state):
+        assert owner_and_mode(os.path.join(state, name)) == (0, 0, "0o600"), name
+    assert owner_and_mode(deny) == (0, 0, "0o644")

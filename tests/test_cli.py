@@ -63,7 +63,7 @@ def test_forged_line_cannot_be_injected(ossec):
     (exits.failed(exits.TEMPFAIL, "`iptables -w 60 -S` exited 4: busy"), "failed"),
     (exits.failed(exits.UNAVAILABLE, "no usable firewall tool"), "failed"),
     (exits.failed(exits.NOPERM, "must run as root"), "failed"),
-    (exits.refused(exits.CONFIG, "configuration x line 2: y"), "refused"),
+    (exits.failed(exits.CONFIG, "configuration x line 2: y"), "failed"),
 ])
 def test_failures_become_one_outcome_line(ossec, failure, status):
     def respond(prefix, request):

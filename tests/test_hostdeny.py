@@ -6,6 +6,7 @@ is bind-mounted over /etc, so the machine's own hosts.deny is never touched.
 
 import os
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -128,6 +129,76 @@ def test_symlinked_file_is_edited_at_its_target(etc):
         os.unlink(target)
 
 
+NOT_ROOT = 61234
+
+
+def _identity(info):
+    return (info.st_ino, info.st_mode, info.st_uid, info.st_gid, info.st_size,
+            info.st_mtime_ns, info.st_nlink)
+
+
+@pytest.mark.parametrize("case", ["link not root's", "target not root's",
+                                  "target's directory not root's", "target group-writable",
+                                  "fifo", "hard link", "directory"])
+def test_a_hosts_deny_root_did_not_make_is_refused_and_left_alone(etc, case):
+    """A link is followed only when root alone can have made it so: the
+    link, its target and the directories that hold them are root's, and
+    nobody else can write them.  Anything else is 74, nothing touched."""
+    tcpd = os.path.join(etc.path, "tcpd")
+    os.makedirs(tcpd)
+    target = os.path.join(tcpd, "hosts.deny")
+    victim = os.path.join(etc.path, "victim")
+    try:
+        with open(target, "wb") as f:
+            f.write(b"sshd: 10.0.0.1\n")
+        shown = "/etc/tcpd/hosts.deny"
+        if case == "fifo":
+            os.mkfifo(etc.deny)
+            reason = "/etc/hosts.deny is a FIFO, not a regular file"
+        elif case == "directory":
+            os.mkdir(etc.deny)
+            reason = "/etc/hosts.deny is a directory, not a regular file"
+        elif case == "hard link":
+            with open(victim, "wb") as f:
+                f.write(b"sshd: 10.0.0.1\n")
+            os.link(victim, etc.deny)
+            reason = "/etc/hosts.deny has 2 names (hard links); refused, one may be a " \
+                     "system file"
+        else:
+            os.symlink("tcpd/hosts.deny", etc.deny)
+            if case == "link not root's":
+                os.lchown(etc.deny, NOT_ROOT, NOT_ROOT)
+                reason = "/etc/hosts.deny is a symbolic link owned by uid %d, not root" % \
+                    NOT_ROOT
+            elif case == "target not root's":
+                os.chown(target, NOT_ROOT, NOT_ROOT)
+                reason = "%s is owned by uid %d, not root" % (shown, NOT_ROOT)
+            elif case == "target's directory not root's":
+                os.chown(tcpd, NOT_ROOT, NOT_ROOT)
+                reason = "/etc/tcpd is owned by uid %d, not root" % NOT_ROOT
+            else:
+                os.chmod(target, 0o664)
+                reason = "%s is writable by its group (mode 0664)" % shown
+        def snapshot():
+            return {name: _identity(os.lstat(os.path.join(etc.path, name)))
+                    for name in ("hosts.deny", "tcpd/hosts.deny")}
+        before = snapshot()
+        result = etc.run("add", "-", "192.0.2.7", "1.1", "1")
+        assert (result.returncode, result.stdout, result.stderr) == (74, b"", b"")
+        assert etc.outcome() == "add 192.0.2.7: failed: refused to edit /etc/hosts.deny: " \
+            "%s; nothing changed (exit 74)" % reason
+        with open(target, "rb") as f:
+            assert f.read() == b"sshd: 10.0.0.1\n"
+        assert snapshot() == before
+    finally:
+        for path in (etc.deny, victim):
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        shutil.rmtree(tcpd)
+
+
 DANGEROUS = ["ALL", "LOCAL", "KNOWN", "UNKNOWN", "PARANOID", "*", "192.0.2.*",
              "192.0.2.", "192.0.2.0/24", "192.0.2.0/255.255.255.0", "?.?.?.?",
              "@netgroup", "user@192.0.2.7", "192.0.2.7 EXCEPT 10.0.0.1",
@@ -227,9 +298,10 @@ def test_sigkill_at_random_points_never_leaves_a_partial_file(etc):
     run_time = sorted(durations)[1]
     killed = mid_write = attempts = 0
     rng = random.Random(1)
-    # At least 60 kills; more, up to 400, until three have landed between
-    # the temporary file's creation and its rename, whatever the timing.
-    while attempts < 60 or (mid_write < 3 and attempts < 400):
+    # At least 60 attempts; more, up to 400, until 20 runs were killed and
+    # three of them between the temporary file's creation and its rename,
+    # whatever the timing.
+    while attempts < 60 or ((mid_write < 3 or killed < 20) and attempts < 400):
         attempts += 1
         etc.write(old)
         proc = subprocess.Popen(argv, env=env)

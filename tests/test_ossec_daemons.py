@@ -208,13 +208,13 @@ def test_sshd_failures_are_blocked_lifted_and_alerted(daemons):
 
     # A forced failure: our lock held, so firewall-drop.sh gives up after 1 s.
     daemons.install.configure_ossec_ar(LOCK_WAIT)
-    with ossec.held_lock(daemons.install.path("var", "run", "ossec-ar-firewall-drop.lock")):
+    with ossec.held_lock(daemons.install.path("var", "ossec-ar", "firewall-drop.lock")):
         daemons.sshd_failure("192.0.2.9")
         failed = daemons.alert(100611, "192.0.2.9")
     assert failed.level == 10
     assert failed.log.endswith(
         " /var/ossec/active-response/bin/firewall-drop.sh: add 192.0.2.9: failed: lock "
-        "/var/ossec/var/run/ossec-ar-firewall-drop.lock still held by another run after 1s "
+        "/var/ossec/var/ossec-ar/firewall-drop.lock still held by another run after 1s "
         "(exit 75)"), failed.text
     assert "-A OSSEC -s 192.0.2.9/32 -j DROP" not in daemons.firewall()
     # host-deny.sh has a lock of its own.

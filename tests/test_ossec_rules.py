@@ -90,7 +90,7 @@ def scenarios():
             {"config": ALLOWLIST}),
         Run("fw-unknown-action", fw, ["block", "-", "192.0.2.7"] + ids, "refused", 64),
         Run("fw-no-address", fw, ["add"], "refused", 64),
-        Run("fw-broken-config", fw, ["add", "-", "192.0.2.7"] + ids, "refused", 78,
+        Run("fw-broken-config", fw, ["add", "-", "192.0.2.7"] + ids, "failed", 78,
             {"config": "[firewall-drop]\nbackend = carrier-pigeon\n"}),
         Run("hd-loopback-v6", hd, ["add", "-", "::1"] + ids, "refused", 65),
         Run("hd-allowlisted-v6", hd, ["delete", "-", "2001:db8:a::1"] + ids, "refused", 65,
@@ -123,7 +123,7 @@ def _run(install, netns, run, env, empty_tools):
         install.configure_ossec_ar(config)
     argv = [BIN + run.program] + run.args
     if "lock" in run.setup:
-        path = install.path("var", "run", "ossec-ar-%s.lock" % run.setup["lock"])
+        path = install.path("var", "ossec-ar", "%s.lock" % run.setup["lock"])
         with ossec.held_lock(path):
             result = install.run(argv, netns=netns, env=env)
     else:
@@ -206,7 +206,7 @@ def test_analysisd_and_logtest_accept_our_files(installs):
 def test_failed_lines_raise_100611_with_every_field(installs, runs):
     _, ours = installs
     failed = [run for run in runs if run.status == "failed"]
-    assert {run.code for run in failed} == {69, 74, 75}
+    assert {run.code for run in failed} == {69, 74, 75, 78}
     assert {run.program for run in failed} == {"firewall-drop.sh", "host-deny.sh"}
     for run, event in outcome_events(ours, failed):
         assert (event.rule, event.level, event.decoder) == (100611, 10, "ar_log"), event
@@ -217,7 +217,7 @@ def test_failed_lines_raise_100611_with_every_field(installs, runs):
 def test_refused_lines_raise_100612_with_every_field(installs, runs):
     _, ours = installs
     refused = [run for run in runs if run.status == "refused"]
-    assert {run.code for run in refused} == {64, 65, 78}
+    assert {run.code for run in refused} == {64, 65}
     for run, event in outcome_events(ours, refused):
         assert (event.rule, event.level, event.decoder) == (100612, 5, "ar_log"), event
         assert event.fields == expected_fields(run, event.full), event

@@ -222,6 +222,20 @@ QUERIES = {"pf": ["pfctl", "-s", "info"], "ipfw": ["sysctl", "-n", "net.inet.ip.
            "genfilt": ["lsfilt", "-v", "4", "-O"]}
 
 
+def wait_until_blocked_on(fd, bound=60):
+    """Until some process waits for the flock on *fd*'s file: /proc/locks
+    lists a waiter as "N: -> FLOCK ..." with the file's device and inode."""
+    info = os.fstat(fd)
+    inode = ":%d " % info.st_ino
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        with open("/proc/locks") as f:
+            if any(" -> FLOCK " in line and inode in line for line in f):
+                return
+        time.sleep(0.01)
+    raise AssertionError("nobody waited for the lock within %ds" % bound)
+
+
 def test_the_fakes_notice_calls_that_overlap(host, platform):
     """The concurrency test's overlap count can fail: a fake that finds the
     state lock held by someone else counts it."""
@@ -230,7 +244,7 @@ def test_the_fakes_notice_calls_that_overlap(host, platform):
         fcntl.flock(lock, fcntl.LOCK_EX)
         process = subprocess.Popen([os.path.join(host.directory, tool)] + args,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        time.sleep(0.5)
+        wait_until_blocked_on(lock.fileno())
         fcntl.flock(lock, fcntl.LOCK_UN)
         assert process.wait(30) == 0
     assert host.state()["overlaps"] == 1
@@ -244,7 +258,7 @@ def test_pf_without_a_rule_for_the_table_is_refused_with_the_lines_to_add(instal
     host.change("pf", rules=["pass in all flags S/SA keep state"])
     assert host.run("add", "-", V4, "1.1", "5712") == 78
     assert host.outcome() == (
-        "add 192.0.2.7: refused: pf has no loaded rule that blocks table <ossec_fwtable>,"
+        "add 192.0.2.7: failed: pf has no loaded rule that blocks table <ossec_fwtable>,"
         " so adding to it would block nothing; add these lines to /etc/pf.conf: 'table"
         " <ossec_fwtable> persist' and 'block drop in quick from <ossec_fwtable> to any',"
         " then run pfctl -f /etc/pf.conf (exit 78)")
@@ -357,7 +371,7 @@ def test_npf_missing_table_is_refused_and_inactive_npf_is_exit_69(install, tmp_p
     host.change("npf", tables={})
     assert host.run("add", "-", V4, "1.1", "5712") == 78
     assert host.outcome() == (
-        "add 192.0.2.7: refused: npf has no table <ossec_blacklist>; add 'table"
+        "add 192.0.2.7: failed: npf has no table <ossec_blacklist>; add 'table"
         " <ossec_blacklist> type ipset' and, in group default, 'block in final from"
         " <ossec_blacklist>' to /etc/npf.conf, then run npfctl reload (exit 78)")
     assert host.run("delete", "-", V4, "1.1", "5712") == 0

@@ -6,23 +6,22 @@ Drop-in replacement for OSSEC's host-deny.sh; see README.md.  -I keeps
 the caller's PYTHON* variables, user site and working directory out; -S
 skips site-packages, which we do not use.
 """
-import os
 import sys
 
-# Our package lives in <prefix>/lib, both in the source tree and installed.
-PREFIX = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.realpath(__file__))))
-sys.path.insert(0, os.path.join(PREFIX, "lib"))
-
 try:
-    from ossec_ar import cli, hostdeny  # noqa: E402
-except (OSError, MemoryError):
-    # Out of descriptors or memory before the log could even be opened:
-    # exit 75 (temporary failure) rather than a traceback nobody reads.
-    os._exit(75)
-
-cli.standard_descriptors()
-code = cli.main("host-deny", sys.argv, PREFIX, hostdeny.respond)
+    import os
+    # Our package lives in <prefix>/lib, both in the source tree and installed.
+    PREFIX = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.realpath(__file__))))
+    sys.path.insert(0, os.path.join(PREFIX, "lib"))
+    from ossec_ar import cli, hostdeny
+    cli.standard_descriptors()
+    code = cli.main("host-deny", sys.argv, PREFIX, hostdeny.respond)
+except (OSError, MemoryError, SystemError):
+    # Out of descriptors or memory before the run could write its outcome
+    # line (short of memory, the interpreter's own imports can also fail
+    # with SystemError): exit 75, a temporary failure, not a traceback.
+    sys.exit(75)
 # Skip the interpreter's teardown (about 2 ms, a sixth of a run): the log
 # has been written with os.write and closed, and nothing else is buffered.
 os._exit(code)

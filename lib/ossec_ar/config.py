@@ -18,7 +18,7 @@ for every problem, and the import cost is only paid when the file exists.
 import os
 
 from . import safefile
-from .exits import CONFIG, TEMPFAIL, RESOURCE_ERRORS, failed, refused
+from .exits import CONFIG, RESOURCE_ERRORS, TEMPFAIL, failed
 
 FILE_NAME = "ossec-ar.conf"
 SYSTEM_FILE = os.path.join("/etc", FILE_NAME)
@@ -133,7 +133,7 @@ def _entries(path, text):
 
 def _problem(path, lineno, message):
     where = path if lineno is None else "%s line %d" % (path, lineno)
-    return refused(CONFIG, "configuration %s: %s" % (where, message))
+    return failed(CONFIG, "configuration %s: %s" % (where, message))
 
 
 def _backend(value):

@@ -29,7 +29,7 @@ import os
 import time
 
 from . import safefile, state
-from .exits import CONFIG, Stop, refused
+from .exits import CONFIG, Stop, failed
 
 VERSION = "1"
 LIMIT = 1 << 20
@@ -160,12 +160,12 @@ def read_trusted(prefix, program):
     try:
         data, info = safefile.read_file(path, _READ_LIMIT)
     except OSError as error:
-        raise refused(CONFIG, "ledger %s: %s" % (path, error.strerror))
+        raise failed(CONFIG, "ledger %s: %s" % (path, error.strerror))
     if data is None:
         return [], []
     reason = safefile.untrusted(path, info, prefix)
     if reason:
-        raise refused(CONFIG, "ledger not trusted: %s" % reason)
+        raise failed(CONFIG, "ledger not trusted: %s" % reason)
     return parse(data)
 
 

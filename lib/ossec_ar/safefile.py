@@ -96,7 +96,8 @@ def read_file(path, limit):
     try:
         chunks, size = [], 0
         while size < limit:
-            chunk = os.read(fd, min(1 << 20, limit - size))
+            # Sized by the file: os.read allocates all it is asked for.
+            chunk = os.read(fd, max(1, min(info.st_size + 1 - size, limit - size, 1 << 20)))
             if not chunk:
                 break
             chunks.append(chunk)

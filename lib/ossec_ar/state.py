@@ -11,7 +11,7 @@ up to the prefix: owned by root, writable by nobody else.
 
 import os
 
-from .exits import CONFIG, TEMPFAIL, failed, refused
+from .exits import CONFIG, TEMPFAIL, failed
 from .safefile import unsafe_directories
 
 NAME = os.path.join("var", "ossec-ar")
@@ -38,7 +38,7 @@ def directory(prefix):
     _make(found, MODE)
     reason = unsafe_directories(found, prefix)
     if reason:
-        raise refused(CONFIG, "unsafe state directory: %s; ossec-ar keeps its locks"
+        raise failed(CONFIG, "unsafe state directory: %s; ossec-ar keeps its locks"
                       " and ledgers there and trusts it only if root alone can"
                       " change it" % reason)
     return found

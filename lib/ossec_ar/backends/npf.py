@@ -6,11 +6,11 @@ variant), in /etc/npf.conf, written by the administrator::
     table <ossec_blacklist> type ipset
     group default { block in final from <ossec_blacklist> ... }
 
-npfctl cannot create a table at run time, so a missing table is refused
+npfctl cannot create a table at run time, so a missing table fails the add
 with exit 78 and the lines to add; an npf that is not active is exit 69.
 """
 
-from ..exits import CONFIG, TEMPFAIL, failed, refused
+from ..exits import CONFIG, TEMPFAIL, failed
 from .toolbox import Toolbox, addresses
 
 # npfctl's errno texts (npfctl.c): EEXIST, ENOENT, and EINVAL, which for an
@@ -47,7 +47,7 @@ class Backend:
         if _EXISTS in result.output:
             return "already blocked", self._where()
         if _NO_TABLE in result.output:
-            raise refused(CONFIG, "npf has no table <%s>; add 'table <%s> type ipset' and,"
+            raise failed(CONFIG, "npf has no table <%s>; add 'table <%s> type ipset' and,"
                           " in group default, 'block in final from <%s>' to /etc/npf.conf,"
                           " then run npfctl reload" % ((self.table,) * 3))
         raise failed(TEMPFAIL, result.describe())

@@ -8,14 +8,14 @@ variant)::
 pf enforces a table only through a loaded rule that uses it.  When no
 ``block`` rule of the main ruleset does, and the ruleset offers the
 ``com.apple/*`` anchor point (macOS), our rule and table go into the anchor
-``com.apple/ossec-ar``, loaded at run time.  Otherwise the add is refused
+``com.apple/ossec-ar``, loaded at run time.  Otherwise the add fails
 with exit 78 and the two lines to put in pf.conf: adding to a table that
 nothing reads would log "blocked" and block nothing.
 """
 
 import re
 
-from ..exits import CONFIG, TEMPFAIL, failed, refused
+from ..exits import CONFIG, TEMPFAIL, failed
 from .toolbox import Toolbox, addresses
 
 ANCHOR = "com.apple/ossec-ar"
@@ -95,7 +95,7 @@ class Backend:
         if _blocks_table(rules, self.table):
             return None, []
         if _APPLE_ANCHOR_POINT not in rules:
-            raise refused(CONFIG, "pf has no loaded rule that blocks table <%s>, so adding"
+            raise failed(CONFIG, "pf has no loaded rule that blocks table <%s>, so adding"
                           " to it would block nothing; add these lines to /etc/pf.conf:"
                           " 'table <%s> persist' and 'block drop in quick from <%s> to"
                           " any', then run pfctl -f /etc/pf.conf"
