@@ -179,6 +179,8 @@ def test_status_says_what_auto_would_choose_and_why(nft_netns, install):
     assert tools["iptables"]["path"] == "/usr/sbin/iptables"
     assert tools["iptables"]["version"].startswith("iptables v")
     assert tools["pfctl"]["path"] is None
+    # firewall-cmd has no version to give without its daemon: no D-Bus error.
+    assert tools["firewall-cmd"]["version"] == "(firewalld is not running)"
     assert state["config"]["parses"] is True and state["log"]["writable"] is True
     assert all(lock["state"].startswith("free") for lock in state["locks"])
     text = admin(nft_netns, install, "status").stdout

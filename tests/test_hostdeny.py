@@ -105,6 +105,22 @@ def test_ipv6_and_stock_lines(etc):
     assert etc.read() == b"ALL:[2001:db8::8]\n"
 
 
+def test_wazuhs_unbracketed_ipv6_lines_are_removed_by_a_delete(etc):
+    # As Wazuh's own host-deny left them (host-deny.c @ v4.2.0 to v4.14.7).
+    etc.write(b"# admin\nALL:2001:db8::21\nALL:192.0.2.9\n")
+    assert etc.code("delete", "-", "2001:db8::21", "1.1", "1") == 0
+    assert etc.outcome() == "delete 2001:db8::21: unblocked: /etc/hosts.deny (exit 0)"
+    assert etc.read() == b"# admin\nALL:192.0.2.9\n"
+    # That form blocks nothing (tcpd reads the colons as field separators),
+    # so an add writes the bracketed form that hosts_access(5) documents.
+    etc.write(b"ALL:2001:db8::21\n")
+    assert etc.code("add", "-", "2001:db8::21", "1.1", "1") == 0
+    assert etc.outcome() == "add 2001:db8::21: blocked: /etc/hosts.deny (exit 0)"
+    assert etc.read() == b"ALL:2001:db8::21\nALL:[2001:db8::21]\n"
+    assert etc.code("delete", "-", "2001:db8::21", "1.1", "1") == 0
+    assert etc.read() == b""
+
+
 def test_missing_file_is_created_0644_root(etc):
     assert etc.code("add", "-", "192.0.2.7", "1.1", "1") == 0
     info = os.stat(etc.deny)

@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from ossec_ar.hostsfile import HOSTS_ALLOW, HOSTS_DENY, add, delete, style_for
+from ossec_ar.hostsfile import HOSTS_ALLOW, HOSTS_DENY, add, delete, members, style_for
 
 IP = ipaddress.ip_address
 
@@ -104,8 +104,26 @@ def test_stock_ipv6_and_variants_are_recognised(line, address):
     assert delete(line + b"\n", IP(address), HOSTS_DENY) == (b"", 1)
 
 
+@pytest.mark.parametrize("style,line", [
+    (HOSTS_DENY, b"ALL:2001:db8::21"),
+    (HOSTS_DENY, b"ALL:2001:DB8:0:0::21\r"),
+    (HOSTS_ALLOW, b"ALL : 2001:db8::21 : deny"),
+])
+def test_wazuhs_unbracketed_ipv6_is_removed_but_is_no_block(style, line):
+    """Wazuh's host-deny writes IPv6 without brackets (host-deny.c @ v4.2.0
+    to v4.14.7).  tcpd does not read that as the address, so it is not a
+    block: an add writes our bracketed line; a delete removes both."""
+    address = IP("2001:db8::21")
+    data = b"# admin\n" + line + b"\n"
+    assert members(data, style) == set()
+    added = add(data, address, style)
+    assert added is not None and style.line(address) in added
+    assert delete(added, address, style) == (b"# admin\n", 2)
+    assert delete(data, IP("2001:db8::22"), style) == (data, 0)
+
+
 @pytest.mark.parametrize("line", [
-    b"ALL:2001:db8::7", b"ALL:[192.0.2.7]", b"ALL:[2001:db8::7", b"ALL:192.0.2.7/32",
+    b"ALL:[192.0.2.7]", b"ALL:[2001:db8::7", b"ALL:192.0.2.7/32",
     b"ALL:192.0.2.", b" ALL:192.0.2.7", b"all:192.0.2.7", b"ALL : 192.0.2.7 : deny",
 ])
 def test_lines_that_are_not_ours_for_that_address(line):

@@ -31,11 +31,13 @@ from .lock import FileLock, lock_file
 
 PROGRAMS = (FIREWALL, HOSTDENY)
 PROBES = {4: ipaddress.ip_address("192.0.2.1"), 6: ipaddress.ip_address("2001:db8::1")}
-# Each firewall tool, and the arguments that make it print its version.
-TOOLS = (("iptables", ("--version",)), ("ip6tables", ("--version",)),
-         ("nft", ("--version",)), ("ipset", ("--version",)),
-         ("firewall-cmd", ("--version",)), ("pfctl", None), ("ipfw", None),
-         ("npfctl", None), ("ipf", ("-V",)), ("genfilt", None))
+# Each firewall tool, the arguments that make it print its version, and
+# what it means when that fails (firewall-cmd asks the daemon over D-Bus).
+TOOLS = (("iptables", ("--version",), None), ("ip6tables", ("--version",), None),
+         ("nft", ("--version",), None), ("ipset", ("--version",), None),
+         ("firewall-cmd", ("--version",), "firewalld is not running"),
+         ("pfctl", None, None), ("ipfw", None, None), ("npfctl", None, None),
+         ("ipf", ("-V",), None), ("genfilt", None, None))
 _DURATION = re.compile(r"^(\d+)([smhdw]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -214,13 +216,14 @@ def _auto_choice(host):
 
 def _tools():
     found = []
-    for name, version_args in TOOLS:
+    for name, version_args, failing in TOOLS:
         path = commands.find_tool(name)
         version = ""
         if path and version_args:
             result = commands.run([path] + list(version_args), 30)
             first = (result.output.strip().splitlines() or [""])[0]
-            version = first if result.ok else "(version unknown: %s)" % first
+            version = first if result.ok else "(%s)" % (
+                failing or "version unknown: %s" % first)
         found.append({"name": name, "path": path, "version": version})
     return found
 

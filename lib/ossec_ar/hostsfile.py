@@ -12,7 +12,12 @@ Two styles, as the stock host-deny.sh writes them:
 
 A line is ours only if it is exactly one of these forms for one address;
 comments, other services' lines and lines that merely contain the address
-are the administrator's and are never touched.  The file is handled as
+are the administrator's and are never touched.  One more form is removed by
+a delete, but never written nor counted as a block: Wazuh's own host-deny
+writes IPv6 without brackets (``ALL:2001:db8::21``, and ``ALL : 2001:db8::21
+: deny`` on FreeBSD; src/active-response/host-deny.c @ v4.2.0 to v4.14.7),
+which tcpd reads as other fields, so it blocks nothing, but an agent moved
+from Wazuh's program to ours must not keep those lines for ever.  The file is handled as
 bytes, line ends included, so every byte that is not ours stays as it was.
 """
 
@@ -29,8 +34,12 @@ class Style:
     def line(self, address):
         return (self._before + _host(address) + self._after).encode("ascii")
 
-    def address_of(self, line):
-        """The address a line of ours blocks, or None for any other line."""
+    def address_of(self, line, bare_ipv6=False):
+        """The address a line of ours blocks, or None for any other line.
+
+        With *bare_ipv6*, also the address of Wazuh's unbracketed IPv6 form
+        (for deletes only: that line blocks nothing).
+        """
         try:
             text = line.decode("ascii").rstrip("\r\n \t")
         except UnicodeDecodeError:
@@ -38,7 +47,7 @@ class Style:
         if not (text.startswith(self._before) and text.endswith(self._after)):
             return None
         host = text[len(self._before):len(text) - len(self._after)]
-        return _parse_host(host)
+        return _parse_host(host, bare_ipv6)
 
 
 HOSTS_DENY = Style("/etc/hosts.deny", "ALL:", "", at_top=False)
@@ -61,7 +70,7 @@ def add(data, address, style):
 def delete(data, address, style):
     """(new content, number of lines removed)."""
     lines = _lines(data)
-    kept = [line for line in lines if style.address_of(line) != address]
+    kept = [line for line in lines if style.address_of(line, bare_ipv6=True) != address]
     return b"".join(kept), len(lines) - len(kept)
 
 
@@ -101,12 +110,12 @@ def _host(address):
     return "[%s]" % address if address.version == 6 else str(address)
 
 
-def _parse_host(host):
+def _parse_host(host, bare_ipv6=False):
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         if "." in host and ":" not in host:
             return None
-    elif ":" in host:
+    elif ":" in host and not bare_ipv6:
         return None                   # tcpd reads bare IPv6 as host:port junk
     try:
         address = ipaddress.ip_address(host)
