@@ -144,13 +144,15 @@ def test_a_process_killed_mid_write_loses_at_most_that_record(tmp_path):
     for round_ in range(20):
         writer = subprocess.Popen([sys.executable, "-c", WRITER % os.path.join(ROOT, "lib"),
                                    prefix], stdout=subprocess.PIPE)
-        assert writer.stdout.readline() == b"ready\n"
-        time.sleep(0.02 + round_ * 0.003)
-        writer.send_signal(signal.SIGKILL)
-        writer.wait()
-        writer.stdout.close()
+        try:
+            assert writer.stdout.readline() == b"ready\n"
+            time.sleep(0.02 + round_ * 0.003)
+        finally:                # the writer never outlives the test
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+            writer.stdout.close()
         records, skipped = ledger.read(path)
         # Every record of every earlier run is there; at most the last line
         # of this run is torn.
         assert all(number == len(records) + len(skipped) for number, _ in skipped), skipped
-    assert len(records) > 100
+    assert len(records) >= 100                       # 5 a round at least
