@@ -93,12 +93,14 @@ def state_file(prefix, name):
 class Install:
     """An installed copy of ossec-ar under a scratch prefix."""
 
-    def __init__(self, prefix):
+    def __init__(self, prefix, backend=None):
         self.prefix = prefix
         self.bin = os.path.join(prefix, "active-response", "bin")
         self.logs = os.path.join(prefix, "logs")
         self.log_file = os.path.join(self.logs, "active-responses.log")
         self.config_file = os.path.join(prefix, "etc", "ossec-ar.conf")
+        # The backend the tests of one layout choose; None leaves it to auto.
+        self.backend = backend
 
     def program(self, name="firewall-drop.sh"):
         return os.path.join(self.bin, name)
@@ -109,6 +111,8 @@ class Install:
             pass
         if os.path.exists(self.config_file):
             os.unlink(self.config_file)
+        if self.backend:
+            self.configure("")
         # Each test starts with empty ledgers, as with an empty log.
         for name in ("firewall-drop.ledger", "host-deny.ledger"):
             path = os.path.join(self.prefix, "var", "ossec-ar", name)
@@ -120,6 +124,14 @@ class Install:
             return f.read().splitlines()
 
     def configure(self, text):
+        """Write the configuration file; with a chosen backend, *text* gets
+        its ``backend =`` line unless it says one of its own."""
+        if self.backend and "backend =" not in text:
+            line = "backend = %s\n" % self.backend
+            if "[firewall-drop]\n" in text:
+                text = text.replace("[firewall-drop]\n", "[firewall-drop]\n" + line, 1)
+            else:
+                text = "[firewall-drop]\n" + line + text
         os.makedirs(os.path.dirname(self.config_file), exist_ok=True)
         with open(self.config_file, "w") as f:
             f.write(text)
@@ -131,12 +143,31 @@ def installed_prefix(tmp_path_factory):
     return make_install(str(tmp_path_factory.mktemp("destdir")))
 
 
-@pytest.fixture
-def install(installed_prefix):
-    copy = Install(installed_prefix)
+def _install(installed_prefix, backend):
+    copy = Install(installed_prefix, backend)
     copy.reset()
     yield copy
+    copy.backend = None
     copy.reset()
+
+
+@pytest.fixture
+def install(installed_prefix):
+    """The install, with no configuration: ``backend = auto``."""
+    yield from _install(installed_prefix, None)
+
+
+@pytest.fixture
+def auto_install(installed_prefix):
+    """The same, for modules whose ``install`` chooses a backend."""
+    yield from _install(installed_prefix, None)
+
+
+@pytest.fixture
+def iptables_install(installed_prefix):
+    """The install with ``backend = iptables``, for the tests of that layout
+    (``auto`` takes a set layout wherever nft or ipset is installed)."""
+    yield from _install(installed_prefix, "iptables")
 
 
 # xtables-multi picks iptables-legacy or iptables-nft by its own file, so a

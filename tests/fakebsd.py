@@ -10,16 +10,14 @@ import shutil
 import subprocess
 import sys
 
+from ossec_ar.backends import REGISTRY
+
 FAKES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakes")
 
-# Which fakes each kind of host has.
-TOOLS = {
-    "pf": ("pfctl",),
-    "ipfw": ("ipfw", "sysctl"),
-    "npf": ("npfctl",),
-    "ipfilter": ("ipf", "ipfstat"),
-    "genfilt": ("genfilt", "lsfilt", "rmfilt", "mkfilt", "lsdev"),
-}
+# Which fakes each kind of host has: the tools its backend's registry line
+# names (one fake in tests/fakes/ for each).
+TOOLS = {name: REGISTRY[name].tools[4] for name in ("pf", "ipfw", "npf", "ipfilter",
+                                                     "genfilt")}
 
 AIX_DEFAULT_RULE = ["1", "permit", "0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0", "no", "udp",
                     "eq", "4001", "eq", "4001", "both", "both", "no", "all packets", "0",

@@ -47,17 +47,15 @@ def test_input_larger_than_a_pipe_promises_is_refused():
         commands.run(["/bin/cat"], 10, input=b"x" * (commands.MAX_INPUT + 1))
 
 
-def test_tools_are_found_only_in_the_chosen_directories(tmp_path, monkeypatch):
-    monkeypatch.setattr(commands, "TOOL_DIRS", commands.TOOL_DIRS)
-    monkeypatch.setitem(commands._ENVIRONMENT, "PATH", commands._ENVIRONMENT["PATH"])
+def test_tools_are_found_only_in_the_chosen_directories(tmp_path):
     tool = tmp_path / "pfctl"
     tool.write_text("#!/bin/sh\necho \"$PATH\"\n")
     tool.chmod(0o755)
-    assert commands.find_tool("pfctl") is None
-    commands.search_in([str(tmp_path)])
-    assert commands.find_tool("pfctl") == str(tool)
-    assert commands.find_tool("sh") is None          # the defaults are gone
-    assert commands.run([str(tool)], 10).output == str(tmp_path) + "\n"
+    assert commands.Tools().find("pfctl") is None
+    chosen = commands.Tools([str(tmp_path)])
+    assert chosen.find("pfctl") == str(tool)
+    assert chosen.find("sh") is None                 # the defaults are gone
+    assert chosen.run([str(tool)], 10).output == str(tmp_path) + "\n"
 
 
 def test_signals_are_default_in_the_child():
@@ -112,5 +110,5 @@ def test_no_other_descriptor_reaches_the_tool():
 
 def test_find_tool_uses_only_the_fixed_directories(monkeypatch):
     monkeypatch.setenv("PATH", "/tmp/evil")
-    assert commands.find_tool("sh") in ("/usr/bin/sh", "/bin/sh")
-    assert commands.find_tool("no-such-tool-here") is None
+    assert commands.Tools().find("sh") in ("/usr/bin/sh", "/bin/sh")
+    assert commands.Tools().find("no-such-tool-here") is None

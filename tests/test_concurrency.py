@@ -5,7 +5,17 @@ import collections
 import json
 import sys
 
+import pytest
+
 from conftest import invocation
+
+
+@pytest.fixture
+def install(iptables_install):
+    """These tests read the iptables layout, so they choose it: ``auto``
+    takes a set layout wherever nft or ipset is installed."""
+    return iptables_install
+
 
 DISTINCT = ["198.51.100.%d" % i for i in range(1, 101)] + [
     "203.0.113.%d" % i for i in range(1, 101)]

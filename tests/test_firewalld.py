@@ -3,7 +3,10 @@
 firewalld and its own system D-Bus run in a private mount namespace (a
 tmpfs on /run, a scratch copy of /etc/firewalld over the real one) inside a
 network namespace made for the test, so nothing permanent or running leaks
-onto the machine.  Commands enter it with nsenter.
+onto the machine.  Commands enter it with nsenter.  firewalld writes its
+pid file in that private /run, which is how the programs know it runs
+(systemd, which starts it with --nopid, has its own sign: see
+lib/ossec_ar/system.py).
 """
 
 import os
@@ -27,7 +30,7 @@ mkdir -p /run/dbus
 mount --bind "$FIREWALLD_ETC" /etc/firewalld
 dbus-daemon --system --nofork --nopidfile &
 while [ ! -S /run/dbus/system_bus_socket ]; do sleep 0.05; done
-firewalld --nofork --nopid --log-target file --log-file /run/firewalld.log &
+firewalld --nofork --log-target file --log-file /run/firewalld.log &
 echo $$
 wait
 """

@@ -161,7 +161,7 @@ def test_a_hosts_deny_root_did_not_make_is_refused_and_left_alone(etc, case):
     link, its target and the directories that hold them are root's, and
     nobody else can write them.  Anything else is 74, nothing touched."""
     tcpd = os.path.join(etc.path, "tcpd")
-    os.makedirs(tcpd)
+    os.makedirs(tcpd, exist_ok=True)
     target = os.path.join(tcpd, "hosts.deny")
     victim = os.path.join(etc.path, "victim")
     try:

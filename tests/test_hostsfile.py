@@ -1,12 +1,9 @@
 """Our lines in hosts.deny and FreeBSD's hosts.allow: pure byte logic."""
 
-import ipaddress
-
 import pytest
 
+from ossec_ar.address import parse as IP
 from ossec_ar.hostsfile import HOSTS_ALLOW, HOSTS_DENY, add, delete, members, style_for
-
-IP = ipaddress.ip_address
 
 
 def test_style_per_system():

@@ -7,8 +7,18 @@ import shutil
 import stat
 import subprocess
 
-from conftest import INSTALL_PREFIX, PYTHON, ROOT, make_install
+import pytest
+
+from conftest import Install, INSTALL_PREFIX, PYTHON, ROOT, make_install
 from scratchroot import OverlaidHost
+
+
+@pytest.fixture
+def install(iptables_install):
+    """These tests read the iptables layout, so they choose it: ``auto``
+    takes a set layout wherever nft or ipset is installed."""
+    return iptables_install
+
 
 MODULES = sorted(os.path.relpath(p, os.path.join(ROOT, "lib"))
                  for p in glob.glob(os.path.join(ROOT, "lib", "ossec_ar", "**", "*.py"),
@@ -237,6 +247,8 @@ def test_runs_from_the_source_tree_layout(nft_netns, tmp_path):
     shutil.copytree(os.path.join(ROOT, "active-response"), str(tree / "active-response"))
     shutil.copytree(os.path.join(ROOT, "lib"), str(tree / "lib"))
     (tree / "logs").mkdir()
+    (tree / "etc").mkdir()
+    Install(str(tree), backend="iptables").configure("")       # the layout read below
     program = str(tree / "active-response/bin/firewall-drop.sh")
     assert nft_netns.run([program, "add", "-", "192.0.2.7"]).returncode == 0
     assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()

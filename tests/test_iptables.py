@@ -12,6 +12,14 @@ import pytest
 
 from conftest import Install, delete_netns, invocation, make_install, new_netns, state_file
 
+
+@pytest.fixture
+def install(iptables_install):
+    """These tests read the iptables layout, so they choose it: ``auto``
+    takes a set layout wherever nft or ipset is installed."""
+    return iptables_install
+
+
 OURS = ["-N OSSEC", "-A INPUT -j OSSEC", "-A FORWARD -j OSSEC"]
 
 
@@ -203,16 +211,20 @@ def in_private_mounts(netns, script, *argv):
                       script + '\nexec "$@"', "sh"] + list(argv))
 
 
-def test_missing_tool_is_exit_69(nft_netns, install, tmp_path):
+def test_missing_tool_is_exit_69(nft_netns, auto_install, tmp_path):
+    install = auto_install
     # An empty directory over /usr/sbin hides iptables (and /sbin, its link).
     result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin",
                                install.program(), "add", "-", "192.0.2.7", "1.1", "1")
     assert (result.returncode, result.stdout, result.stderr) == (69, "", "")
-    # firewall-cmd is in /usr/bin (tools/setup installs it), but nothing runs it.
+    # firewall-cmd is in /usr/bin (tools/setup installs it), but nothing runs it;
+    # auto's order (README, Firewall backends).
     assert outcome(install) == ("add 192.0.2.7: failed: no usable firewall tool (firewalld: "
-                                "firewalld is not running; iptables: "
-                                "iptables not found in /usr/sbin, /sbin, /usr/bin, /bin; "
-                                "nftables: nft not found in /usr/sbin, /sbin, /usr/bin, /bin)"
+                                "firewalld is not running; "
+                                "nftables: nft not found in /usr/sbin, /sbin, /usr/bin, /bin; "
+                                "ipset: ipset not found in /usr/sbin, /sbin, /usr/bin, /bin; "
+                                "iptables: "
+                                "iptables not found in /usr/sbin, /sbin, /usr/bin, /bin)"
                                 " (exit 69)")
     result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin",
                                install.program(), "delete", "-", "192.0.2.7", "1.1", "1")
@@ -311,7 +323,7 @@ def test_our_lock_held_is_exit_75(nft_netns, install):
 
 
 def test_internal_error_is_exit_70(nft_netns, tmp_path):
-    copy = Install(make_install(str(tmp_path)))
+    copy = Install(make_install(str(tmp_path)), backend="iptables")
     copy.reset()
     module = os.path.join(copy.prefix, "lib", "ossec_ar", "backends", "iptables.py")
     with open(module, "a") as f:

@@ -19,7 +19,10 @@ from conftest import delete_netns, new_netns
 
 BLOCK_SECONDS = 3
 SSHD_FAILURE = "Jan 19 13:52:29 web1 sshd[4242]: Failed password for root from %s port 51234 ssh2"
-LOCK_WAIT = "[firewall-drop]\nlock_wait = 1\n"
+# The checks below read the iptables layout, so the tests choose it
+# (auto takes nftables where nft is installed).
+BACKEND = "[firewall-drop]\nbackend = iptables\n"
+LOCK_WAIT = BACKEND + "lock_wait = 1\n"
 
 CONF = """<ossec_config>
   <global>
@@ -157,6 +160,7 @@ def daemons(tmp_path):
     except ossec.Missing as error:
         pytest.fail(str(error))
     install.install_ossec_ar()
+    install.configure_ossec_ar(BACKEND)
     install.install_rules()
     auth = str(tmp_path / "auth.log")
     open(auth, "w").close()

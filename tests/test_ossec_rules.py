@@ -93,7 +93,7 @@ def scenarios():
         Run("fw-broken-config", fw, ["add", "-", "192.0.2.7"] + ids, "failed", 78,
             {"config": "[firewall-drop]\nbackend = carrier-pigeon\n"}),
         Run("hd-loopback-v6", hd, ["add", "-", "::1"] + ids, "refused", 65),
-        Run("hd-allowlisted-v6", hd, ["delete", "-", "2001:db8:a::1"] + ids, "refused", 65,
+        Run("hd-allowlisted-v6", hd, ["add", "-", "2001:db8:a::1"] + ids, "refused", 65,
             {"config": ALLOWLIST}),
         Run("fw-no-tool", fw, ["add", "-", "192.0.2.8"] + ids, "failed", 69,
             {"empty_tools": True}),

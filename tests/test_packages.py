@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, make_install
+from conftest import ROOT, Install, make_install
 from ossec_ar import __version__ as VERSION        # the version's one source
 from scratchroot import ScratchRoot
 
@@ -314,6 +314,8 @@ def test_installed_programs_block_and_unblock(built, tmp_path, kind, nft_netns, 
         root.rpm("--initdb")
         root.rpm("-i", "--nodeps", built["rpm"])
     os.makedirs(root.path("/var/ossec/logs"))           # the agent's own directory
+    # The checks below read the iptables layout, so they choose it.
+    Install(root.path("/var/ossec"), backend="iptables").configure("")
     log = root.path("/var/ossec/logs/active-responses.log")
     program = root.path(BIN + "/firewall-drop.sh")
     for action, status, rules in (("add", "blocked", ["-A OSSEC -s 192.0.2.7/32 -j DROP"]),

@@ -13,6 +13,14 @@ import pytest
 from execd import (CLOSE, SILENT, Execd, alert, from_manager_4, from_manager_5, printed)
 from test_hostdeny import BIND_ETC, Etc
 
+
+@pytest.fixture
+def install(iptables_install):
+    """These tests read the iptables layout, so they choose it: ``auto``
+    takes a set layout wherever nft or ipset is installed."""
+    return iptables_install
+
+
 WAZUH_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d active-response/bin/(\S+): (.*)$")
 # The manager's ar_log_json decoder: this prematch, then JSON_Decoder on the
 # rest of the line (ruleset/decoders/0010-active-response_decoders.xml @ v4.9.0).

@@ -8,37 +8,28 @@
                                             lift blocks older than D
 
 Output is for people; ``--json`` gives the same data for scripts.  Exit
-codes are the programs' own (README, "Exit codes").  Changes take the same
-locks as firewall-drop.sh and host-deny.sh, and are logged to
-active-responses.log like theirs, as ``<prefix>/bin/ossec-ar``.
+codes are the programs' own (README, "Exit codes").  Every change goes
+through the programs' own objects (``program``), under their locks, and is
+logged to active-responses.log like theirs, as ``<prefix>/bin/ossec-ar``.
 """
 
 import argparse
 import fcntl
-import ipaddress
 import json
 import os
-import re
 import sys
 import time
 
-from . import __version__, atomicfile, backends, commands, config, exits, hostsfile
+from . import __version__, backends, config, exits, ledger, log, safefile
 from . import address as addresses
-from . import hostdeny, ledger, log, platform, safefile
-from .firewall import PROGRAM as FIREWALL
-from .hostdeny import PROGRAM as HOSTDENY
-from .lock import FileLock, lock_file
+from .address import Address
+from .firewall import FirewallDrop
+from .hostdeny import HostDeny
+from .lock import lock_file
+from .program import require_root
 
-PROGRAMS = (FIREWALL, HOSTDENY)
-PROBES = {4: ipaddress.ip_address("192.0.2.1"), 6: ipaddress.ip_address("2001:db8::1")}
-# Each firewall tool, the arguments that make it print its version, and
-# what it means when that fails (firewall-cmd asks the daemon over D-Bus).
-TOOLS = (("iptables", ("--version",), None), ("ip6tables", ("--version",), None),
-         ("nft", ("--version",), None), ("ipset", ("--version",), None),
-         ("firewall-cmd", ("--version",), "firewalld is not running"),
-         ("pfctl", None, None), ("ipfw", None, None), ("npfctl", None, None),
-         ("ipf", ("-V",), None), ("genfilt", None, None))
-_DURATION = re.compile(r"^(\d+)([smhdw]?)$")
+PROBE = Address("192.0.2.1", 4, bytes((192, 0, 2, 1)))
+_ASCII_DIGITS = frozenset("0123456789")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -55,26 +46,22 @@ class Result:
 
 
 class Host:
-    """Everything a subcommand needs: where we are installed, the settings,
-    the system, and the log."""
+    """Everything a subcommand needs: the programs, their settings and
+    system, and the log."""
 
     def __init__(self, prefix, argv0, strict=True):
         self.prefix = prefix
         self.argv0 = os.path.abspath(argv0)
         try:
-            self.settings = config.load(config.config_path(prefix))
+            settings = config.load(config.config_path(prefix))
         except exits.Stop:
             if strict:
                 raise
-            self.settings = config.Settings()      # status reports the problem
-        self.system = platform.settle(self.settings)
-        self.style = hostsfile.style_for(self.system)
+            settings = config.Settings()            # status reports the problem
+        self.programs = [FirewallDrop(prefix, settings), HostDeny(prefix, settings)]
+        self.settings = settings
+        self.system = self.programs[0].system
         self.log_file = os.path.join(prefix, "logs", "active-responses.log")
-
-    def lock(self, program):
-        wait = (self.settings.lock_wait if program == FIREWALL
-                else self.settings.host_deny_lock_wait)
-        return FileLock(lock_file(self.prefix, program), wait)
 
     def log(self, args, action, address, status, detail, code):
         from .cli import outcome_line
@@ -92,9 +79,7 @@ def main(argv, prefix):
     as_json = "--json" in argv[1:]
     try:
         args = parser.parse_args(argv[1:])
-        if os.geteuid() != 0:
-            raise exits.failed(exits.NOPERM, "must run as root (effective uid %d)"
-                               % os.geteuid())
+        require_root()
         host = Host(prefix, argv[0], strict=args.handler is not status)
         result = args.handler(host, args)
     except exits.Stop as stop:
@@ -147,11 +132,13 @@ def _parser():
 
 
 def _duration(text):
-    found = _DURATION.match(text)
-    if not found or int(found.group(1)) == 0:
-        raise argparse.ArgumentTypeError("%r is not a duration (say 600, 30m, 12h, 7d)"
-                                         % text)
-    return int(found.group(1)) * _UNITS[found.group(2)]
+    """Seconds in ``600``, ``30s``, ``30m``, ``12h``, ``7d`` or ``2w``; ASCII
+    digits only (int() would also read other scripts' digits)."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "")
+    if not number or not set(number) <= _ASCII_DIGITS or int(number) == 0:
+        raise argparse.ArgumentTypeError("%r is not a duration (say 600, 30s, 30m, 12h, "
+                                         "7d)" % text)
+    return int(number) * _UNITS[unit]
 
 
 def _print_error(stop, as_json):
@@ -165,26 +152,26 @@ def _print_error(stop, as_json):
 # status
 
 def status(host, args):
-    data = {"platform": host.system, "prefix": host.prefix,
+    data = {"platform": host.system.name, "prefix": host.prefix,
             "backend": {"configured": host.settings.backend, "auto": _auto_choice(host)},
-            "tools": _tools(), "config": _config_state(host.prefix),
+            "tools": _tools(host), "config": _config_state(host.prefix),
             "log": {"path": host.log_file, "writable": _writable(host.log_file)},
             "ledgers": [], "locks": []}
-    for program in PROGRAMS:
-        data["ledgers"].append(_ledger_state(host.prefix, program))
+    for program in host.programs:
+        data["ledgers"].append(_ledger_state(host.prefix, program.name))
         try:
-            path = lock_file(host.prefix, program)
+            path = lock_file(host.prefix, program.name)
             state = _lock_state(path)
         except exits.Stop as stop:
             path, state = "-", stop.reason
-        data["locks"].append({"program": program, "path": path, "state": state})
+        data["locks"].append({"program": program.name, "path": path, "state": state})
     auto = data["backend"]["auto"]
-    lines = ["platform: %s (prefix %s)" % (host.system, host.prefix),
+    lines = ["platform: %s (prefix %s)" % (host.system.name, host.prefix),
              "backend: %s; auto would choose %s" % (host.settings.backend,
                                                      auto["choice"] or "nothing (exit 69)")]
     lines += ["  %s: %s" % (item["backend"], item["state"]) for item in auto["tried"]]
     lines.append("tools:")
-    lines += ["  %-13s %s" % (tool["name"], (tool["path"] + "  " + tool["version"]).strip()
+    lines += ["  %-17s %s" % (tool["name"], (tool["path"] + "  " + tool["version"]).strip()
                               if tool["path"] else "not found") for tool in data["tools"]]
     conf = data["config"]
     lines.append("config: %s: %s" % (conf["path"], conf["state"]))
@@ -202,35 +189,43 @@ def status(host, args):
 
 
 def _auto_choice(host):
+    """What ``auto`` would try, and why each is or is not usable (read-only
+    checks only: nothing is changed)."""
     tried, choice = [], None
-    for name in backends.AUTOMATIC.get(host.system, ()):
-        backend = backends.load(name, host.settings)
-        reason = backend.missing(PROBES[4])
-        if reason is None and hasattr(backend, "inactive"):
-            reason = backend.inactive(PROBES[4])
+    tools = host.system.tools
+    for name in backends.AUTOMATIC.get(host.system.name, ()):
+        reason = backends.REGISTRY[name].missing(tools, 4)
+        if reason is None:
+            reason = backends.load(name, host.settings, tools).inactive(PROBE)
         tried.append({"backend": name, "state": reason or "usable"})
         if reason is None and choice is None:
             choice = name
     return {"choice": choice, "tried": tried}
 
 
-def _tools():
-    found = []
-    for name, version_args, failing in TOOLS:
-        path = commands.find_tool(name)
-        version = ""
-        if path and version_args:
-            result = commands.run([path] + list(version_args), 30)
-            first = (result.output.strip().splitlines() or [""])[0]
-            version = first if result.ok else "(%s)" % (
-                failing or "version unknown: %s" % first)
-        found.append({"name": name, "path": path, "version": version})
+def _tools(host):
+    """Every backend's tools, in the registry's order, with their versions."""
+    found, seen = [], set()
+    tools = host.system.tools
+    for name, entry in backends.REGISTRY.items():
+        backend = backends.module(name).Backend
+        for tool in entry.tools[4] + entry.tools[6]:
+            if tool in seen:
+                continue
+            seen.add(tool)
+            path, version = tools.find(tool), ""
+            if path and tool in backend.versions:
+                result = tools.run([path] + list(backend.versions[tool]), 30)
+                first = (result.output.strip().splitlines() or [""])[0]
+                version = first if result.ok else "(%s)" % (
+                    backend.down or "version unknown: %s" % first)
+            found.append({"name": tool, "path": path, "version": version})
     return found
 
 
 def _config_state(prefix):
     path = config.config_path(prefix)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return {"path": path, "state": "absent (the defaults apply)", "parses": True}
     try:
         config.load(path)
@@ -286,66 +281,26 @@ def _yes(flag, word):
 
 def list_blocks(host, args):
     rows, notes = _reconcile(host)
-    data = {"blocks": rows, "notes": notes}
-    return Result(data, _table(rows, notes))
+    return Result({"blocks": rows, "notes": notes}, _table(rows, notes))
 
 
 def _reconcile(host):
-    """Rows for every block the ledgers hold or the firewall shows, marked
-    "in force", "lost" (ledger only) or "unknown" (firewall only)."""
+    """Rows for every block the ledgers hold or the host shows, marked
+    "in force", "lost" (ledger only) or "unknown" (host only)."""
     rows, notes = [], []
-    for program in PROGRAMS:
-        path = ledger.ledger_path(host.prefix, program)
-        records, skipped = ledger.read_trusted(host.prefix, program)
-        notes += ["ledger %s: skipped line %d: %s" % (path, number, reason)
-                  for number, reason in skipped]
-        held = ledger.in_force(records)
-        present, where = _present(host, program, notes)
-        for text, entry in sorted(held.items()):
-            address = ipaddress.ip_address(text)
-            rows.append(_row(program, address, entry, where.get(address), present))
-        for address in sorted(present - {ipaddress.ip_address(a) for a in held},
-                              key=_order):
-            rows.append(_row(program, address, None, where.get(address), present))
+    for program in host.programs:
+        for address, entry, where in program.blocks(notes):
+            rows.append(_row(program.name, address, entry, where))
     return rows, notes
 
 
-def _present(host, program, notes):
-    """(addresses the firewall or hosts file blocks, {address: where})."""
-    where = {}
-    if program == HOSTDENY:
-        data = atomicfile.read(atomicfile.resolve(host.style.path))
-        for address in hostsfile.members(data, host.style):
-            where[address] = host.style.path
-        return set(where), where
-    for name, (_, systems) in backends.REGISTRY.items():
-        if host.system not in systems:
-            continue
-        backend = backends.load(name, host.settings)
-        for version, probe in PROBES.items():
-            if backend.missing(probe) is not None:
-                continue
-            try:
-                members = backend.members(version)
-            except exits.Stop as stop:
-                notes.append("%s: cannot list: %s" % (name, stop.reason))
-                continue
-            for address in members:
-                where.setdefault(address, []).append(name)
-    return set(where), {a: ", ".join(w) for a, w in where.items()}
-
-
-def _row(program, address, entry, where, present):
-    state = ("in force" if address in present else "lost") if entry else "unknown"
-    return {"program": program, "address": str(address), "state": state,
+def _row(program, address, entry, where):
+    state = ("in force" if where else "lost") if entry else "unknown"
+    return {"program": program, "address": address.text, "state": state,
             "backend": (entry.backend if entry else "-"), "where": where or "-",
             "since": entry.time if entry else None,
             "since_text": _when(entry.time) if entry else "-",
             "rule": entry.rule if entry else "-", "alert": entry.alert if entry else "-"}
-
-
-def _order(address):
-    return (address.version, address)
 
 
 def _when(stamp):
@@ -353,49 +308,45 @@ def _when(stamp):
 
 
 def _table(rows, notes):
+    """The rows for a person: every field from the ledger escaped, so that
+    none can move the cursor, clear the screen or start a line of its own."""
     if not rows:
         lines = ["no blocks"]
     else:
         header = ("ADDRESS", "PROGRAM", "STATE", "BACKEND", "SINCE", "RULE", "ALERT")
-        body = [(r["address"], r["program"], r["state"], r["where"] if r["state"] !=
-                 "lost" else r["backend"], r["since_text"], r["rule"], r["alert"])
-                for r in rows]
-        widths = [max(len(str(line[i])) for line in [header] + body) for i in range(7)]
-        lines = ["  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip()
+        body = [tuple(log.printable(value) for value in (
+                    r["address"], r["program"], r["state"],
+                    r["where"] if r["state"] != "lost" else r["backend"], r["since_text"],
+                    r["rule"], r["alert"])) for r in rows]
+        widths = [max(len(line[i]) for line in [header] + body) for i in range(7)]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip()
                  for line in [header] + body]
-    return "\n".join(lines + ["note: " + note for note in notes])
+    return "\n".join(lines + ["note: " + log.printable(note) for note in notes])
 
 
 # unblock, restore, expire
 
 def unblock(host, args):
     address = addresses.parse(args.address)
-    results = [_lift(host, program, address) for program in PROGRAMS]
-    return _report(host, ["unblock", str(address)], "delete", str(address), results)
+    results = [_change(program, program.delete, address, lifting=True)
+               for program in host.programs]
+    return _report(host, ["unblock", address.text], "delete", address.text, results)
 
 
-def _lift(host, program, address):
-    """(program, status, detail, code) of removing *address* for *program*."""
+def _change(program, change, address, lifting=False):
+    """(program, status, detail, code) of one program's change, or None
+    when it found nothing to do."""
     try:
-        with host.lock(program):
-            if program == FIREWALL:
-                status, detail = _firewall_delete(host, address)
-            else:
-                status, detail = hostdeny.change(host.style, "delete", address)
-            problem = ledger.record(host.prefix, program, "delete", address)
+        outcome = change(address)
     except exits.Stop as stop:
-        return program, stop.status, stop.reason, stop.code
-    return program, status, detail + ("; " + problem if problem else ""), exits.OK
-
-
-def _firewall_delete(host, address):
-    try:
-        return backends.delete_everywhere(host.settings, host.system, address)
-    except exits.Stop as stop:
-        if stop.code != exits.UNAVAILABLE:
-            raise
-        # No firewall tool of ours on this host: none of our layouts exists.
-        return "was not blocked", stop.reason
+        if lifting and stop.code == exits.UNAVAILABLE:
+            # No firewall tool of ours here: none of our layouts exists.
+            return program.name, exits.NOT_BLOCKED, stop.reason, exits.OK
+        return program.name, stop.status, stop.reason, stop.code
+    if outcome is None:
+        return None
+    status, detail = outcome
+    return program.name, status, detail, exits.OK
 
 
 def _report(host, args, action, address, results):
@@ -404,8 +355,8 @@ def _report(host, args, action, address, results):
     statuses = [status for _, status, _, _ in results]
     if code != exits.OK:
         status = "failed"
-    elif "unblocked" in statuses or "blocked" in statuses:
-        status = "unblocked" if action == "delete" else "blocked"
+    elif exits.UNBLOCKED in statuses or exits.BLOCKED in statuses:
+        status = exits.UNBLOCKED if action == "delete" else exits.BLOCKED
     else:
         status = statuses[0] if len(set(statuses)) == 1 else "done"
     detail = "; ".join("%s: %s: %s" % (program, st, text) for program, st, text, _ in results)
@@ -421,73 +372,43 @@ def _report(host, args, action, address, results):
 def restore(host, args):
     rows, notes = _reconcile(host)
     lost = [row for row in rows if row["state"] == "lost"]
-    if args.dry_run or not lost:
-        return _preview("restore", lost, args.dry_run, "would restore", "nothing to restore",
-                        notes)
-    results = []
-    for row in lost:
-        results.append(_reapply(host, row))
-    code = max(r["exit"] for r in results)
-    summary = "; ".join("%s %s: %s" % (r["address"], r["program"], r["status"])
-                        for r in results)
-    host.log(["restore"], "restore", "-", "failed" if code else "restored", summary, code)
-    return Result({"dry_run": False, "restored": results, "notes": notes},
-                  "\n".join("%s (%s): %s: %s" % (r["address"], r["program"], r["status"],
-                                                r["detail"]) for r in results), code)
-
-
-def _preview(key, rows, dry_run, verb, nothing, notes):
-    """What a dry run would do, or that there is nothing to do."""
-    lines = ["%s %s (%s, since %s)" % (verb, r["address"], r["program"], r["since_text"])
-             for r in rows] or [nothing]
-    return Result({"dry_run": dry_run, key: rows, "notes": notes},
-                  "\n".join(lines + ["note: " + note for note in notes]))
-
-
-def _reapply(host, row):
-    address = ipaddress.ip_address(row["address"])
-    program = row["program"]
-    try:
-        with host.lock(program):
-            if program == FIREWALL:
-                backend = _backend_for(host, row["backend"], address)
-                status, detail = backend.add(address)
-            else:
-                status, detail = hostdeny.change(host.style, "add", address)
-    except exits.Stop as stop:
-        status, detail, code = stop.status, stop.reason, stop.code
-    else:
-        code = exits.OK
-    return {"address": row["address"], "program": program, "status": status,
-            "detail": detail, "exit": code}
-
-
-def _backend_for(host, name, address):
-    """The backend that made the block, if it is usable; else auto's choice."""
-    if name in backends.REGISTRY:
-        backend = backends.load(name, host.settings)
-        if backend.missing(address) is None:
-            return backend
-    return backends.choose(host.settings, host.system, address)
+    return _apply(host, args, "restore", lost, notes, "would restore", "nothing to restore",
+                  "restored", lambda program, address: program.restore(address), False)
 
 
 def expire(host, args):
-    limit = time.time() - args.older_than
+    before = time.time() - args.older_than
     rows, notes = _reconcile(host)
-    old = [row for row in rows if row["since"] is not None and row["since"] < limit
-           and row["state"] != "unknown"]
-    if args.dry_run or not old:
-        return _preview("expire", old, args.dry_run, "would lift",
-                        "nothing older than %ds" % args.older_than, notes)
-    results = [_lift(host, row["program"], ipaddress.ip_address(row["address"]))
-               for row in old]
-    code = max(c for _, _, _, c in results)
-    summary = "; ".join("%s %s: %s" % (row["address"], p, s)
-                        for row, (p, s, _, _) in zip(old, results))
-    host.log(["expire", "--older-than", str(args.older_than)], "expire", "-",
-             "failed" if code else "unblocked", summary, code)
-    data = {"dry_run": False, "expired": [
-        {"address": row["address"], "program": p, "status": s, "detail": d, "exit": c}
-        for row, (p, s, d, c) in zip(old, results)], "notes": notes}
-    return Result(data, "\n".join("%s (%s): %s: %s" % (row["address"], p, s, d)
-                                  for row, (p, s, d, _) in zip(old, results)), code)
+    old = [row for row in rows if row["since"] is not None and row["since"] < before]
+    return _apply(host, args, "expire", old, notes, "would lift",
+                  "nothing older than %ds" % args.older_than, exits.UNBLOCKED,
+                  lambda program, address: program.expire(address, before), True,
+                  ["--older-than", str(args.older_than)])
+
+
+def _apply(host, args, key, rows, notes, verb, nothing, done, change, lifting, logged=()):
+    """restore and expire: each candidate decided again by its program,
+    under its lock, from what the ledger says then; a dry run only shows."""
+    if args.dry_run or not rows:
+        lines = ["%s %s (%s, since %s)" % (verb, r["address"], r["program"], r["since_text"])
+                 for r in rows] or [nothing]
+        return Result({"dry_run": args.dry_run, key: rows, "notes": notes},
+                      "\n".join(lines + ["note: " + log.printable(n) for n in notes]))
+    programs = {program.name: program for program in host.programs}
+    results = []
+    for row in rows:
+        program = programs[row["program"]]
+        outcome = _change(program, lambda address: change(program, address),
+                          addresses.parse(row["address"]), lifting)
+        if outcome is None:
+            outcome = (program.name, "skipped", "no longer in the ledger", exits.OK)
+        results.append({"address": row["address"], "program": outcome[0],
+                        "status": outcome[1], "detail": outcome[2], "exit": outcome[3]})
+    code = max(r["exit"] for r in results)
+    summary = "; ".join("%s %s: %s" % (r["address"], r["program"], r["status"])
+                        for r in results)
+    host.log([key] + list(logged), key, "-", "failed" if code else done, summary, code)
+    return Result({"dry_run": False, {"restore": "restored", "expire": "expired"}[key]:
+                   results, "notes": notes},
+                  "\n".join("%s (%s): %s: %s" % (r["address"], r["program"], r["status"],
+                                                r["detail"]) for r in results), code)

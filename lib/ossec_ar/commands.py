@@ -15,13 +15,10 @@ from .exits import RESOURCE_ERRORS, TEMPFAIL, failed
 
 # Where tools are looked for.  execd's PATH may be short or hostile; this
 # list is fixed so that nothing the caller controls picks the binary.  Only
-# the root-owned configuration file can replace it, through
-# platform.settle() (the seam that tests use to run fake tools).
+# the root-owned configuration file can replace it ([system] tool_dirs: the
+# seam that tests use to run fake tools).
 DEFAULT_TOOL_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
-TOOL_DIRS = DEFAULT_TOOL_DIRS
 
-# The tools' messages go into our log, so ask for them untranslated.
-_ENVIRONMENT = {"PATH": ":".join(TOOL_DIRS), "LC_ALL": "C"}
 # execd ignores SIGHUP and Python ignores SIGPIPE; the tools get neither.
 _DEFAULT_SIGNALS = (_signal.SIGPIPE, _signal.SIGHUP)
 _MAX_OUTPUT = 1 << 26
@@ -55,25 +52,34 @@ class Result:
         return text + (": " + message if message else "")
 
 
-def search_in(directories):
-    """Look for tools in *directories* (absolute paths) for the rest of the run."""
-    global TOOL_DIRS
-    TOOL_DIRS = tuple(directories)
-    _ENVIRONMENT["PATH"] = ":".join(TOOL_DIRS)
+class Tools:
+    """The firewall tools of one run: found only in *directories*, and run
+    with them as the whole PATH and the C locale (their messages go into our
+    log, so untranslated), nothing else of our environment."""
 
+    def __init__(self, directories=DEFAULT_TOOL_DIRS):
+        self.directories = tuple(directories)
+        self.environment = {"PATH": ":".join(self.directories), "LC_ALL": "C"}
+        self._found = {}
 
-def not_found(name):
-    """The reason a backend gives when :func:`find_tool` found nothing."""
-    return "%s not found in %s" % (name, ", ".join(TOOL_DIRS))
+    def find(self, name):
+        """Absolute path of the executable *name* in the directories, or None."""
+        if name not in self._found:
+            self._found[name] = None
+            for directory in self.directories:
+                path = os.path.join(directory, name)
+                if os.path.isfile(path) and os.access(path, os.X_OK):
+                    self._found[name] = path
+                    break
+        return self._found[name]
 
+    def not_found(self, name):
+        """The reason a backend gives when :meth:`find` found nothing."""
+        return "%s not found in %s" % (name, ", ".join(self.directories))
 
-def find_tool(name):
-    """Absolute path of the executable *name* in :data:`TOOL_DIRS`, or None."""
-    for directory in TOOL_DIRS:
-        path = os.path.join(directory, name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
+    def run(self, argv, timeout, input=b""):
+        """:func:`run` with this run's environment."""
+        return run(argv, timeout, input, self.environment)
 
 
 # What may be fed to a command's stdin: it must fit in the pipe at once,
@@ -81,7 +87,10 @@ def find_tool(name):
 MAX_INPUT = 512
 
 
-def run(argv, timeout, input=b""):
+_ENVIRONMENT = Tools().environment
+
+
+def run(argv, timeout, input=b"", environment=_ENVIRONMENT):
     """Run *argv* (argv[0] an absolute path) and return a :class:`Result`.
 
     stdout and stderr are collected together; stdin is *input* (bytes, at
@@ -92,7 +101,7 @@ def run(argv, timeout, input=b""):
     if len(input) > MAX_INPUT:
         raise ValueError("command input over %d bytes" % MAX_INPUT)
     try:
-        return _run(argv, timeout, input)
+        return _run(argv, timeout, input, environment)
     except OSError as error:
         if error.errno not in RESOURCE_ERRORS:
             raise
@@ -102,7 +111,7 @@ def run(argv, timeout, input=b""):
         raise failed(TEMPFAIL, "cannot run %s: %s" % (argv[0], error.strerror))
 
 
-def _run(argv, timeout, input):
+def _run(argv, timeout, input, environment):
     in_r, in_w = os.pipe()
     try:
         out_r, out_w = os.pipe()
@@ -116,7 +125,7 @@ def _run(argv, timeout, input):
         finally:
             os.close(in_w)
         start = _spawn if _posix_spawn is not None else _fork_exec
-        pid = start(argv, in_r, out_w)
+        pid = start(argv, in_r, out_w, environment)
     except OSError as error:
         os.close(out_r)
         if error.errno in RESOURCE_ERRORS:
@@ -142,12 +151,12 @@ def _run(argv, timeout, input):
 _posix_spawn = getattr(os, "posix_spawn", None)
 
 
-def _spawn(argv, in_r, out_w):
+def _spawn(argv, in_r, out_w, environment):
     actions = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_descriptors()]
     actions += [(os.POSIX_SPAWN_DUP2, in_r, 0),
                 (os.POSIX_SPAWN_DUP2, out_w, 1),
                 (os.POSIX_SPAWN_DUP2, out_w, 2)]
-    return _posix_spawn(argv[0], argv, _ENVIRONMENT, file_actions=actions,
+    return _posix_spawn(argv[0], argv, environment, file_actions=actions,
                         setsigdef=_DEFAULT_SIGNALS)
 
 
@@ -178,12 +187,12 @@ def _inherited_descriptors():
     return found
 
 
-def _fork_exec(argv, in_r, out_w):
+def _fork_exec(argv, in_r, out_w, environment):
     inherited = _inherited_descriptors()
     err_r, err_w = os.pipe()      # carries the errno of a failed exec
     pid = os.fork()
     if pid == 0:                  # pragma: no cover - the child execs or exits
-        _child(argv, in_r, out_w, err_w, inherited)
+        _child(argv, in_r, out_w, err_w, inherited, environment)
     os.close(err_w)
     try:
         code = _read_all(err_r)
@@ -195,7 +204,7 @@ def _fork_exec(argv, in_r, out_w):
     return pid
 
 
-def _child(argv, in_r, out_w, err_w, inherited):
+def _child(argv, in_r, out_w, err_w, inherited, environment):
     try:
         for fd in inherited:
             os.close(fd)
@@ -204,7 +213,7 @@ def _child(argv, in_r, out_w, err_w, inherited):
         os.dup2(in_r, 0)
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
-        os.execve(argv[0], argv, _ENVIRONMENT)
+        os.execve(argv[0], argv, environment)
     except OSError as error:
         os.write(err_w, str(error.errno or 0).encode())
     finally:

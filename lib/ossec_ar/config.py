@@ -26,26 +26,42 @@ MAX_SIZE = 1 << 20
 
 
 class Settings:
-    """Effective settings; the class attributes are the defaults."""
+    """Effective settings; the class attributes are the defaults.
+
+    The backends' own keys (``chain``, ``nft_table``...) are declared by
+    each backend (its ``settings``) and kept in :attr:`options`.
+    """
 
     backend = "auto"
-    chain = "OSSEC"                 # iptables
-    nft_table = "ossec"             # nftables: table inet <name>
-    ipset_v4 = "ossec4"             # ipset, and firewalld's ipsets
-    ipset_v6 = "ossec6"
-    pf_table = "ossec_fwtable"      # pf; the stock pf variant's name
-    ipfw_table = "ossec_fwtable"    # ipfw lookup table
-    ipfw_rule = 1                   # number of ipfw's deny rule for it
-    npf_table = "ossec_blacklist"   # npf; the stock npf variant's name
     lock_wait = 60.0
     host_deny_lock_wait = 60.0
     allowlist = ()          # (text as written, ip_network) pairs
     system_name = None      # None: what uname(2) says
     tool_dirs = ()          # (): commands.DEFAULT_TOOL_DIRS
 
-    def __init__(self, **values):
+    def __init__(self, options=None, **values):
+        self.options = dict(options or {})
         for key, value in values.items():
             setattr(self, key, value)
+
+    def option(self, key, default):
+        """A backend's setting, or its *default* when the file does not set it."""
+        return self.options.get(key, default)
+
+    def __getattr__(self, key):
+        """A backend's setting by its key (``settings.chain``), as the file
+        set it or as the backend declares its default; for people and
+        tests: the backends use :meth:`option`."""
+        if key.startswith("_") or key == "options":
+            raise AttributeError(key)
+        if key in self.options:
+            return self.options[key]
+        from . import backends
+        for name in backends.REGISTRY:
+            declared = backends.module(name).Backend.settings
+            if key in declared:
+                return declared[key][0]
+        raise AttributeError(key)
 
 
 def config_path(prefix):
@@ -82,10 +98,14 @@ def load(path):
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _problem(path, None, "not UTF-8 text")
-    values = {}
+    values, options = {}, {}
     seen = {}
     for lineno, section, key, value in _entries(path, text):
         attribute, parse = _KEYS[section].get(key, (None, None))
+        place = values
+        if parse is None and section == "firewall-drop":
+            attribute, parse = key, backend_keys().get(key)
+            place = options
         if parse is None:
             raise _problem(path, lineno, "unknown key %r in section [%s]"
                            % (key, section))
@@ -94,10 +114,24 @@ def load(path):
                            % (key, section, seen[section, key]))
         seen[section, key] = lineno
         try:
-            values[attribute] = parse(value)
+            place[attribute] = parse(value)
         except ValueError as error:
             raise _problem(path, lineno, "%s: %s" % (key, error))
-    return Settings(**values)
+    return Settings(options, **values)
+
+
+def backend_keys():
+    """{key: parser} of every backend's own [firewall-drop] settings.
+
+    Only needed when a file sets one, so the backends' modules are loaded
+    here and not on every run.
+    """
+    from . import backends
+    keys = {}
+    for name in backends.REGISTRY:
+        for key, (_, parse) in backends.module(name).Backend.settings.items():
+            keys[key] = parse
+    return keys
 
 
 def _entries(path, text):
@@ -150,7 +184,9 @@ _CHAIN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                          "0123456789_-")
 
 
-def _chain(value):
+# Value parsers: these three are for the backends' own settings.
+
+def chain_name(value):
     if (not 0 < len(value) <= 28 or not value[0].isalpha()
             or not set(value) <= _CHAIN_CHARS or value in _BUILTIN_CHAINS):
         raise ValueError("%r is not a usable chain name (1-28 letters, digits,"
@@ -162,7 +198,7 @@ def _chain(value):
 _NAME_CHARS = _CHAIN_CHARS
 
 
-def _name(value):
+def table_name(value):
     if (not 0 < len(value) <= 31 or not value[0].isalpha()
             or not set(value) <= _NAME_CHARS):
         raise ValueError("%r is not a usable name (1-31 letters, digits, '_' or '-',"
@@ -170,20 +206,27 @@ def _name(value):
     return value
 
 
+def rule_number(value):
+    if not _is_number(value) or not 1 <= int(value) <= 65534:
+        raise ValueError("%r is not an ipfw rule number from 1 to 65534" % value)
+    return int(value)
+
+
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _is_number(text):
+    """ASCII digits only: int() and float() also take other scripts' digits."""
+    return bool(text) and set(text) <= _ASCII_DIGITS
+
+
 def _seconds(value):
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
+    whole, _, fraction = value.partition(".")
+    seconds = float(value) if _is_number(whole) and (not fraction or
+                                                    _is_number(fraction)) else -1.0
     if not 0 < seconds <= 3600:
         raise ValueError("%r is not a number of seconds from 0 to 3600" % value)
     return seconds
-
-
-def _rule_number(value):
-    if not value.isdigit() or not 1 <= int(value) <= 65534:
-        raise ValueError("%r is not an ipfw rule number from 1 to 65534" % value)
-    return int(value)
 
 
 def _system(value):
@@ -225,17 +268,10 @@ def _networks(value):
     return tuple(networks)
 
 
-# section -> key -> (Settings attribute, parser of the value)
+# section -> key -> (Settings attribute, parser of the value); the backends'
+# own keys in [firewall-drop] come from their declarations (backend_keys).
 _KEYS = {
     "firewall-drop": {"backend": ("backend", _backend),
-                      "chain": ("chain", _chain),
-                      "nft_table": ("nft_table", _name),
-                      "ipset_v4": ("ipset_v4", _name),
-                      "ipset_v6": ("ipset_v6", _name),
-                      "pf_table": ("pf_table", _name),
-                      "ipfw_table": ("ipfw_table", _name),
-                      "ipfw_rule": ("ipfw_rule", _rule_number),
-                      "npf_table": ("npf_table", _name),
                       "lock_wait": ("lock_wait", _seconds)},
     "host-deny": {"lock_wait": ("host_deny_lock_wait", _seconds)},
     "allowlist": {"addresses": ("allowlist", _networks)},

@@ -22,6 +22,14 @@ RESOURCE_ERRORS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAG
                              errno.ENOBUFS))
 
 
+# What a run did, as the outcome line says it (a Stop says "refused" or
+# "failed", or one of these when there was nothing left to do).
+BLOCKED = "blocked"
+ALREADY_BLOCKED = "already blocked"
+UNBLOCKED = "unblocked"
+NOT_BLOCKED = "was not blocked"
+
+
 class Stop(Exception):
     """Ends a run early, with an outcome line and an exit code.
 
@@ -44,3 +52,12 @@ def refused(code, reason):
 
 def failed(code, reason):
     return Stop(code, "failed", reason)
+
+
+class Unusable(Stop):
+    """The backend's tool is here but this system cannot do what it needs
+    (a kernel without nf_tables or ip_set): exit 69, and ``auto`` goes on
+    to its next choice."""
+
+    def __init__(self, reason):
+        Stop.__init__(self, UNAVAILABLE, "failed", reason)

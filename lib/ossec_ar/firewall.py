@@ -1,26 +1,109 @@
 """firewall-drop: block or unblock one address in the host firewall."""
 
-from . import backends, ledger, platform
-from .checks import before_change
-from .lock import FileLock, lock_file
+from . import backends, ledger
+from .exits import NOT_BLOCKED, TEMPFAIL, UNAVAILABLE, UNBLOCKED, Stop, Unusable, failed
+from .program import Program
 
 
-PROGRAM = "firewall-drop"
+class FirewallDrop(Program):
+    name = "firewall-drop"
+
+    def lock_wait(self):
+        return self.settings.lock_wait
+
+    def block(self, address, prefer=None):
+        """Every tool call, the read-only checks of the choice included,
+        runs under the lock: one run at a time talks to the firewall."""
+        names = self.choices(prefer)
+        reasons = []
+        for name in names:
+            reason = backends.REGISTRY[name].missing(self.system.tools, address.version)
+            backend = None
+            if reason is None:
+                backend = backends.load(name, self.settings, self.system.tools)
+                reason = backend.inactive(address)
+            if reason is None:
+                try:
+                    status, detail = backend.add(address)
+                    return status, detail, name
+                except Unusable as stop:
+                    reason = stop.reason
+            reasons.append("%s: %s" % (name, reason))
+        raise failed(UNAVAILABLE, "no usable firewall tool (%s)" % "; ".join(reasons))
+
+    def choices(self, prefer=None):
+        """The backends an add may use, in order: the configured one, or
+        ``auto``'s list for this system; first *prefer* (the backend that
+        made a block being restored) if it runs here."""
+        if self.settings.backend == "auto":
+            names = list(backends.AUTOMATIC.get(self.system.name, ()))
+            if not names:
+                raise failed(UNAVAILABLE, "no firewall backend for %s" % self.system.name)
+        else:
+            names = [self.settings.backend]
+        entry = backends.REGISTRY.get(prefer)
+        if entry is not None and self.system.name in entry.systems:
+            names = [prefer] + [name for name in names if name != prefer]
+        return names
+
+    def unblock(self, address):
+        """Remove *address* from the backend that the ledger says blocked
+        it; if that one does not hold it, or the ledger does not know it,
+        from every layout of ours whose tools are here.  An address blocked
+        before the backend was changed (or by the other choice of ``auto``,
+        or by the stock scripts) must not stay blocked for ever."""
+        entries = backends.on(self.system.name)
+        usable = [e.name for e in entries if e.missing(self.system.tools, address.version)
+                  is None]
+        if not usable:
+            reasons = ["%s: %s" % (e.name, e.missing(self.system.tools, address.version))
+                       for e in entries]
+            raise failed(UNAVAILABLE, "no usable firewall tool (%s)"
+                         % ("; ".join(reasons) or "none for %s" % self.system.name))
+        entry = ledger.last(self.prefix, self.name, address)
+        first = entry.backend if entry is not None and entry.op == "add" else None
+        if first in usable:
+            status, detail = self._delete_from([first], address)
+            if status == UNBLOCKED:
+                return status, detail
+            usable.remove(first)
+        return self._delete_from(usable, address)
+
+    def _delete_from(self, names, address):
+        removed, absent, errors = [], [], []
+        for name in names:
+            try:
+                status, detail = backends.load(name, self.settings,
+                                               self.system.tools).delete(address)
+            except Stop as stop:
+                errors.append(stop.reason)
+                continue
+            (removed if status == UNBLOCKED else absent).append(detail)
+        if errors:
+            done = "; removed from %s" % "; ".join(removed) if removed else ""
+            raise failed(TEMPFAIL, "; ".join(errors) + done)
+        if removed:
+            return UNBLOCKED, "; ".join(removed)
+        return NOT_BLOCKED, "; ".join(absent)
+
+    def present(self, notes):
+        where = {}
+        for entry in backends.on(self.system.name):
+            backend = None
+            for version in (4, 6):
+                if entry.missing(self.system.tools, version) is not None:
+                    continue
+                backend = backend or backends.load(entry.name, self.settings,
+                                                   self.system.tools)
+                try:
+                    members = backend.members(version)
+                except Stop as stop:
+                    notes.append("%s: cannot list: %s" % (entry.name, stop.reason))
+                    continue
+                for address in members:
+                    where.setdefault(address, []).append(entry.name)
+        return {address: ", ".join(names) for address, names in where.items()}
 
 
 def respond(prefix, request):
-    address, settings = before_change(prefix, request)
-    system = platform.settle(settings)
-    # Every tool call, the read-only checks of the choice included, runs
-    # under the lock: one run at a time talks to the firewall.
-    with FileLock(lock_file(prefix, PROGRAM), settings.lock_wait):
-        if request.action == "add":
-            backend = backends.choose(settings, system, address)
-            status, detail = backend.add(address)
-            used = backend.name
-        else:
-            status, detail = backends.delete_everywhere(settings, system, address)
-            used = "-"
-        problem = ledger.record(prefix, PROGRAM, request.action, address, used,
-                                request.rule_id, request.alert_id)
-    return status, str(address), detail + ("; " + problem if problem else "")
+    return FirewallDrop(prefix).respond(request)

@@ -1,46 +1,51 @@
 """host-deny: block or unblock one address in the tcp_wrappers files."""
 
-from . import atomicfile, hostsfile, ledger, platform
-from .checks import before_change
-from .lock import FileLock, lock_file
+from . import atomicfile, hostsfile
+from .exits import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED
+from .program import Program
 
 
-PROGRAM = "host-deny"
+class HostDeny(Program):
+    name = "host-deny"
 
+    @property
+    def style(self):
+        return hostsfile.style_for(self.system.name)
 
-def respond(prefix, request):
-    address, settings = before_change(prefix, request)
-    style = hostsfile.style_for(platform.settle(settings))
-    with FileLock(lock_file(prefix, PROGRAM), settings.host_deny_lock_wait):
-        status, where = change(style, request.action, address)
-        problem = ledger.record(prefix, PROGRAM, request.action, address, style.path,
-                                request.rule_id, request.alert_id)
-    return status, str(address), where + ("; " + problem if problem else "")
+    @property
+    def where_deleted(self):
+        return self.style.path
 
+    def lock_wait(self):
+        return self.settings.host_deny_lock_wait
 
-def change(style, action, address):
-    """Add or delete *address* in *style*'s file; (status, where).
+    def block(self, address, prefer=None):
+        status, where = self._change(hostsfile.add, address, BLOCKED, ALREADY_BLOCKED)
+        return status, where, self.style.path
 
-    The caller holds host-deny's lock: this program, and ``ossec-ar``.
-    """
-    path = atomicfile.resolve(style.path)
-    data = atomicfile.read(path)
-    if action == "add":
-        status, new = _add(data, address, style)
-    else:
-        status, new = _delete(data, address, style)
-    if new is not None:
-        atomicfile.replace(path, new)
-    return status, path if path == style.path else "%s (via %s)" % (path, style.path)
+    def unblock(self, address):
+        return self._change(_delete, address, UNBLOCKED, NOT_BLOCKED)
 
+    def present(self, notes):
+        style = self.style
+        data = atomicfile.read(atomicfile.resolve(style.path))
+        return {address: style.path for address in hostsfile.members(data, style)}
 
-def _add(data, address, style):
-    new = hostsfile.add(data, address, style)
-    return ("already blocked", None) if new is None else ("blocked", new)
+    def _change(self, edit, address, changed, unchanged):
+        """One read-modify-write of the file, under the lock: (status, where)."""
+        style = self.style
+        path = atomicfile.resolve(style.path)
+        new = edit(atomicfile.read(path), address, style)
+        if new is not None:
+            atomicfile.replace(path, new)
+        where = path if path == style.path else "%s (via %s)" % (path, style.path)
+        return (unchanged if new is None else changed), where
 
 
 def _delete(data, address, style):
     new, removed = hostsfile.delete(data, address, style)
-    if not removed:
-        return "was not blocked", None
-    return "unblocked", new
+    return new if removed else None
+
+
+def respond(prefix, request):
+    return HostDeny(prefix).respond(request)

@@ -21,7 +21,7 @@ from Wazuh's program to ours must not keep those lines for ever.  The file is ha
 bytes, line ends included, so every byte that is not ours stays as it was.
 """
 
-import ipaddress
+from .address import host as literal
 
 
 class Style:
@@ -29,10 +29,30 @@ class Style:
         self.path = path
         self._before = before        # text before the address
         self._after = after          # text after it
+        self._head = before.encode("ascii")
+        self._tail = after.encode("ascii")
         self.at_top = at_top
 
     def line(self, address):
         return (self._before + _host(address) + self._after).encode("ascii")
+
+    def blocks(self, line, address, bare_ipv6=False):
+        """True if *line* is one of ours for *address* (see address_of).
+
+        Decided on the bytes where they suffice, which is for nearly every
+        line of a long file: a line that does not start as ours cannot be,
+        and a host with neither ``[`` nor ``:`` is an IPv4 literal, ours
+        only if it is byte for byte the address's one normal form.
+        """
+        if not line.startswith(self._head):
+            return False
+        text = line.rstrip(b"\r\n \t")
+        if not text.endswith(self._tail):
+            return False
+        host = text[len(self._head):len(text) - len(self._tail)]
+        if b"[" not in host and b":" not in host:
+            return host == address.text.encode("ascii")
+        return self.address_of(line, bare_ipv6) == address
 
     def address_of(self, line, bare_ipv6=False):
         """The address a line of ours blocks, or None for any other line.
@@ -61,7 +81,7 @@ def style_for(system):
 def add(data, address, style):
     """New file content with *address* blocked, or None if it already is."""
     lines = _lines(data)
-    if any(style.address_of(line) == address for line in lines):
+    if any(style.blocks(line, address) for line in lines):
         return None
     lines.insert(_insert_at(lines, style), style.line(address) + _newline(lines))
     return b"".join(lines)
@@ -70,7 +90,7 @@ def add(data, address, style):
 def delete(data, address, style):
     """(new content, number of lines removed)."""
     lines = _lines(data)
-    kept = [line for line in lines if style.address_of(line, bare_ipv6=True) != address]
+    kept = [line for line in lines if not style.blocks(line, address, bare_ipv6=True)]
     return b"".join(kept), len(lines) - len(kept)
 
 
@@ -107,7 +127,7 @@ def _insert_at(lines, style):
 
 
 def _host(address):
-    return "[%s]" % address if address.version == 6 else str(address)
+    return "[%s]" % address.text if address.version == 6 else address.text
 
 
 def _parse_host(host, bare_ipv6=False):
@@ -117,10 +137,4 @@ def _parse_host(host, bare_ipv6=False):
             return None
     elif ":" in host and not bare_ipv6:
         return None                   # tcpd reads bare IPv6 as host:port junk
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if address.version == 6 and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return literal(host)

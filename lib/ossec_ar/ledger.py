@@ -169,6 +169,34 @@ def read_trusted(prefix, program):
     return parse(data)
 
 
+def last(prefix, program, address):
+    """The last record of *program*'s ledger for *address*, or None: what
+    the block (or its lifting) was, to the programs under their lock.
+
+    Read from the end, parsing only the lines where the address stands, so
+    that it costs a delete little whatever the ledger's size.  A file that
+    is not a plain one of root's is as good as none.
+    """
+    try:
+        data, info = safefile.read_file(ledger_path(prefix, program), _READ_LIMIT)
+    except (OSError, Stop):
+        return None
+    if not data or info.st_uid != 0:
+        return None
+    needle = (" %s " % _escape(address.text)).encode()
+    end = len(data)
+    while True:
+        found = data.rfind(needle, 0, end)
+        if found < 0:
+            return None
+        start = data.rfind(b"\n", 0, found) + 1
+        stop = data.find(b"\n", found)
+        entry, _ = _parse(data[start:stop if stop >= 0 else len(data)])
+        if entry is not None and entry.address == address.text:
+            return entry
+        end = start
+
+
 def read(path):
     """(records in order, [(line number, reason) of each line skipped]) of
     the ledger at *path*, trusted or not (for tests and compaction)."""

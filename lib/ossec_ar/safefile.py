@@ -96,8 +96,10 @@ def read_file(path, limit):
     try:
         chunks, size = [], 0
         while size < limit:
-            # Sized by the file: os.read allocates all it is asked for.
-            chunk = os.read(fd, max(1, min(info.st_size + 1 - size, limit - size, 1 << 20)))
+            # Sized by the file, since os.read allocates all it is asked
+            # for; /proc and /sys files say 0.
+            wanted = info.st_size + 1 - size if info.st_size else 4096
+            chunk = os.read(fd, max(1, min(wanted, limit - size, 1 << 20)))
             if not chunk:
                 break
             chunks.append(chunk)

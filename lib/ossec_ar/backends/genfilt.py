@@ -14,10 +14,8 @@ script's delete matched substrings, so unblocking 10.0.0.1 also removed
 rmfilt renumbers the rules above the one it removes.
 """
 
-import ipaddress
-
-from ..exits import TEMPFAIL, failed
-from .toolbox import Toolbox
+from ..address import host
+from .base import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base
 
 DESCRIPTION = "ossec-ar"
 _STOCK_DESCRIPTION = "Access Denied by OSSEC-HIDS"
@@ -25,18 +23,10 @@ _FULL_MASK = {4: "255.255.255.255", 6: "128"}
 _ANY = {4: ("0.0.0.0", "0.0.0.0"), 6: ("::", "0")}
 
 
-class Backend:
-    name = "genfilt"
-
-    def __init__(self, settings):
-        self.tools = Toolbox("genfilt", "lsfilt", "mkfilt", "rmfilt", "lsdev")
-
-    def missing(self, address):
-        return self.tools.missing()
-
+class Backend(Base):
     def inactive(self, address):
         device = "ipsec_v%d" % address.version
-        result = self.tools.run("lsdev", "-C", "-l", device)
+        result = self.run("lsdev", "-C", "-l", device)
         if not result.ok or "Available" not in result.output.split():
             return ("IP security for IPv%d is not started (%s is not Available; start"
                     " it with mkdev -l ipsec -t %d)" % (address.version, device,
@@ -46,40 +36,36 @@ class Backend:
     def add(self, address):
         version = str(address.version)
         if self._ours(address):
-            return "already blocked", self._where(address)
+            return ALREADY_BLOCKED, self._where(address)
         any_address, any_mask = _ANY[address.version]
-        self.tools.check("genfilt", "-v", version, "-a", "D", "-s", str(address),
-                         "-m", _FULL_MASK[address.version], "-d", any_address,
-                         "-M", any_mask, "-w", "B", "-D", DESCRIPTION)
-        self.tools.check("mkfilt", "-v", version, "-u")
-        return "blocked", self._where(address)
+        self.check("genfilt", "-v", version, "-a", "D", "-s", address.text,
+                   "-m", _FULL_MASK[address.version], "-d", any_address,
+                   "-M", any_mask, "-w", "B", "-D", DESCRIPTION)
+        self.check("mkfilt", "-v", version, "-u")
+        return BLOCKED, self._where(address)
 
     def delete(self, address):
         version = str(address.version)
         ids = self._ours(address)
         if not ids:
-            return "was not blocked", self._where(address)
+            return NOT_BLOCKED, self._where(address)
         for rule_id in sorted(ids, reverse=True):
-            self.tools.check("rmfilt", "-v", version, "-n", str(rule_id))
-        self.tools.check("mkfilt", "-v", version, "-u")
-        return "unblocked", "%s (rule %s)" % (self._where(address),
-                                             ", ".join(str(i) for i in sorted(ids)))
+            self.check("rmfilt", "-v", version, "-n", str(rule_id))
+        self.check("mkfilt", "-v", version, "-u")
+        return UNBLOCKED, "%s (rule %s)" % (self._where(address),
+                                           ", ".join(str(i) for i in sorted(ids)))
 
     def _ours(self, address):
         """IDs of the filter rules that block exactly *address*."""
-        listing = self.tools.check("lsfilt", "-v", str(address.version), "-O").output
-        return [int(fields[0]) for fields in _rules(listing)
-                if _blocks(fields, address)]
+        listing = self.check("lsfilt", "-v", str(address.version), "-O").output
+        return [int(fields[0]) for fields in _rules(listing) if _blocks(fields, address)]
 
     def members(self, version):
-        listing = self.tools.check("lsfilt", "-v", str(version), "-O").output
+        listing = self.check("lsfilt", "-v", str(version), "-O").output
         found = set()
         for fields in _rules(listing):
-            try:
-                address = ipaddress.ip_address(fields[2])
-            except ValueError:
-                continue
-            if address.version == version and _blocks(fields, address):
+            address = host(fields[2])
+            if address is not None and address.version == version and _blocks(fields, address):
                 found.add(address)
         return found
 
@@ -101,7 +87,4 @@ def _blocks(fields, address):
         return False
     if fields[3] != _FULL_MASK[address.version] or tuple(fields[4:6]) != _ANY[address.version]:
         return False
-    try:
-        return ipaddress.ip_address(fields[2]) == address
-    except ValueError:
-        return False
+    return host(fields[2]) == address

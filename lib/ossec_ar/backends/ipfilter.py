@@ -14,27 +14,21 @@ a delete never asks ipf to remove a rule that is not there.  Rules the
 stock script added are the same rules, so a delete removes those too.
 """
 
-import ipaddress
-
-from ..exits import TEMPFAIL, failed
-from .toolbox import Toolbox, addresses
+from ..address import host as literal
+from .base import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base
+from .base import addresses
 
 # What ipfstat says when IP Filter is not in the kernel (no /dev/ipl):
 # nothing of ours can be there.
 _NOT_LOADED = "No such file or directory"
+_WHERE = "ipfilter rules in and out"
 
 
-class Backend:
-    name = "ipfilter"
-
-    def __init__(self, settings):
-        self.tools = Toolbox("ipf", "ipfstat")
-
-    def missing(self, address):
-        return self.tools.missing()
+class Backend(Base):
+    versions = {"ipf": ("-V",)}
 
     def inactive(self, address):
-        result = self.tools.run("ipf", "-V")
+        result = self.run("ipf", "-V")
         if not result.ok:
             return "IP Filter is not usable (%s)" % result.describe()
         if "Running: yes" not in result.output:
@@ -45,27 +39,27 @@ class Backend:
         active = self._active(address.version)
         wanted = [rule for rule in _rules(address) if rule not in active]
         if not wanted:
-            return "already blocked", "ipfilter rules in and out"
+            return ALREADY_BLOCKED, _WHERE
         text = "".join("@1 %s\n" % " ".join(rule) for rule in wanted)
-        self.tools.check("ipf", *_family(address.version, "-f", "-"), input=text.encode())
-        return "blocked", "ipfilter rules in and out"
+        self.check("ipf", *_family(address.version, "-f", "-"), input=text.encode())
+        return BLOCKED, _WHERE
 
     def delete(self, address):
         active = self._active(address.version, strict=False)
         if active is None:
-            return "was not blocked", "ipfilter not loaded"
+            return NOT_BLOCKED, "ipfilter not loaded"
         # Every copy: the stock script added the same rules again on each
         # alert, and one left behind would keep the address blocked.
         ours = _rules(address)
         present = [rule for rule in active if rule in ours]
         if not present:
-            return "was not blocked", "ipfilter rules in and out"
+            return NOT_BLOCKED, _WHERE
         # A few rules a call, so that each call's input fits in one pipe write.
         for start in range(0, len(present), 4):
             text = "".join("%s\n" % " ".join(rule) for rule in present[start:start + 4])
-            self.tools.check("ipf", *_family(address.version, "-r", "-f", "-"),
-                             input=text.encode())
-        return "unblocked", "ipfilter rules in and out"
+            self.check("ipf", *_family(address.version, "-r", "-f", "-"),
+                       input=text.encode())
+        return UNBLOCKED, _WHERE
 
     def members(self, version):
         hosts = [rule[4] for rule in self._active(version, strict=False) or ()
@@ -76,11 +70,10 @@ class Backend:
         """The active rules of one family, in our normal form.  With
         strict=False, None when IP Filter is not loaded (nothing of ours
         can be there) rather than a failure."""
-        listing = self.tools.run("ipfstat", *_family(version, "-io"))
+        listing = self.run("ipfstat", *_family(version, "-io"))
         if not strict and not listing.ok and _NOT_LOADED in listing.output:
             return None
-        if not listing.ok:
-            raise failed(TEMPFAIL, listing.describe())
+        self.sort(listing, None)
         return _parse(listing.output)
 
 
@@ -90,7 +83,7 @@ def _family(version, *args):
 
 def _rules(address):
     """Our two rules for *address*, as tuples of words."""
-    host = "%s/%d" % (address, address.max_prefixlen)
+    host = "%s/%d" % (address.text, address.max_prefixlen)
     return [("block", "in", "quick", "from", host, "to", "any"),
             ("block", "out", "quick", "from", "any", "to", host)]
 
@@ -111,11 +104,10 @@ def _parse(listing):
 
 
 def _host(word):
+    """A single address, with or without its full prefix length, in our
+    normal form; any other word as it is."""
     if word[:1].isalnum() and ("." in word or ":" in word):
-        try:
-            host = ipaddress.ip_interface(word)
-        except ValueError:
-            return word
-        if host.network.prefixlen == host.max_prefixlen:
-            return "%s/%d" % (host.ip, host.max_prefixlen)
+        address = literal(word)
+        if address is not None:
+            return "%s/%d" % (address.text, address.max_prefixlen)
     return word

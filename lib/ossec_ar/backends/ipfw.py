@@ -11,27 +11,23 @@ of type addr holds IPv4 and IPv6 alike, and ``ip`` matches both.  The
 stock ipfw variant's table 1 is left alone: it may be the administrator's.
 """
 
-from ..exits import TEMPFAIL, failed
-from .toolbox import Toolbox, addresses
+from ..config import rule_number, table_name
+from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base, Op,
+                   addresses)
 
-# ipfw's answers when the address is not there to delete: no such entry,
-# or no such table.
+# ipfw's answers when the address is not there: no such entry, or no table.
 _NOTHING_THERE = ("record not found", "does not exist")
 
 
-class Backend:
-    name = "ipfw"
+class Backend(Base):
+    settings = {"ipfw_table": ("ossec_fwtable", table_name),
+                "ipfw_rule": (1, rule_number)}
 
-    def __init__(self, settings):
-        self.table = settings.ipfw_table
-        self.rule_number = str(settings.ipfw_rule)
-        self.tools = Toolbox("ipfw", "sysctl")
-
-    def missing(self, address):
-        return self.tools.missing()
+    ADD = Op("ipfw", ("table", "{ipfw_table}", "add", "{address}"), BLOCKED,
+             (ALREADY_BLOCKED, ("record already exists",)))
 
     def inactive(self, address):
-        result = self.tools.run("sysctl", "-n", "net.inet.ip.fw.enable")
+        result = self.run("sysctl", "-n", "net.inet.ip.fw.enable")
         if not result.ok:
             return "ipfw is not loaded (%s)" % result.describe()
         if result.output.strip() != "1":
@@ -40,46 +36,42 @@ class Backend:
 
     def add(self, address):
         repairs = self._ensure_layout()
-        result = self.tools.run("ipfw", "table", self.table, "add", str(address))
-        if result.ok:
-            status = "blocked"
-        elif "record already exists" in result.output:
-            status = "already blocked"
-        else:
-            raise failed(TEMPFAIL, result.describe())
-        detail = "ipfw table %s" % self.table
+        detail = "ipfw table %s" % self.ipfw_table
         if repairs:
             detail += " (repaired: %s)" % ", ".join(repairs)
-        return status, detail
+        return self.ADD(self, address), detail
 
     def delete(self, address):
-        result = self.tools.run("ipfw", "table", self.table, "delete", str(address))
-        if result.ok:
-            return "unblocked", "ipfw table %s" % self.table
-        if any(text in result.output for text in _NOTHING_THERE):
-            return "was not blocked", "ipfw table %s" % self.table
-        if not self.tools.run("sysctl", "-n", "net.inet.ip.fw.enable").ok:
-            # ipfw.ko is not loaded (pf is FreeBSD's other firewall), so no
-            # table of ours exists; its error text does not say so.
-            return "was not blocked", "ipfw not loaded"
-        raise failed(TEMPFAIL, result.describe())
+        result = self.run("ipfw", "table", self.ipfw_table, "delete", address.text)
+        if self._unloaded(result):
+            return NOT_BLOCKED, "ipfw not loaded"
+        return (self.sort(result, UNBLOCKED, ((NOT_BLOCKED, _NOTHING_THERE),)),
+                "ipfw table %s" % self.ipfw_table)
 
     def members(self, version):
-        result = self.tools.run("ipfw", "table", self.table, "list")
-        if not result.ok:
-            return set()            # no such table (or no ipfw): nothing of ours
+        result = self.run("ipfw", "table", self.ipfw_table, "list")
+        if self._unloaded(result) or self.sort(
+                result, None, ((NOT_BLOCKED, _NOTHING_THERE),)) == NOT_BLOCKED:
+            return set()
         # "192.0.2.7/32 0": the entry, then its value.
         return addresses([line.partition(" ")[0] for line in result.output.splitlines()],
                          version)
 
+    def _unloaded(self, result):
+        """True when *result* failed because ipfw.ko is not loaded (pf is
+        FreeBSD's other firewall): then no table of ours can exist, though
+        ipfw's error does not say so; sysctl does."""
+        return (not result.ok and not any(text in result.output for text in _NOTHING_THERE)
+                and not self.run("sysctl", "-n", "net.inet.ip.fw.enable").ok)
+
     def _ensure_layout(self):
         repairs = []
-        if not self.tools.run("ipfw", "table", self.table, "info").ok:
-            self.tools.check("ipfw", "table", self.table, "create", "type", "addr")
-            repairs.append("created table %s" % self.table)
-        rule = ["deny", "ip", "from", "table(%s)" % self.table, "to", "any"]
-        listing = self.tools.check("ipfw", "list").output
+        if not self.run("ipfw", "table", self.ipfw_table, "info").ok:
+            self.check("ipfw", "table", self.ipfw_table, "create", "type", "addr")
+            repairs.append("created table %s" % self.ipfw_table)
+        rule = ["deny", "ip", "from", "table(%s)" % self.ipfw_table, "to", "any"]
+        listing = self.check("ipfw", "list").output
         if not any(line.split()[1:] == rule for line in listing.splitlines()):
-            self.tools.check("ipfw", "add", self.rule_number, *rule)
-            repairs.append("deny rule %s" % self.rule_number)
+            self.check("ipfw", "add", str(self.ipfw_rule), *rule)
+            repairs.append("deny rule %s" % self.ipfw_rule)
         return repairs

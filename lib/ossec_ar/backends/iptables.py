@@ -9,52 +9,44 @@ stock scripts put straight into INPUT and FORWARD.
 One ``iptables -S`` listing per run gives the chain, the jumps and the rules
 at once; it is cheaper than a ``-C`` per item, and what we then change is
 decided from one consistent view (the run holds our lock).  The listing has
-the same format under iptables-legacy and iptables-nft.
+the same format under iptables-legacy and iptables-nft.  Its cost grows
+with the chain, which is why ``auto`` prefers the set layouts.
 """
 
 import time
 
-from .. import commands
+from ..config import chain_name
 from ..exits import TEMPFAIL, failed
+from .base import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base
+from .base import addresses
 
 HOOKS = ("INPUT", "FORWARD")
 TOOLS = {4: "iptables", 6: "ip6tables"}
 _HOST_BITS = {4: "/32", 6: "/128"}
 _RESOURCE_PROBLEM = 4   # the xtables lock, or a concurrent nftables update
-_GRACE = 30             # seconds a call may run beyond its -w wait
 
 
-class Backend:
-    name = "iptables"
-
-    def __init__(self, settings):
-        self.chain = settings.chain
-        self.wait = settings.lock_wait
-        self._paths = {version: commands.find_tool(tool)
-                       for version, tool in TOOLS.items()}
-
-    def missing(self, address):
-        if self._paths[address.version] is None:
-            return commands.not_found(TOOLS[address.version])
-        return None
+class Backend(Base):
+    settings = {"chain": ("OSSEC", chain_name)}
+    versions = {"iptables": ("--version",), "ip6tables": ("--version",)}
 
     def add(self, address):
-        table = Table(self._paths[address.version], self.wait)
+        table = self.table(address.version)
         rules = table.rules()
         repairs = self._ensure_layout(table, rules)
         drop = _drop_rule(address)
         if drop in rules.get(self.chain, ()):
-            status = "already blocked"
+            status = ALREADY_BLOCKED
         else:
             table.change("-A", self.chain, *drop)
-            status = "blocked"
+            status = BLOCKED
         detail = "%s chain %s" % (table.tool, self.chain)
         if repairs:
             detail += " (repaired: %s)" % ", ".join(repairs)
         return status, detail
 
     def delete(self, address):
-        table = Table(self._paths[address.version], self.wait)
+        table = self.table(address.version)
         rules = table.rules()
         drop = _drop_rule(address)
         removed = []
@@ -65,14 +57,20 @@ class Backend:
             if copies:
                 removed.append("%d from %s" % (copies, chain))
         if not removed:
-            return "was not blocked", "%s: no rule for it in %s" % (
+            return NOT_BLOCKED, "%s: no rule for it in %s" % (
                 table.tool, ", ".join((self.chain,) + HOOKS))
-        return "unblocked", "%s: removed %s" % (table.tool, ", ".join(removed))
+        return UNBLOCKED, "%s: removed %s" % (table.tool, ", ".join(removed))
 
     def members(self, version):
-        rules = Table(self._paths[version], self.wait).rules()
-        return {_address(rule[1]) for rule in rules.get(self.chain, ())
-                if len(rule) == 4 and rule[0] == "-s" and rule[2:] == ["-j", "DROP"]}
+        """Our single-address rules only: a network an administrator put in
+        our chain by hand is not one of our blocks."""
+        rules = self.table(version).rules()
+        return addresses([rule[1] for rule in rules.get(self.chain, ())
+                          if len(rule) == 4 and rule[0] == "-s"
+                          and rule[2:] == ["-j", "DROP"]], version)
+
+    def table(self, version):
+        return Table(self, TOOLS[version])
 
     def _ensure_layout(self, table, rules):
         repairs = []
@@ -82,8 +80,7 @@ class Backend:
             repairs.append("created chain %s" % self.chain)
         jump = ["-j", self.chain]
         for hook in HOOKS:
-            positions = [i for i, rule in enumerate(rules.get(hook, ()))
-                         if rule == jump]
+            positions = [i for i, rule in enumerate(rules.get(hook, ())) if rule == jump]
             if positions == [0]:
                 continue
             if positions[:1] == [0]:
@@ -100,28 +97,22 @@ class Backend:
         return repairs
 
 
-def _address(text):
-    import ipaddress
-    return ipaddress.ip_interface(text).ip
-
-
 def _drop_rule(address):
     """The rule as ``iptables -S`` prints it, which is also how we add it."""
-    return ["-s", str(address) + _HOST_BITS[address.version], "-j", "DROP"]
+    return ["-s", address.text + _HOST_BITS[address.version], "-j", "DROP"]
 
 
 class Table:
     """The filter table through one tool, with -w and bounded retries."""
 
-    def __init__(self, path, wait):
-        self.path = path
-        self.tool = path.rsplit("/", 1)[-1]
-        self.wait = wait
+    def __init__(self, backend, tool):
+        self.backend = backend
+        self.tool = tool
 
     def rules(self):
         """{chain: [rule words after '-A CHAIN', ...]} for user and hook chains."""
         rules = {}
-        for line in self._run("-S").output.splitlines():
+        for line in self._call("-S").output.splitlines():
             words = line.split()
             if len(words) >= 2 and words[0] in ("-N", "-A"):
                 chain = rules.setdefault(words[1], [])
@@ -130,17 +121,17 @@ class Table:
         return rules
 
     def change(self, *args):
-        self._run(*args)
+        self._call(*args)
 
-    def _run(self, *args):
+    def _call(self, *args):
         # Only a busy lock or a concurrent update (exit 4) is worth another
-        # try; anything else would fail the same way again.
-        deadline = time.monotonic() + self.wait
+        # try; anything else would fail the same way again.  Each try waits
+        # for the xtables lock what is left of our own wait.
+        deadline = time.monotonic() + self.backend.wait
         pause = 0.05
         while True:
             wait = max(1, int(deadline - time.monotonic() + 0.999))
-            argv = [self.path, "-w", str(wait)] + list(args)
-            result = commands.run(argv, wait + _GRACE)
+            result = self.backend.run(self.tool, "-w", str(wait), *args)
             if result.ok:
                 return result
             if (result.returncode != _RESOURCE_PROBLEM

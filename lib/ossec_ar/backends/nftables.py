@@ -10,100 +10,105 @@ Layout (table name configurable, default ``ossec``)::
     }
 
 Priority -10 runs before the usual filter chains (iptables-nft and most
-rulesets use 0).  Every add is one transaction that (re)declares the table
-and sets, flushes our two chains and refills them (so a rule is never
-duplicated and a flushed chain heals), and adds the element; either all of
-it applies or none.  When a chain itself is missing, the transaction fails
-and is sent again with the chains declared.  A ban is one hash-set
-element, so the hundred-thousandth costs what the first did.
+rulesets use 0).  A ban is one element of a hash set, so the
+hundred-thousandth costs what the first did.
 
-Two costs shaped this: any nft listing fetches every set element (350 ms at
-100,000), so we never read the layout back; and changing a base chain's
-rules costs about 13 ms of kernel commit here, so each add pays that, at
-any size.  No iptables binary is involved.
+An add is two nft calls when the layout is whole: it creates the element
+("File exists" is already blocked, from nft's own answer), then checks in
+a dry run that our chains still hold their rules, which asks nothing of the
+sets (any listing would fetch every element: half a second at 100,000).
+Only when a call says something is missing is the layout applied again, in
+one transaction that (re)declares the table and sets, flushes our chains
+and refills them, so that a rule is never duplicated and a flushed chain
+heals.  No iptables binary is involved.
 """
 
-from .. import commands
+from ..config import table_name
 from ..exits import TEMPFAIL, failed
+from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
+                   addresses, unusable)
 
 _SETS = {4: "v4", 6: "v6"}
 _MATCH = {4: "ip saddr @v4", 6: "ip6 saddr @v6"}
-_GRACE = 30
-# No such element, set or table; or a kernel without nf_tables, where no
-# table of ours can exist.
-_ABSENT = ("No such file or directory", "Operation not supported",
-           "Protocol not supported")
+_HOOKS = ("input", "forward")
+_MISSING = "No such file or directory"
+_EXISTS = "File exists"
+# A kernel without nf_tables (netlink answers EPROTONOSUPPORT): no add can
+# work, so auto goes on to the next backend.
+_NO_KERNEL = "Protocol not supported"
+# What a delete or a listing may meet where no table of ours can exist.
+_NOTHING_THERE = (_MISSING, _NO_KERNEL, "Operation not supported")
 
 
-class Backend:
-    name = "nftables"
-
-    def __init__(self, settings):
-        self.table = settings.nft_table
-        self.wait = settings.lock_wait
-        self._path = commands.find_tool("nft")
-
-    def missing(self, address):
-        if self._path is None:
-            return commands.not_found("nft")
-        return None
+class Backend(Base):
+    settings = {"nft_table": ("ossec", table_name)}
+    versions = {"nft": ("--version",)}
 
     def where(self, address):
-        return "nftables table inet %s, set %s" % (self.table, _SETS[address.version])
+        return "nftables table inet %s, set %s" % (self.nft_table, _SETS[address.version])
 
     def add(self, address):
         element = "create element inet %s %s { %s }" % (
-            self.table, _SETS[address.version], address)
-        status = "blocked"
-        result, created = self._apply([element])
-        if not result.ok and "File exists" in result.output:
-            # Already there; the failed transaction changed nothing, so
-            # repair the layout on its own.
-            status = "already blocked"
-            result, created_now = self._apply([])
-            created = created or created_now
-        if not result.ok:
-            raise failed(TEMPFAIL, _describe(result))
+            self.nft_table, _SETS[address.version], address)
+        result = self._nft([element])
+        status = ALREADY_BLOCKED if _EXISTS in result.output else BLOCKED
+        created = False
+        if _MISSING in result.output:
+            # Part of the layout is gone (nothing was applied): the whole
+            # layout, with the element.
+            result, created = self._apply([element])
+            if not result.ok and _EXISTS in result.output:
+                status = ALREADY_BLOCKED
+                result, created_now = self._apply([])
+                created = created or created_now
+            self._succeeded(result)
+        elif result.ok or status == ALREADY_BLOCKED:
+            if not self._rules_in_place():
+                result, created = self._apply([])      # a flushed or deleted chain
+                self._succeeded(result)
+        else:
+            self._succeeded(result)
         return status, self.where(address) + (" (chains created)" if created else "")
 
+    def _rules_in_place(self):
+        """One call that asks nothing of the sets: does each of our chains
+        still hold its two rules?  A listing would fetch every set element
+        (half a second at 100,000); a dry run (-c) of adding after a
+        chain's second rule only needs that rule to exist."""
+        checks = ["add rule inet %s %s index 1 accept" % (self.nft_table, hook)
+                  for hook in _HOOKS]
+        return self.run("nft", "-c", "; ".join(checks)).ok
+
     def delete(self, address):
-        result = self._run(["delete element inet %s %s { %s }" % (
-            self.table, _SETS[address.version], address)])
-        if result.ok:
-            return "unblocked", self.where(address)
-        if any(absent in result.output for absent in _ABSENT):
-            return "was not blocked", self.where(address)
-        raise failed(TEMPFAIL, _describe(result))
+        result = self._nft(["delete element inet %s %s { %s }" % (
+            self.nft_table, _SETS[address.version], address)])
+        status = self.sort(result, UNBLOCKED, ((NOT_BLOCKED, _NOTHING_THERE),))
+        return status, self.where(address)
 
     def members(self, version):
-        import ipaddress
         import json
-        result = commands.run([self._path, "-j", "list", "set", "inet", self.table,
-                               _SETS[version]], self.wait + _GRACE)
+        result = self.run("nft", "-j", "list", "set", "inet", self.nft_table, _SETS[version])
         if not result.ok:
-            if any(absent in result.output for absent in _ABSENT):
-                return set()
-            raise failed(TEMPFAIL, _describe(result))
-        found = set()
+            self.sort(result, None, ((None, _NOTHING_THERE),))
+            return set()
+        elements = []
         for item in json.loads(result.output)["nftables"]:
-            for element in item.get("set", {}).get("elem", ()):
-                if isinstance(element, str):
-                    found.add(ipaddress.ip_address(element))
-        return found
+            elements += [e for e in item.get("set", {}).get("elem", ()) if isinstance(e, str)]
+        return addresses(elements, version)
 
     def _apply(self, extra):
         """Our layout plus *extra* in one transaction: (result, chains created)."""
-        result = self._run(self.layout(declare_chains=False) + extra)
-        if result.ok or "No such file or directory" not in result.output:
+        result = self._nft(self.layout(declare_chains=False) + extra)
+        if result.ok or _MISSING not in result.output:
             return result, False
-        return self._run(self.layout() + extra), True
+        return self._nft(self.layout() + extra), True
 
     def layout(self, declare_chains=True):
-        table = "inet " + self.table
+        table = "inet " + self.nft_table
         script = ["add table " + table,
                   "add set %s v4 { type ipv4_addr; }" % table,
                   "add set %s v6 { type ipv6_addr; }" % table]
-        for hook in ("input", "forward"):
+        for hook in _HOOKS:
             if declare_chains:
                 script.append("add chain %s %s { type filter hook %s priority -10; "
                               "policy accept; }" % (table, hook, hook))
@@ -112,10 +117,17 @@ class Backend:
                        for version in (4, 6)]
         return script
 
-    def _run(self, script):
+    def _nft(self, script):
         # One argument holding every command: nft applies it as one
-        # transaction.  nft has no lock to wait for; the bound is a backstop.
-        return commands.run([self._path, "; ".join(script)], self.wait + _GRACE)
+        # transaction.  nft has no lock to wait for; the timeout is a backstop.
+        return self.run("nft", "; ".join(script))
+
+    def _succeeded(self, result):
+        if result.ok:
+            return
+        if _NO_KERNEL in result.output:
+            unusable(self, result)
+        raise failed(TEMPFAIL, _describe(result))
 
 
 def _describe(result):

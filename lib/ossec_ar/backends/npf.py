@@ -10,8 +10,10 @@ npfctl cannot create a table at run time, so a missing table fails the add
 with exit 78 and the lines to add; an npf that is not active is exit 69.
 """
 
-from ..exits import CONFIG, TEMPFAIL, failed
-from .toolbox import Toolbox, addresses
+from ..config import table_name
+from ..exits import CONFIG, failed
+from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base, Op,
+                   addresses)
 
 # npfctl's errno texts (npfctl.c): EEXIST, ENOENT, and EINVAL, which for an
 # address we have already validated can only mean the table ID.
@@ -21,18 +23,22 @@ _NO_TABLE = "invalid address, mask or table ID"
 _NOT_LOADED = "cannot open '/dev/npf'"
 
 
-class Backend:
-    name = "npf"
+def _no_table(backend, result):
+    raise failed(CONFIG, "npf has no table <%s>; add 'table <%s> type ipset' and, in"
+                 " group default, 'block in final from <%s>' to /etc/npf.conf, then run"
+                 " npfctl reload" % ((backend.npf_table,) * 3))
 
-    def __init__(self, settings):
-        self.table = settings.npf_table
-        self.tools = Toolbox("npfctl")
 
-    def missing(self, address):
-        return self.tools.missing()
+class Backend(Base):
+    settings = {"npf_table": ("ossec_blacklist", table_name)}
+
+    ADD = Op("npfctl", ("table", "{npf_table}", "add", "{address}"), BLOCKED,
+             (ALREADY_BLOCKED, (_EXISTS,)), (_no_table, (_NO_TABLE,)))
+    DELETE = Op("npfctl", ("table", "{npf_table}", "rem", "{address}"), UNBLOCKED,
+                (NOT_BLOCKED, (_ABSENT, _NO_TABLE, _NOT_LOADED)))
 
     def inactive(self, address):
-        result = self.tools.run("npfctl", "show")
+        result = self.run("npfctl", "show")
         if not result.ok:
             return "npf is not usable (%s)" % result.describe()
         first = result.output.splitlines()[:1]
@@ -41,32 +47,16 @@ class Backend:
         return None
 
     def add(self, address):
-        result = self.tools.run("npfctl", "table", self.table, "add", str(address))
-        if result.ok:
-            return "blocked", self._where()
-        if _EXISTS in result.output:
-            return "already blocked", self._where()
-        if _NO_TABLE in result.output:
-            raise failed(CONFIG, "npf has no table <%s>; add 'table <%s> type ipset' and,"
-                          " in group default, 'block in final from <%s>' to /etc/npf.conf,"
-                          " then run npfctl reload" % ((self.table,) * 3))
-        raise failed(TEMPFAIL, result.describe())
+        return self.ADD(self, address), self._where()
 
     def delete(self, address):
-        result = self.tools.run("npfctl", "table", self.table, "rem", str(address))
-        if result.ok:
-            return "unblocked", self._where()
-        if any(text in result.output for text in (_ABSENT, _NO_TABLE, _NOT_LOADED)):
-            return "was not blocked", self._where()
-        raise failed(TEMPFAIL, result.describe())
+        return self.DELETE(self, address), self._where()
 
     def members(self, version):
-        result = self.tools.run("npfctl", "table", self.table, "list")
-        if not result.ok:
-            if any(text in result.output for text in (_NO_TABLE, _NOT_LOADED)):
-                return set()
-            raise failed(TEMPFAIL, result.describe())
-        return addresses(result.output.split(), version)
+        result = self.run("npfctl", "table", self.npf_table, "list")
+        if self.sort(result, None, ((NOT_BLOCKED, (_NO_TABLE, _NOT_LOADED)),)) is None:
+            return addresses(result.output.split(), version)
+        return set()
 
     def _where(self):
-        return "npf table <%s>" % self.table
+        return "npf table <%s>" % self.npf_table

@@ -1,0 +1,124 @@
+"""What every backend shares: its tools, one way to run them with one
+timeout, the words of an outcome, and one way to read a tool's answer.
+
+A backend module defines ``Backend(base.Backend)`` with:
+
+``settings``
+    ``{key: (default, parser)}``: its own keys in the configuration file's
+    ``[firewall-drop]`` section, read as attributes of the same names.
+``versions``
+    ``{tool: args}`` that make its tools print their versions (``ossec-ar
+    status``), and ``down``, what it means when that call fails (or None).
+``add(address)``, ``delete(address)``
+    Change the firewall; ``(status, detail)``, status one of the words
+    below, detail where, for the log.  A failure raises ``exits.Stop``; a
+    delete where our layout does not exist is NOT_BLOCKED, never a failure.
+``members(version)``
+    The addresses of that family held in our layout, for ``ossec-ar list``.
+``inactive(address)`` (optional)
+    Why the firewall is not enabled, or None; asked before an add only (a
+    disabled firewall's tables can still be emptied).
+
+``missing`` comes from the registry line (the tools, a daemon).  A call
+whose answer is simple is an :class:`Op`: the argv words, and the phrases
+of its answers.  Backends run under the program's lock, so they may check
+and then change.
+"""
+
+from .. import exits
+from ..exits import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, TEMPFAIL, UNBLOCKED,
+                     failed)
+
+__all__ = ["Backend", "Op", "ALREADY_BLOCKED", "BLOCKED", "NOT_BLOCKED", "UNBLOCKED"]
+
+# Seconds a tool may run beyond our own lock wait, which iptables also
+# waits for its xtables lock: past that, it is killed and the run fails.
+GRACE = 30
+
+
+class Backend:
+    settings = {}
+    versions = {}
+    down = None
+
+    def __init__(self, entry, settings, tools):
+        self.name = entry.name
+        self.entry = entry
+        self.tools = tools
+        self.wait = settings.lock_wait
+        self.timeout = settings.lock_wait + GRACE
+        for key, (default, _) in self.settings.items():
+            setattr(self, key, settings.option(key, default))
+
+    def missing(self, address):
+        return self.entry.missing(self.tools, address.version)
+
+    def inactive(self, address):
+        return None
+
+    def run(self, tool, *args, input=b""):
+        """A ``commands.Result``; *input* goes to the tool's stdin."""
+        return self.tools.run([self.tools.find(tool)] + list(args), self.timeout, input)
+
+    def check(self, tool, *args, input=b"", harmless=()):
+        """Like :meth:`run`, but a failure stops the run with exit 75, unless
+        the output says one of the *harmless* phrases."""
+        result = self.run(tool, *args, input=input)
+        if not result.ok and not _says(result, harmless):
+            raise failed(TEMPFAIL, result.describe())
+        return result
+
+    def sort(self, result, success, answers=()):
+        """What the tool's *result* means.
+
+        *answers* are ``(outcome, phrases)`` pairs, tried in order: the
+        first outcome whose phrase the output contains (a status word, or a
+        function of the backend and the result, which may raise).  Otherwise
+        *success* when the tool succeeded, and exit 75 with its words when
+        it failed.
+        """
+        for outcome, phrases in answers:
+            if _says(result, phrases):
+                return outcome(self, result) if callable(outcome) else outcome
+        if result.ok:
+            return success
+        raise failed(TEMPFAIL, result.describe())
+
+
+class Op:
+    """One call whose answer is enough: its tool, its argv words (formatted
+    with ``{address}`` and the backend's attributes), what success means,
+    and its other answers (see :meth:`Backend.sort`)."""
+
+    def __init__(self, tool, words, success, *answers):
+        self.tool = tool
+        self.words = words
+        self.success = success
+        self.answers = answers
+
+    def __call__(self, backend, address):
+        fields = dict(vars(backend), address=address)
+        args = [word.format(**fields) for word in self.words]
+        return backend.sort(backend.run(self.tool, *args), self.success, self.answers)
+
+
+def _says(result, phrases):
+    return any(phrase in result.output for phrase in phrases)
+
+
+def addresses(texts, version):
+    """The single addresses of *version* among *texts*, written bare or with
+    a full-length prefix as the tools list them.  Networks (we never add
+    one) and anything else are skipped."""
+    from ..address import host
+    found = set()
+    for text in texts:
+        address = host(text)
+        if address is not None and address.version == version:
+            found.add(address)
+    return found
+
+
+def unusable(backend, result):
+    """The tool says this kernel cannot do it: ``auto`` tries the next."""
+    raise exits.Unusable("%s: %s" % (backend.name, result.describe()))

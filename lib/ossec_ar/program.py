@@ -1,0 +1,174 @@
+"""The program model: one object per active-response program.
+
+A program (firewall-drop, host-deny) owns its lock, the checks before a
+change, and the ledger record; its subclass says how it blocks, unblocks
+and lists an address on this host.  The executables (through ``cli``) and
+every ``ossec-ar`` command that changes something go through here, and
+nothing else changes a firewall or hosts.deny.  Every change is decided
+under the program's lock, from what the ledger and the host say inside it,
+so that no order of concurrent runs leaves a block that its delete should
+have lifted.
+"""
+
+import os
+
+from . import address as addresses
+from . import config, ledger
+from .exits import BLOCKED, NOPERM, REFUSED, Stop, failed, refused
+from .lock import FileLock, lock_file
+from .system import System
+
+
+class Program:
+    name = None             # the ledger's and the lock's name
+
+    def __init__(self, prefix, settings=None):
+        self.prefix = prefix
+        self._settings = settings
+        self._system = None
+
+    @property
+    def settings(self):
+        """The configuration, read when first needed (exit 78 if broken)."""
+        if self._settings is None:
+            self._settings = config.load(config.config_path(self.prefix))
+        return self._settings
+
+    @property
+    def system(self):
+        if self._system is None:
+            self._system = System(self.settings)
+        return self._system
+
+    def lock(self):
+        return FileLock(lock_file(self.prefix, self.name), self.lock_wait())
+
+    # A request from execd.
+
+    def respond(self, request):
+        """(status, address, detail) of one request; a refusal or failure
+        raises ``exits.Stop``.
+
+        Checked in order: the address (65), the configuration (78), for an
+        add the allowlist (65), root (77); then, for an add, the request's
+        own confirmation (Wazuh's check_keys), which may stop the run.
+        """
+        address = addresses.parse(request.address)
+        self.settings
+        if request.action == "add":
+            self.check_allowed(address)
+        require_root()
+        if request.action == "add":
+            if request.confirm is not None:
+                request.confirm(address)
+            status, detail = self.add(address, request.rule_id, request.alert_id)
+        else:
+            status, detail = self.delete(address, request.rule_id, request.alert_id)
+        return status, address.text, detail
+
+    def check_allowed(self, address):
+        """Refuse (65) an address on the allowlist.  Adds only: lifting a
+        block is always allowed, or allowlisting a blocked address would
+        keep it blocked for ever."""
+        if not self.settings.allowlist:
+            return
+        import ipaddress
+        literal = ipaddress.ip_address(address.packed)
+        for text, network in self.settings.allowlist:
+            if literal in network:
+                raise refused(REFUSED, "%s is on the allowlist (%s)" % (address, text))
+
+    # The changes, each under the lock.
+
+    def add(self, address, rule="-", alert="-"):
+        with self.lock():
+            status, detail, where = self.block(address)
+            return status, self._recorded("add", address, where, rule, alert, detail)
+
+    def delete(self, address, rule="-", alert="-"):
+        with self.lock():
+            status, detail = self.unblock(address)
+            return status, self._recorded("delete", address, self.where_deleted, rule,
+                                          alert, detail)
+
+    def restore(self, address):
+        """Block *address* again if the ledger still holds its block:
+        (status, detail), or None when it was lifted in the meantime."""
+        self.check_allowed(address)
+        with self.lock():
+            entry = ledger.last(self.prefix, self.name, address)
+            if entry is None or entry.op != "add":
+                return None
+            status, detail, where = self.block(address, prefer=entry.backend)
+            if status == BLOCKED:
+                detail = self._recorded("add", address, where, entry.rule, entry.alert, detail)
+            return status, detail
+
+    def expire(self, address, before):
+        """Lift *address* if the ledger's block of it began before the time
+        *before*: (status, detail), or None when it is not (or no longer) so."""
+        with self.lock():
+            entry = ledger.last(self.prefix, self.name, address)
+            if entry is None or entry.op != "add" or entry.time >= before:
+                return None
+            status, detail = self.unblock(address)
+            return status, self._recorded("delete", address, self.where_deleted, "-", "-",
+                                          detail)
+
+    def _recorded(self, op, address, where, rule, alert, detail):
+        problem = ledger.record(self.prefix, self.name, op, address, where, rule, alert)
+        return detail + ("; " + problem if problem else "")
+
+    # What a program says of this host: to be given by each program.
+
+    where_deleted = "-"     # the ledger's "backend" field of a delete
+
+    def lock_wait(self):
+        raise NotImplementedError
+
+    def block(self, address, prefer=None):
+        """(status, detail, where): block *address*, under the lock."""
+        raise NotImplementedError
+
+    def unblock(self, address):
+        """(status, detail): lift *address* wherever we may have blocked it."""
+        raise NotImplementedError
+
+    def present(self, notes):
+        """{Address: where} of what is blocked on the host now; a layout
+        that cannot be listed adds to *notes*."""
+        raise NotImplementedError
+
+    # What ossec-ar shows.
+
+    def blocks(self, notes):
+        """[(Address, ledger record or None, where or None)]: every address
+        the ledger holds as blocked or the host blocks, the ledger's first.
+
+        Every address read back from the ledger goes through the parser
+        and refusals that argv does: a record for 127.0.0.1 or a network is
+        reported and skipped, never shown as a block nor acted on.
+        """
+        records, skipped = ledger.read_trusted(self.prefix, self.name)
+        path = ledger.ledger_path(self.prefix, self.name)
+        notes += ["ledger %s: skipped line %d: %s" % (path, number, reason)
+                  for number, reason in skipped]
+        held = {}
+        for text, entry in ledger.in_force(records).items():
+            try:
+                held[addresses.parse(text)] = entry
+            except Stop as stop:            # not an address we would block
+                notes.append("ledger %s: record for %s skipped: %s"
+                             % (path, text, stop.reason))
+        present = self.present(notes)
+        rows = [(address, entry, present.get(address)) for address, entry in
+                sorted(held.items(), key=lambda item: item[0])]
+        rows += [(address, None, where) for address, where in
+                 sorted(present.items(), key=lambda item: item[0]) if address not in held]
+        return rows
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise failed(NOPERM, "must run as root (effective uid %d)" % os.geteuid())
+
