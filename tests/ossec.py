@@ -317,8 +317,13 @@ class Ossec:
 
     def install_rules(self):
         """``cat ... >> local_decoder.xml`` and ``>> local_rules.xml``, from
-        the files our make install put in /usr/share/ossec-ar."""
-        shared = os.path.join(self.root, "usr", "share", "ossec-ar")
+        the files our make install put in its DATADIR: /usr/share/ossec-ar
+        for the prefix /var/ossec, ``<prefix>/share/ossec-ar`` for any other
+        (the server's and the agent's)."""
+        if self.prefix == "/var/ossec":
+            shared = os.path.join(self.root, "usr", "share", "ossec-ar")
+        else:
+            shared = self.path("share", "ossec-ar")
         for source, target in (("ossec-ar_decoders.xml", ("etc", "local_decoder.xml")),
                                ("ossec-ar_rules.xml", ("rules", "local_rules.xml"))):
             with open(os.path.join(shared, source), "rb") as f:
@@ -427,6 +432,56 @@ def _command(pid):
             return os.fsdecode(f.read().split(b"\0", 1)[0])
     except (OSError, IndexError):
         return None
+
+
+# --- what the daemons write ------------------------------------------------
+
+def read(path):
+    """The text of *path*, or "" while it does not exist."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def wait_for(what, check, seconds, context):
+    """Poll *check* until it returns something true, and return that; fail
+    after *seconds* with *what* and ``context()`` (the logs that explain)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError("after %ds, still no %s\n%s" % (seconds, what, context()))
+        time.sleep(0.2)
+
+
+class Alert:
+    """One alert of alerts.log: ``rule``, ``level``, ``description``,
+    ``srcip`` (None if none), ``location`` (the header's second line, which
+    names the agent), ``log`` (the event's line) and ``text``."""
+
+    def __init__(self, block):
+        lines = block.splitlines()
+        rule = re.match(r"^Rule: (\d+) \(level (\d+)\) -> '(.*)'$", lines[2])
+        self.rule, self.level, self.description = int(rule.group(1)), int(rule.group(2)), \
+            rule.group(3)
+        self.location = lines[1]
+        self.srcip = next((line[len("Src IP: "):] for line in lines
+                           if line.startswith("Src IP: ")), None)
+        self.log = lines[-1]
+        self.text = block
+
+    def __repr__(self):
+        return "Alert(%d, %r, %r)" % (self.rule, self.srcip, self.log)
+
+
+def alerts(install):
+    """The alerts in *install*'s logs/alerts/alerts.log, oldest first."""
+    text = read(install.path("logs", "alerts", "alerts.log"))
+    return [Alert("** Alert" + block.rstrip("\n")) for block in text.split("** Alert")[1:]]
 
 
 # --- ossec-logtest's output ----------------------------------------------------

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import ossec
+from ossec import read, wait_for
 from conftest import delete_netns, new_netns
 
 BLOCK_SECONDS = 3
@@ -71,41 +72,6 @@ CONF = """<ossec_config>
 """
 
 
-def wait_for(what, check, seconds, context):
-    """Poll *check* until it returns something true; fail after *seconds*."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail("after %ds, still no %s\n%s" % (seconds, what, context()))
-        time.sleep(0.2)
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
-class Alert:
-    def __init__(self, block):
-        lines = block.splitlines()
-        rule = re.match(r"^Rule: (\d+) \(level (\d+)\) -> '(.*)'$", lines[2])
-        self.rule, self.level, self.description = int(rule.group(1)), int(rule.group(2)), \
-            rule.group(3)
-        self.srcip = next((line[len("Src IP: "):] for line in lines
-                           if line.startswith("Src IP: ")), None)
-        self.log = lines[-1]
-        self.text = block
-
-    def __repr__(self):
-        return "Alert(%d, %r, %r)" % (self.rule, self.srcip, self.log)
-
-
 class Daemons:
     def __init__(self, install, netns, auth):
         self.install = install
@@ -113,9 +79,7 @@ class Daemons:
         self.auth = auth
 
     def alerts(self):
-        text = read(self.install.path("logs", "alerts", "alerts.log"))
-        return [Alert("** Alert" + block.rstrip("\n"))
-                for block in text.split("** Alert")[1:]]
+        return ossec.alerts(self.install)
 
     def alert(self, rule, srcip, seconds=60):
         return wait_for("alert %d for %s" % (rule, srcip),
