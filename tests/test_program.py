@@ -100,7 +100,9 @@ def test_no_order_of_concurrent_changes_leaves_a_block_its_delete_lifted(nft_net
 
 
 def admin(netns, install, *args):
-    result = netns.run([os.path.join(install.prefix, "bin", "ossec-ar")] + list(args))
+    # UTF-8 whatever the test's locale: an argument may come back in a message.
+    result = netns.run([os.path.join(install.prefix, "bin", "ossec-ar")] + list(args),
+                       encoding="utf-8", errors="surrogateescape")
     return result.returncode, result.stdout, result.stderr
 
 
