@@ -37,9 +37,15 @@ def main(program, argv, prefix, respond):
     # works in a caller's directory.
     os.chdir("/")
     try:
+        name = os.path.basename(invoked)
+        name = name[:-3] if name.endswith(".sh") else name
+
+        def named(prefix, req):
+            req.name = name
+            return respond(prefix, req)
         if wazuh_form:
-            return _run_wazuh(writer, invoked, prefix, respond)
-        return _run_ossec(writer, argv0, argv[1:], prefix, respond)
+            return _run_wazuh(writer, invoked, prefix, named)
+        return _run_ossec(writer, argv0, argv[1:], prefix, named)
     finally:
         writer.close()
 

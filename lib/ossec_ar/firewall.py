@@ -5,8 +5,22 @@ from .exits import NOT_BLOCKED, TEMPFAIL, UNAVAILABLE, UNBLOCKED, Stop, Unusable
 from .program import Program
 
 
+# The stock names that agents' configurations use for one firewall each
+# (OSSEC's firewalld-drop.sh, nftables-drop.sh, route-null.sh and the BSD
+# variants; Wazuh's names without .sh): run by such a name, we use that
+# backend, whatever the configuration's ``backend`` says.  firewall-drop
+# itself keeps the configured one (``auto`` by default).
+BACKEND_OF_NAME = {"firewalld-drop": "firewalld", "nftables-drop": "nftables",
+                   "route-null": "route", "pf": "pf", "ipfw": "ipfw", "ipfw_mac": "ipfw",
+                   "npf": "npf"}
+
+
 class FirewallDrop(Program):
     name = "firewall-drop"
+
+    def __init__(self, prefix, settings=None, backend=None):
+        Program.__init__(self, prefix, settings)
+        self.backend = backend          # chosen by the name we run under
 
     def lock_wait(self):
         return self.settings.lock_wait
@@ -32,10 +46,13 @@ class FirewallDrop(Program):
         raise failed(UNAVAILABLE, "no usable firewall tool (%s)" % "; ".join(reasons))
 
     def choices(self, prefer=None):
-        """The backends an add may use, in order: the configured one, or
-        ``auto``'s list for this system; first *prefer* (the backend that
-        made a block being restored) if it runs here."""
-        if self.settings.backend == "auto":
+        """The backends an add may use, in order: the one the name we run
+        under chooses, else the configured one, or ``auto``'s list for this
+        system; first *prefer* (the backend that made a block being
+        restored) if it runs here."""
+        if self.backend:
+            names = [self.backend]
+        elif self.settings.backend == "auto":
             names = list(backends.AUTOMATIC.get(self.system.name, ()))
             if not names:
                 raise failed(UNAVAILABLE, "no firewall backend for %s" % self.system.name)
@@ -106,4 +123,4 @@ class FirewallDrop(Program):
 
 
 def respond(prefix, request):
-    return FirewallDrop(prefix).respond(request)
+    return FirewallDrop(prefix, backend=BACKEND_OF_NAME.get(request.name)).respond(request)

@@ -13,7 +13,7 @@ USAGE_TEXT = "expected: add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]"
 
 
 class Request:
-    __slots__ = ("action", "user", "address", "alert_id", "rule_id", "confirm")
+    __slots__ = ("action", "user", "address", "alert_id", "rule_id", "confirm", "name")
 
     def __init__(self, action, user, address, alert_id="-", rule_id="-"):
         self.action = action
@@ -25,6 +25,8 @@ class Request:
         # address has passed every check; it raises to stop the run.  Only
         # Wazuh's protocol has one (its check_keys exchange).
         self.confirm = None
+        # The name execd ran us by, without ".sh": some names choose a backend.
+        self.name = None
 
 
 def from_argv(args):
