@@ -26,7 +26,7 @@ from .address import Address
 from .firewall import FirewallDrop
 from .hostdeny import HostDeny
 from .lock import lock_file
-from .program import require_root
+from .program import combined, lift, require_root
 
 PROBE = Address("192.0.2.1", 4, bytes((192, 0, 2, 1)))
 _ASCII_DIGITS = frozenset("0123456789")
@@ -328,8 +328,7 @@ def _table(rows, notes):
 
 def unblock(host, args):
     address = addresses.parse(args.address)
-    results = [_change(program, program.delete, address, lifting=True)
-               for program in host.programs]
+    results = lift(host.programs, address)
     return _report(host, ["unblock", address.text], "delete", address.text, results)
 
 
@@ -351,15 +350,8 @@ def _change(program, change, address, lifting=False):
 
 def _report(host, args, action, address, results):
     """Log and summarise the per-program results of one change."""
-    code = max(code for _, _, _, code in results)
-    statuses = [status for _, status, _, _ in results]
-    if code != exits.OK:
-        status = "failed"
-    elif exits.UNBLOCKED in statuses or exits.BLOCKED in statuses:
-        status = exits.UNBLOCKED if action == "delete" else exits.BLOCKED
-    else:
-        status = statuses[0] if len(set(statuses)) == 1 else "done"
-    detail = "; ".join("%s: %s: %s" % (program, st, text) for program, st, text, _ in results)
+    status, detail, code = combined(results, exits.UNBLOCKED if action == "delete"
+                                    else exits.BLOCKED)
     host.log(args, action, address, status, detail, code)
     data = {"action": action, "address": address, "status": status, "exit": code,
             "programs": [{"program": p, "status": s, "detail": d, "exit": c}

@@ -14,7 +14,8 @@ import os
 
 from . import address as addresses
 from . import config, ledger
-from .exits import BLOCKED, NOPERM, REFUSED, Stop, failed, refused
+from .exits import (BLOCKED, NOPERM, NOT_BLOCKED, OK, REFUSED, UNAVAILABLE, UNBLOCKED, Stop,
+                    failed, refused)
 from .lock import FileLock, lock_file
 from .system import System
 
@@ -166,6 +167,38 @@ class Program:
         rows += [(address, None, where) for address, where in
                  sorted(present.items(), key=lambda item: item[0]) if address not in held]
         return rows
+
+
+def lift(programs, address, rule="-", alert="-"):
+    """[(program, status, detail, exit code)]: *address* lifted by each of
+    *programs*, each under its own lock, as their own deletes do.  With no
+    firewall tool at all on the host, no layout of ours is there either."""
+    results = []
+    for program in programs:
+        try:
+            status, detail = program.delete(address, rule, alert)
+        except Stop as stop:
+            if stop.code != UNAVAILABLE:
+                results.append((program.name, stop.status, stop.reason, stop.code))
+                continue
+            status, detail = NOT_BLOCKED, stop.reason
+        results.append((program.name, status, detail, OK))
+    return results
+
+
+def combined(results, changed):
+    """(status, detail, exit code) of several programs' results: failed if
+    one failed, *changed* if one changed something, else their one status."""
+    code = max(code for _, _, _, code in results)
+    statuses = [status for _, status, _, _ in results]
+    if code != OK:
+        status = "failed"
+    elif UNBLOCKED in statuses or BLOCKED in statuses:
+        status = changed
+    else:
+        status = statuses[0] if len(set(statuses)) == 1 else "done"
+    detail = "; ".join("%s: %s: %s" % (name, st, text) for name, st, text, _ in results)
+    return status, detail, code
 
 
 def require_root():

@@ -1,0 +1,26 @@
+#!/usr/bin/python3 -IS
+"""OSSEC active response: lift the blocks of an IP address (add), everywhere
+firewall-drop.sh and host-deny.sh may have put them, on the manager's
+word (agent_control -b IP -f unblock0 -u AGENT).  See README.md, "Lifting a
+block from the manager".  -I keeps the caller's PYTHON* variables, user
+site and working directory out; -S skips site-packages, which we do not use.
+"""
+import sys
+
+try:
+    import os
+    # Our package lives in <prefix>/lib, both in the source tree and installed.
+    PREFIX = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.realpath(__file__))))
+    sys.path.insert(0, os.path.join(PREFIX, "lib"))
+    from ossec_ar import cli, unblock
+    cli.standard_descriptors()
+    code = cli.main("unblock", sys.argv, PREFIX, unblock.respond)
+except (OSError, MemoryError, SystemError):
+    # Out of descriptors or memory before the run could write its outcome
+    # line (short of memory, the interpreter's own imports can also fail
+    # with SystemError): exit 75, a temporary failure, not a traceback.
+    sys.exit(75)
+# Skip the interpreter's teardown (about 2 ms, a sixth of a run): the log
+# has been written with os.write and closed, and nothing else is buffered.
+os._exit(code)
