@@ -26,7 +26,7 @@ import re
 import select
 import time
 
-from .exits import REFUSED, TEMPFAIL, USAGE, OK, Stop, failed, refused
+from .exits import ALREADY_BLOCKED, OK, REFUSED, TEMPFAIL, USAGE, Stop, failed, refused
 from .request import Request
 
 MAX_LINE = 64 * 1024
@@ -174,7 +174,7 @@ class Channel:
         if command == "continue":
             return
         if command == "abort":
-            raise Stop(OK, "already blocked", "execd answered abort to check_keys: "
+            raise Stop(OK, ALREADY_BLOCKED, "execd answered abort to check_keys: "
                        "its block of %s is still pending" % address)
         raise refused(USAGE, "execd answered %s to check_keys; expected continue or abort"
                       % _shown(command))
