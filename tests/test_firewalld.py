@@ -168,3 +168,18 @@ def test_nftables_backend_bans_survive_a_firewalld_reload(firewalld, install):
     assert not firewalld.connects(SERVER_V4)
     assert firewalld.run([program, "delete", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
     assert firewalld.connects(SERVER_V4)
+
+
+@pytest.mark.parametrize("name", ["firewalld-drop.sh", "firewalld-drop"])
+def test_the_firewalld_drop_names_use_firewalld_whatever_the_configuration_says(
+        firewalld, install, name):
+    install.configure("[firewall-drop]\nbackend = nftables\n")
+    program = install.program(name)
+    assert firewalld.run([program, "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert install.log_lines()[-1].split("/%s: " % name, 1)[1].startswith(
+        "add %s: blocked: firewalld ipset ossec4 in zone drop" % CLIENT_V4)
+    assert firewalld.entries("ossec4") == [CLIENT_V4]
+    assert not firewalld.connects(SERVER_V4)
+    assert firewalld.run([program, "delete", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert firewalld.entries("ossec4") == []
+    assert firewalld.connects(SERVER_V4)

@@ -64,9 +64,9 @@ class FirewallDrop(Program):
         return names
 
     def unblock(self, address):
-        """Remove *address* from the backend that the ledger says blocked
-        it; if that one does not hold it, or the ledger does not know it,
-        from every layout of ours whose tools are here.  An address blocked
+        """Remove *address* from the backends that the ledger says blocked
+        it; if none of them holds it, or the ledger does not know it, from
+        every layout of ours whose tools are here.  An address blocked
         before the backend was changed (or by the other choice of ``auto``,
         or by the stock scripts) must not stay blocked for ever."""
         entries = backends.on(self.system.name)
@@ -77,14 +77,13 @@ class FirewallDrop(Program):
                        for e in entries]
             raise failed(UNAVAILABLE, "no usable firewall tool (%s)"
                          % ("; ".join(reasons) or "none for %s" % self.system.name))
-        entry = ledger.last(self.prefix, self.name, address)
-        first = entry.backend if entry is not None and entry.op == "add" else None
-        if first in usable:
-            status, detail = self._delete_from([first], address)
+        first = [name for name in ledger.holders(self.prefix, self.name, address)
+                 if name in usable]
+        if first:
+            status, detail = self._delete_from(first, address)
             if status == UNBLOCKED:
                 return status, detail
-            usable.remove(first)
-        return self._delete_from(usable, address)
+        return self._delete_from([name for name in usable if name not in first], address)
 
     def _delete_from(self, names, address):
         removed, absent, errors = [], [], []

@@ -171,7 +171,26 @@ def read_trusted(prefix, program):
 
 def last(prefix, program, address):
     """The last record of *program*'s ledger for *address*, or None: what
-    the block (or its lifting) was, to the programs under their lock.
+    the block (or its lifting) was, to the programs under their lock."""
+    for entry in _latest(prefix, program, address):
+        return entry
+    return None
+
+
+def holders(prefix, program, address):
+    """The backends of the adds of *address* since its last delete, the
+    latest first: where its blocks are, as far as the ledger knows."""
+    found = []
+    for entry in _latest(prefix, program, address):
+        if entry.op != "add":
+            break
+        if entry.backend not in found:
+            found.append(entry.backend)
+    return found
+
+
+def _latest(prefix, program, address):
+    """*address*'s records, from the last one back.
 
     Read from the end, parsing only the lines where the address stands, so
     that it costs a delete little whatever the ledger's size.  A file that
@@ -180,20 +199,20 @@ def last(prefix, program, address):
     try:
         data, info = safefile.read_file(ledger_path(prefix, program), _READ_LIMIT)
     except (OSError, Stop):
-        return None
+        return
     if not data or info.st_uid != 0:
-        return None
+        return
     needle = (" %s " % _escape(address.text)).encode()
     end = len(data)
     while True:
         found = data.rfind(needle, 0, end)
         if found < 0:
-            return None
+            return
         start = data.rfind(b"\n", 0, found) + 1
         stop = data.find(b"\n", found)
         entry, _ = _parse(data[start:stop if stop >= 0 else len(data)])
         if entry is not None and entry.address == address.text:
-            return entry
+            yield entry
         end = start
 
 
