@@ -152,9 +152,11 @@ check:
 demo:
 	./tools/demo
 
+# Options for tools/bench.py, e.g. make bench BENCH="--no-scale --no-firewalld".
+BENCH ?=
 bench:
 	./tools/setup
-	.venv/bin/python tools/bench.py
+	.venv/bin/python tools/bench.py $(BENCH)
 
 clean:
 	rm -rf .venv .pytest_cache build

@@ -1,26 +1,49 @@
 #!/usr/bin/python3
-"""make bench: what one firewall-drop.sh run costs, against the raw commands.
+"""make bench: our installed programs against the real stock scripts.
 
-Runs as root in private network namespaces (``unshare -n``), once with
-iptables-nft and once with iptables-legacy, on a copy installed by
-``make install``.  Every figure of a table comes from the same run, and the
-ratios are what to read: these machines are noisy.
+Ours: installed by ``make install`` (PREFIX=/var/ossec under a scratch
+DESTDIR), once for each backend, so that each install's
+``etc/ossec-ar.conf`` can choose one (``auto`` for the auto rows).  Each
+run is ``<prefix>/active-response/bin/firewall-drop.sh`` (or host-deny.sh)
+with cwd ``/`` and an environment of PATH only, as execd gives; every run's
+outcome line in its log is checked against what the operation must say
+(blocked, already blocked, unblocked, was not blocked), and the bench stops
+if it does not.
 
-  raw add     the iptables commands our add issues, run back to back
-  ours add    firewall-drop.sh add (steady state: chain and jumps exist)
-  stock add   the commands the stock scripts run for one add (OSSEC 4.x
-              with its chain, and 2.8), emulated in tools/bench.py
-  python      /usr/bin/python3 -IS -c pass, the interpreter alone
+Stock: the scripts in ``../shared/vendor/stock-ar/<version>/``, each copied
+to ``<scratch>/stock-<version>/active-response/bin/`` (their log is then
+``<scratch>/stock-<version>/logs/active-responses.log``, the path they
+derive from $0) and run from ``<scratch>/stock-<version>/cwd``, where their
+``mkdir $PWD/fw-drop`` lock lands.  Every ratio is ours / stock 4.2.0.
 
-Then, with iptables-nft only, the scale table: for each backend, N bans
-are loaded in one bulk transaction (iptables-restore, nft -f, ipset
-restore; for firewalld, its permanent configuration and one reload), and
-single adds through firewall-drop.sh are timed on top; each figure is the
-median add at N as a ratio to the median add at N = 10.  ``--no-scale``
-skips the scale table.
+Everything runs as root in private namespaces: network (one per side, so
+that each side holds only its own N bans), mount (a copy of /etc bound
+over /etc, a tmpfs on /run: no xtables lock, D-Bus or firewalld of the
+machine's), and pid (no process of the machine's is seen).  One pass runs
+with iptables-nft, one with iptables-legacy (bound over xtables-nft-multi).
+IP forwarding is off in every namespace (the kernel's default for a new
+one), so stock 4.2.0 touches INPUT only.
+
+A block is one number N of bans: each side gets N bans loaded in bulk in
+its own layout (iptables-restore, nft -f, ipset restore; firewalld: its
+permanent configuration and one reload), then the sides take turns, one
+round at a time (ours auto, ours iptables, ..., stock, ours auto, ...):
+add a fresh address, add it again (a present address), delete it; then,
+in rounds of their own, delete an address that is absent.  Figures are
+medians.  Slow sides run fewer rounds (spread over the block, at least
+--min-runs, within --budget seconds each), and stock 4.2.0's delete of an
+absent address, which retries for about 15 s, runs --absent-runs times at
+10 bans and once at larger N; the runs column says how many each median
+has.  Stock's add of a present address inserts a second rule and its
+delete removes one, so each stock round leaves one rule more than it found.
 """
 
+import argparse
+import collections
+import ctypes
+import json
 import os
+import platform
 import shutil
 import signal
 import statistics
@@ -30,176 +53,743 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = 40
-BURST = 200
+STOCK_DIR = os.path.join(os.path.dirname(ROOT), "shared", "vendor", "stock-ar")
+REFERENCE = "4.2.0"
+OTHER_STOCK = ("2.8.3", "main-7f06fe0")
+BACKENDS = ("auto", "iptables", "nftables", "ipset")
 SCALE = (10, 1000, 10000, 100000)
-SCALE_RUNS = 7
+HOSTS_DENY_LINES = (10, 10000)
+# The 50 addresses stay banned (above the 10) while the 200 come and go.
+BURSTS = (("add", 50), ("add", 200), ("delete", 200))
+ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+BURST_LIMIT = 300           # seconds a stock burst may take before it is stopped
+FIREWALLD_RELOAD_LIMIT = 600
 
-# Our own emulations of the commands each stock script runs for one IPv4 add
-# on Linux, in order, so that their cost can be measured beside ours.
-STOCK_MAIN = r"""#!/bin/sh
-# OSSEC 4.x (main): dedicated chain, checked with -L and -C, no -w.
-uname >/dev/null
-cd "$(dirname "$0")"
-name=$(basename "$0")
-echo "$(date) $0 $1 $2 $3 $4 $5" >> ./active-responses.log
-mkdir ./fw-lock && echo $$ > ./fw-lock/pid
-/usr/sbin/iptables -n -L OSSEC >/dev/null 2>&1 || /usr/sbin/iptables -N OSSEC
-/usr/sbin/iptables -C INPUT -j OSSEC >/dev/null 2>&1 || /usr/sbin/iptables -I INPUT -j OSSEC
-v4=$(cat /proc/sys/net/ipv4/ip_forward)
-v6=$(cat /proc/sys/net/ipv6/conf/all/forwarding)
-if [ "$v4" != 0 ] || [ "$v6" != 0 ]; then
-    /usr/sbin/iptables -C FORWARD -j OSSEC >/dev/null 2>&1 || /usr/sbin/iptables -I FORWARD -j OSSEC
-fi
-/usr/sbin/iptables -I OSSEC -s "$3" -j DROP
-rm -rf ./fw-lock
-"""
-
-STOCK_28 = r"""#!/bin/sh
-# OSSEC 2.8: straight into INPUT and FORWARD, IPv6 detected with grep.
-uname >/dev/null
-cd "$(dirname "$0")"
-echo "$(date) $0 $1 $2 $3 $4 $5" >> ./active-responses.log
-echo "$3" | grep -q ':' && exit 1
-mkdir ./fw-lock && echo $$ > ./fw-lock/pid
-/usr/sbin/iptables -I INPUT -s "$3" -j DROP
-/usr/sbin/iptables -I FORWARD -s "$3" -j DROP
-rm -rf ./fw-lock
-"""
+# (operation, action, the status our outcome line must give)
+OPERATIONS = (("add", "add", "blocked"),
+              ("add present", "add", "already blocked"),
+              ("delete", "delete", "unblocked"),
+              ("delete absent", "delete", "was not blocked"))
+ROUND = OPERATIONS[:3]      # one address: add, add again, delete
+ABSENT = OPERATIONS[3:]
 
 
-def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--inside":
-        return measure(sys.argv[2], sys.argv[3], "--no-scale" not in sys.argv)
+def options(argv):
+    parser = argparse.ArgumentParser(prog="tools/bench.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=30,
+                        help="rounds per block: the most runs of each operation (30)")
+    parser.add_argument("--min-runs", type=int, default=3,
+                        help="the fewest runs of a slow side's operation (3)")
+    parser.add_argument("--budget", type=float, default=15.0,
+                        help="seconds a side may spend on a block's rounds before it "
+                             "runs fewer of them (15)")
+    parser.add_argument("--absent-runs", type=int, default=3,
+                        help="runs of stock's 15 s delete of an absent address at 10 bans "
+                             "(3; once at larger N)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each block this many times; the ratio column then "
+                             "gives each repetition's ratio (1)")
+    parser.add_argument("--no-scale", action="store_true",
+                        help="10 bans only (host-deny keeps both sizes: it is quick)")
+    parser.add_argument("--no-firewalld", action="store_true", help="skip the firewalld rows")
+    parser.add_argument("--firewalld-max", type=int, default=SCALE[-1],
+                        help="the largest N for firewalld (%d): its bulk load and "
+                             "reload take about a minute at 100,000" % SCALE[-1])
+    parser.add_argument("--no-bursts", action="store_true", help="skip the bursts")
+    parser.add_argument("--flavours", default="nft,legacy",
+                        help="iptables flavours to run, in order (nft,legacy); the bursts, "
+                             "host-deny and firewalld run in the first only")
+    parser.add_argument("--stock", default=STOCK_DIR,
+                        help="where the stock scripts are, one directory per version "
+                             "(../shared/vendor/stock-ar)")
+    parser.add_argument("--inside", nargs=3, metavar=("FLAVOUR", "SCRATCH", "FIRST"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.flavours = [f for f in args.flavours.split(",") if f]
+    if not set(args.flavours) <= {"nft", "legacy"} or not args.flavours:
+        parser.error("--flavours takes nft, legacy or both")
+    return args
+
+
+# ---------------------------------------------------------------- outside
+
+def main(argv):
+    args = options(argv)
+    if args.inside:
+        return inside(args)
     if os.geteuid() != 0:
-        sys.exit("make bench needs root (it works in private network namespaces)")
-    destdir = tempfile.mkdtemp(prefix="ossec-ar-bench-")
-    subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + destdir,
-                    "PREFIX=/var/ossec"], check=True)
-    prefix = destdir + "/var/ossec"
-    os.makedirs(prefix + "/logs")
-    for flavour in ("nft", "legacy"):
-        mount = ""
-        if flavour == "legacy":
-            mount = ("mount --bind /usr/sbin/xtables-legacy-multi "
-                     "/usr/sbin/xtables-nft-multi && ")
-        subprocess.run(["unshare", "-n", "-m", "--propagation", "private", "sh", "-c",
-                        mount + 'exec "$@"', "sh", sys.executable, os.path.abspath(__file__),
-                        "--inside", flavour, prefix] + sys.argv[1:2], check=True)
-    subprocess.run(["rm", "-rf", destdir], check=True)
+        sys.exit("make bench needs root (it works in private namespaces)")
+    started = time.monotonic()
+    print_machine()
+    scratch = tempfile.mkdtemp(prefix="ossec-ar-bench-")
+    try:
+        prepare(scratch, args)
+        for index, flavour in enumerate(args.flavours):
+            mount = ""
+            if flavour == "legacy":
+                mount = ("mount --bind /usr/sbin/xtables-legacy-multi "
+                         "/usr/sbin/xtables-nft-multi && ")
+            inner = [sys.executable, os.path.abspath(__file__), "--inside", flavour, scratch,
+                     "yes" if index == 0 else "no"] + argv
+            subprocess.run(["unshare", "--net", "--mount", "--propagation", "private",
+                            "--pid", "--fork", "--mount-proc",
+                            "sh", "-c", mount + 'exec "$@"', "sh"] + inner, check=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print("\nmake bench took %.0f s" % (time.monotonic() - started))
 
 
-def timed(argv_list):
-    """Wall time of running each argv in turn (one 'operation')."""
-    start = time.perf_counter()
-    for argv in argv_list:
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=True)
-    return time.perf_counter() - start
+def print_machine():
+    def first_line(argv):
+        try:
+            out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 universal_newlines=True).stdout
+        except OSError as error:
+            return "(%s)" % error.strerror
+        return out.strip().splitlines()[0] if out.strip() else "?"
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print("machine: Linux %s, %d CPUs, load average %s" % (
+        platform.release(), os.cpu_count(), load))
+    print("python: bench %s; ours run by /usr/bin/python3 -IS (%s)" % (
+        platform.python_version(), first_line(["/usr/bin/python3", "--version"])))
+    print("tools: %s; %s; %s; firewalld %s" % (
+        first_line(["/usr/sbin/iptables", "-V"]), first_line(["/usr/sbin/nft", "-v"]),
+        first_line(["/usr/sbin/ipset", "-v"]),
+        first_line(["dpkg-query", "-W", "-f", "${Version}", "firewalld"])))
 
 
-def address(n):
-    return "10.%d.%d.%d" % (n >> 16 & 255, n >> 8 & 255, n & 255)
+def prepare(scratch, args):
+    stock_dir = args.stock
+    """Our installs (one per backend) and the stock copies, in scratch."""
+    backends = list(BACKENDS) + ([] if args.no_firewalld else ["firewalld"])
+    for backend in backends:
+        destdir = os.path.join(scratch, "ours-" + backend)
+        subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + destdir,
+                        "PREFIX=/var/ossec"], check=True, stdout=subprocess.DEVNULL)
+        prefix = destdir + "/var/ossec"
+        for sub in ("logs", "etc"):
+            os.makedirs(os.path.join(prefix, sub), mode=0o750, exist_ok=True)
+        config = os.path.join(prefix, "etc", "ossec-ar.conf")
+        with open(config, "w") as f:
+            f.write("[firewall-drop]\nbackend = %s\n" % backend)
+        os.chmod(config, 0o640)
+    if not os.path.isfile(os.path.join(stock_dir, REFERENCE, "firewall-drop.sh")):
+        print("STOCK SCRIPTS ABSENT: %s not found; measuring our own rows only, "
+              "with no ratio" % os.path.join(stock_dir, REFERENCE))
+        return
+    print("stock: %s (reference %s)" % (stock_dir, REFERENCE))
+    for version in (REFERENCE,) + OTHER_STOCK:
+        source = os.path.join(stock_dir, version)
+        if not os.path.isdir(source):
+            print("stock %s: not found in %s, left out" % (version, stock_dir))
+            continue
+        home = os.path.join(scratch, "stock-" + version)
+        bin_dir = os.path.join(home, "active-response", "bin")
+        os.makedirs(bin_dir)
+        os.makedirs(os.path.join(home, "logs"))
+        os.makedirs(os.path.join(home, "cwd"))
+        for name in ("firewall-drop.sh", "host-deny.sh"):
+            shutil.copyfile(os.path.join(source, name), os.path.join(bin_dir, name))
+            os.chmod(os.path.join(bin_dir, name), 0o750)
 
 
-def measure(flavour, prefix, with_scale):
-    program = prefix + "/active-response/bin/firewall-drop.sh"
-    stock_main = script(prefix, "stock-main.sh", STOCK_MAIN)
-    stock_28 = script(prefix, "stock-28.sh", STOCK_28)
-    ipt = "/usr/sbin/iptables"
-    subprocess.run([program, "add", "-", "10.255.255.254"], check=True)   # the layout
-    raw_add, ours_add, raw_del, ours_del, python = [], [], [], [], []
-    main_add, old_add = [], []
-    for n in range(1, RUNS + 1):
-        a, b = address(n), address(n + 100000)
-        raw_add.append(timed([[ipt, "-w", "60", "-S"],
-                              [ipt, "-w", "60", "-A", "OSSEC", "-s", a, "-j", "DROP"]]))
-        ours_add.append(timed([[program, "add", "-", b, "1.1", "1"]]))
-        raw_del.append(timed([[ipt, "-w", "60", "-S"],
-                              [ipt, "-w", "60", "-D", "OSSEC", "-s", a, "-j", "DROP"]]))
-        ours_del.append(timed([[program, "delete", "-", b, "1.1", "1"]]))
-        main_add.append(timed([[stock_main, "add", "-", a, "1.1", "1"]]))
-        subprocess.run([ipt, "-w", "-D", "OSSEC", "-s", a, "-j", "DROP"], check=True)
-        old_add.append(timed([[stock_28, "add", "-", a, "1.1", "1"]]))
-        for chain in ("INPUT", "FORWARD"):
-            subprocess.run([ipt, "-w", "-D", chain, "-s", a, "-j", "DROP"], check=True)
-        python.append(timed([["/usr/bin/python3", "-IS", "-c", "pass"]]))
-    burst = burst_of_adds(program)
-    base = statistics.median(raw_add)
-    rows = [("raw add (iptables -S, -A)", raw_add), ("ours add", ours_add),
-            ("raw delete (iptables -S, -D)", raw_del), ("ours delete", ours_del),
-            ("stock 4.x-style add", main_add), ("stock 2.8-style add", old_add),
-            ("python3 -IS -c pass", python)]
-    version = subprocess.run([ipt, "-V"], stdout=subprocess.PIPE,
-                             universal_newlines=True).stdout.strip()
-    print("\n%s, median of %d runs; ratio = median / raw add" % (version, RUNS))
-    print("%-30s %10s %8s" % ("operation", "ms", "ratio"))
-    for name, samples in rows:
-        median = statistics.median(samples)
-        print("%-30s %10.2f %8.2f" % (name, median * 1000, median / base))
-    print("%-30s %10.2f %8.2f   (%d concurrent adds, wall time; ratio to %d raw adds)"
-          % ("burst of %d adds" % BURST, burst * 1000, burst / (BURST * base), BURST, BURST))
-    ours = statistics.median(ours_add)
-    print("ours add / stock 4.x-style add: %.2f;  ours add / stock 2.8-style add: %.2f"
-          % (ours / statistics.median(main_add), ours / statistics.median(old_add)))
-    if flavour == "nft" and with_scale:
-        scale(prefix, program)
+# ---------------------------------------------------------------- inside
+
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
 
 
-def fill_iptables(n):
-    lines = ["*filter", ":OSSEC - [0:0]"]
-    lines += ["-A OSSEC -s %s/32 -j DROP" % address(i) for i in range(n)]
-    feed(["/usr/sbin/iptables-restore", "-w", "--noflush"], "\n".join(lines + ["COMMIT", ""]))
+def new_netns():
+    """A fresh network namespace, as a descriptor (the process ends up in it)."""
+    if libc.unshare(CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+    return os.open("/proc/self/ns/net", os.O_RDONLY)
 
 
-def fill_nftables(n):
-    subprocess.run(["/usr/sbin/nft", "flush set inet ossec v4"], check=True)
-    elements = ", ".join(address(i) for i in range(n))
-    feed(["/usr/sbin/nft", "-f", "-"], "add element inet ossec v4 { %s }\n" % elements)
+def enter(netns):
+    if libc.setns(netns, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns(CLONE_NEWNET)")
 
 
-def fill_ipset(n):
-    subprocess.run(["/usr/sbin/ipset", "flush", "ossec4"], check=True)
-    feed(["/usr/sbin/ipset", "restore", "-exist"],
-         "".join("add ossec4 %s\n" % address(i) for i in range(n)))
+def inside(args):
+    flavour, scratch, first = args.inside
+    first = first == "yes"
+    private_run_and_etc(scratch)
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    stock_present = os.path.isdir(os.path.join(scratch, "stock-" + REFERENCE))
+    version = run_out(["/usr/sbin/iptables", "-V"]).strip()
+    progress("%s: the layouts" % version)
+    addresses = Addresses()
+    ours = [Ours(b, scratch, new_netns()) for b in BACKENDS]
+    stock = Stock(REFERENCE, scratch, new_netns()) if stock_present else None
+    others = [Stock(v, scratch, new_netns()) for v in OTHER_STOCK
+              if stock_present and os.path.isdir(os.path.join(scratch, "stock-" + v))]
+    enter(home)
+    for side in ours + others:
+        side.make_layout(addresses)
+    scale = (SCALE[0],) if args.no_scale else SCALE
+    rows, notes, extra, by_n = [], [], None, {}
+    for n in scale:
+        progress("%s: %s bans" % (version, grouped(n)))
+        sides = ours + ([stock] if stock else []) + (others if n == SCALE[0] else [])
+        for side in sides:
+            side.fill(n, addresses)
+        absent_runs = {side: 0 for side in others}
+        if stock:
+            absent_runs[stock] = args.absent_runs if n == SCALE[0] else 1
+        block = measure(sides, args, absent_runs, addresses)
+        by_n[n] = block
+        for side in ours:
+            rows += comparison_rows("%s, %s bans" % (side.label(), grouped(n)),
+                                    block, side, stock)
+        if others and n == SCALE[0]:
+            extra = others_table(block, ours[0], stock, others)
+        if first and n == SCALE[0] and not args.no_bursts:
+            progress("%s: bursts" % version)
+            rows += bursts(ours[0], stock, addresses, notes)
+    if first:
+        progress("%s: host-deny" % version)
+        rows += host_deny(ours[0], scratch, stock, args, addresses, notes)
+    enter(home)
+    if first and not args.no_firewalld and flavour == "nft":
+        progress("%s: firewalld" % version)
+        rows += firewalld(scratch, stock, args, addresses, scale, by_n, notes)
+    print("\n==== %s ====" % version)
+    if not stock:
+        print("STOCK SCRIPTS ABSENT (%s): our own rows only, no ratio" % args.stock)
+    print("ratio = ours / stock %s (medians, ms); runs = ours/stock%s" % (
+        REFERENCE, "; one ratio per repetition" if args.repeat > 1 else ""))
+    print("(fewer than %d runs: a slow side within its %g s budget, or stock's 15 s "
+          "delete absent)" % (args.runs, args.budget))
+    print(table(("operation", "ours ms", "stock %s ms" % REFERENCE, "ratio", "runs"), rows))
+    for note in notes:
+        print(note)
+    if extra:
+        print("\nthe other stock versions, in the same 10-ban block (medians, ms)")
+        print(extra)
+    if len(scale) > 1:
+        print("\nours at N bans / ours at 10 bans, %s (the issue's target: 100,000 within 1.2)"
+              % version)
+        print(scale_table(ours, by_n, scale))
+    sys.stdout.flush()
+    return 0
+
+
+def progress(text):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), text), file=sys.stderr, flush=True)
+
+
+def private_run_and_etc(scratch):
+    """A tmpfs on /run and a copy of /etc over /etc, in our mount namespace."""
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "bench-run", "/run"], check=True)
+    etc = os.path.join(tempfile.mkdtemp(prefix="etc-", dir=scratch), "etc")
+    subprocess.run(["cp", "-a", "/etc", etc], check=True)
+    # /etc/ossec-ar.conf would override each install's own configuration.
+    if os.path.lexists(os.path.join(etc, "ossec-ar.conf")):
+        os.unlink(os.path.join(etc, "ossec-ar.conf"))
+        print("(the machine's /etc/ossec-ar.conf is left out of the bench's copy of /etc)")
+    subprocess.run(["mount", "--bind", etc, "/etc"], check=True)
+
+
+def run_out(argv, **kwargs):
+    return subprocess.run(argv, stdout=subprocess.PIPE, universal_newlines=True,
+                          check=True, **kwargs).stdout
 
 
 def feed(argv, text):
-    subprocess.run(argv, input=text.encode(), check=True)
+    subprocess.run(argv, input=text.encode(), check=True, stdout=subprocess.DEVNULL)
 
 
-def scale(prefix, program):
-    config = os.path.join(prefix, "etc", "ossec-ar.conf")
-    os.makedirs(os.path.dirname(config), exist_ok=True)
-    # (backend, bulk fill, how to empty it again so the next row starts clean)
-    fills = (("iptables", fill_iptables, ["/usr/sbin/iptables", "-w", "-F", "OSSEC"]),
-             ("nftables", fill_nftables, ["/usr/sbin/nft", "flush set inet ossec v4"]),
-             ("ipset", fill_ipset, ["/usr/sbin/ipset", "flush", "ossec4"]))
-    print("\nscale: one add after N bans, median of %d adds, as a ratio to N = %d"
-          % (SCALE_RUNS, SCALE[0]))
-    print("%-10s" % "backend" + "".join("%14s" % ("N=%d" % n) for n in SCALE)
-          + "%14s" % "ms at N=10")
-    fresh = 1 << 22
-    for backend, fill, empty in fills:
-        with open(config, "w") as f:
-            f.write("[firewall-drop]\nbackend = %s\n" % backend)
-        subprocess.run([program, "add", "-", "10.255.255.253"], check=True)  # the layout
-        medians = []
-        for n in SCALE:
-            fill(n)
-            times = []
-            for _ in range(SCALE_RUNS):
-                fresh += 1
-                times.append(timed([[program, "add", "-", address(fresh), "1.1", "1"]]))
-            medians.append(statistics.median(times))
-        subprocess.run(empty, check=True)
-        print("%-10s" % backend + "".join("%14.2f" % (m / medians[0]) for m in medians)
-              + "%14.2f" % (medians[0] * 1000))
-    scale_firewalld(config, program, fresh)
-    os.unlink(config)
+def grouped(n):
+    return "{:,}".format(n)
 
 
-FIREWALLD_RELOAD_LIMIT = 600
+class Addresses:
+    """Distinct IPv4 addresses: bulk bans 10.0.0.0/8 by index, fresh ones
+    from 172.16.0.0/12, absent ones (never added) from 198.18.0.0/15."""
+
+    def __init__(self):
+        self.fresh_count = 0
+        self.absent_count = 0
+
+    @staticmethod
+    def ban(i):
+        return "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
+
+    def fresh(self):
+        self.fresh_count += 1
+        return self._host(0xAC100000, self.fresh_count)
+
+    def absent(self):
+        self.absent_count += 1
+        return self._host(0xC6120000, self.absent_count)
+
+    @staticmethod
+    def _host(base, k):
+        # 254 hosts per /24: no .0 or .255.
+        value = base + (k // 254 << 8) + k % 254 + 1
+        return ".".join(str(value >> shift & 255) for shift in (24, 16, 8, 0))
+
+
+class Side:
+    """One program run in its own network namespace."""
+    expected_rc = {"add": (0,), "delete": (0,)}
+
+    def __init__(self, netns):
+        self.netns = netns
+
+    def run(self, action, address):
+        enter(self.netns)
+        start = time.perf_counter()
+        done = subprocess.run([self.program, action, "-", address, "1.1", "1"],
+                              cwd=self.cwd, env=ENV, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elapsed = time.perf_counter() - start
+        if done.returncode not in self.expected_rc[action]:
+            sys.exit("%s %s %s: exit %d" % (self.name, action, address, done.returncode))
+        return elapsed
+
+    def check(self, action, address, status):
+        pass
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log)
+        except FileNotFoundError:
+            return 0
+
+    def log_since(self, offset):
+        with open(self.log, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+
+
+class Ours(Side):
+    def __init__(self, backend, scratch, netns, program="firewall-drop.sh"):
+        super().__init__(netns)
+        self.backend = backend
+        self.prefix = os.path.join(scratch, "ours-" + backend, "var", "ossec")
+        self.program = os.path.join(self.prefix, "active-response", "bin", program)
+        self.log = os.path.join(self.prefix, "logs", "active-responses.log")
+        self.cwd = "/"
+        self.name = "ours " + backend
+        self.layout = None
+
+    def label(self):
+        if self.backend == "auto":
+            return "auto (%s)" % self.layout
+        return self.backend
+
+    def check(self, action, address, status):
+        found = outcome(last_line(self.log), action, address)
+        if found != status:
+            sys.exit("%s %s %s: the log says %r, not %r:\n%s" % (
+                self.name, action, address, found, status, last_line(self.log)))
+
+    def make_layout(self, addresses):
+        """One add makes our layout; the log says which one it is."""
+        sentinel = addresses.fresh()
+        self.run("add", sentinel)
+        self.layout = outcome_detail(last_line(self.log), "add", sentinel, "blocked")
+        if self.backend not in ("auto", self.layout):
+            sys.exit("%s: configured %s, the log says %s" % (self.name, self.backend,
+                                                             self.layout))
+        self.run("delete", sentinel)
+        self.check("delete", sentinel, "unblocked")
+
+    def fill(self, n, addresses):
+        enter(self.netns)
+        bans = [addresses.ban(i) for i in range(n)]
+        if self.layout == "iptables":
+            subprocess.run(["/usr/sbin/iptables", "-w", "-F", "OSSEC"], check=True)
+            feed(["/usr/sbin/iptables-restore", "-w", "--noflush"],
+                 "*filter\n" + "".join("-A OSSEC -s %s/32 -j DROP\n" % a for a in bans)
+                 + "COMMIT\n")
+        elif self.layout == "nftables":
+            subprocess.run(["/usr/sbin/nft", "flush set inet ossec v4"], check=True)
+            feed(["/usr/sbin/nft", "-f", "-"],
+                 "add element inet ossec v4 { %s }\n" % ", ".join(bans))
+        elif self.layout == "ipset":
+            subprocess.run(["/usr/sbin/ipset", "flush", "ossec4"], check=True)
+            feed(["/usr/sbin/ipset", "restore", "-exist"],
+                 "".join("add ossec4 %s\n" % a for a in bans))
+        else:
+            sys.exit("%s: no bulk load for the %s layout" % (self.name, self.layout))
+
+
+class Stock(Side):
+    def __init__(self, version, scratch, netns, program="firewall-drop.sh"):
+        super().__init__(netns)
+        self.version = version
+        home = os.path.join(scratch, "stock-" + version)
+        self.program = os.path.join(home, "active-response", "bin", program)
+        self.log = os.path.join(home, "logs", "active-responses.log")
+        self.cwd = os.path.join(home, "cwd")
+        self.name = "stock " + version
+
+    def make_layout(self, addresses):
+        # main-7f06fe0 makes its OSSEC chain and INPUT's jump on its first add.
+        sentinel = addresses.fresh()
+        self.run("add", sentinel)
+        self.run("delete", sentinel)
+
+    def fill(self, n, addresses):
+        """N bans in the script's own layout: INPUT (4.2.0, forwarding off),
+        INPUT and FORWARD (2.8.3, which ignores forwarding), its OSSEC chain
+        (main-7f06fe0)."""
+        enter(self.netns)
+        chains = {"2.8.3": ("INPUT", "FORWARD"), "main-7f06fe0": ("OSSEC",)}.get(
+            self.version, ("INPUT",))
+        lines = ["*filter"]
+        for chain in chains:
+            subprocess.run(["/usr/sbin/iptables", "-w", "-F", chain], check=True)
+            lines += ["-A %s -s %s/32 -j DROP" % (chain, addresses.ban(i)) for i in range(n)]
+        feed(["/usr/sbin/iptables-restore", "-w", "--noflush"], "\n".join(lines + ["COMMIT", ""]))
+
+
+def last_line(path):
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - 8192))
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    return lines[-1] if lines else ""
+
+
+def outcome(line, action, address):
+    """The status of our outcome line for this action and address, or None."""
+    marker = ": %s %s: " % (action, address)
+    if marker not in line:
+        return None
+    rest = line.split(marker, 1)[1]
+    for end in (": ", " (exit"):
+        rest = rest.split(end, 1)[0]
+    return rest
+
+
+def outcome_detail(line, action, address, status):
+    """The first word of the outcome's detail: the backend that did it."""
+    marker = ": %s %s: %s: " % (action, address, status)
+    if marker not in line:
+        sys.exit("no outcome line %r in the log: %s" % (marker, line))
+    return line.split(marker, 1)[1].split()[0]
+
+
+# ---------------------------------------------------------------- measuring
+
+def participates(round_index, wanted, rounds):
+    """Whether a side that runs `wanted` of `rounds` rounds runs this one:
+    exactly `wanted` rounds, the first included, spread evenly."""
+    return (round_index * wanted // rounds) != ((round_index - 1) * wanted // rounds)
+
+
+def runs_for(first_round_seconds, args, most):
+    if first_round_seconds <= 0:
+        return most
+    return max(min(args.min_runs, most), min(most, int(args.budget / first_round_seconds)))
+
+
+def measure(sides, args, absent_runs, addresses):
+    """{(side, operation): [samples of repetition 1, of repetition 2, ...]}"""
+    samples = collections.defaultdict(list)
+    for _ in range(args.repeat):
+        got = collections.defaultdict(list)
+        rounds_of(sides, ROUND, args, {}, addresses, got)
+        rounds_of(sides, ABSENT, args, absent_runs, addresses, got)
+        for key, values in got.items():
+            samples[key].append(values)
+    return samples
+
+
+def rounds_of(sides, operations, args, fixed, addresses, got):
+    """Rounds of the operations on one address per side and round; the first
+    round of each side sets how many it runs (within the budget)."""
+    wanted = dict(fixed)
+    for index in range(args.runs):
+        for side in sides:
+            if side in wanted and not participates(index, wanted[side], args.runs):
+                continue
+            address = addresses.absent() if operations is ABSENT else addresses.fresh()
+            spent = 0.0
+            for name, action, status in operations:
+                seconds = side.run(action, address)
+                side.check(action, address, status)
+                got[side, name].append(seconds)
+                spent += seconds
+            if side not in wanted:
+                wanted[side] = runs_for(spent, args, args.runs)
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def pooled(samples):
+    return [v for repetition in samples for v in repetition]
+
+
+def comparison_rows(prefix, block, ours, stock):
+    rows = []
+    for name, _, _ in OPERATIONS:
+        mine = block.get((ours, name), [])
+        theirs = block.get((stock, name), []) if stock else []
+        rows.append(comparison_row("%s: %s" % (prefix, name), mine, theirs))
+    return rows
+
+
+def comparison_row(label, mine, theirs):
+    """A row from per-repetition samples of both sides."""
+    ours_ms, stock_ms = median(pooled(mine)), median(pooled(theirs))
+    if ours_ms is None or stock_ms is None:
+        ratio = "-"
+    elif len(mine) > 1:
+        ratio = " ".join(format_ratio(median(a) / median(b)) for a, b in zip(mine, theirs))
+    else:
+        ratio = format_ratio(ours_ms / stock_ms)
+    runs = "%s/%s" % (len(pooled(mine)), len(pooled(theirs)) if theirs else "-")
+    return (label, format_ms(ours_ms), format_ms(stock_ms), ratio, runs)
+
+
+def format_ms(seconds):
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    return "%.0f" % ms if ms >= 1000 else "%.1f" % ms
+
+
+def format_ratio(ratio):
+    return "%.2f" % ratio if ratio >= 0.1 else "%.2g" % ratio
+
+
+def table(header, rows):
+    """Plain text with | between columns, a Markdown table as it stands."""
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+
+    def line(cells):
+        out = [str(cell).ljust(widths[i]) if i == 0 else str(cell).rjust(widths[i])
+               for i, cell in enumerate(cells)]
+        return " | ".join(out).rstrip()
+    rule = " | ".join(("-" * widths[0],) + tuple("-" * (w - 1) + ":" for w in widths[1:]))
+    return "\n".join([line(header), rule] + [line(row) for row in rows])
+
+
+def others_table(block, ours, stock, others):
+    header = ("operation, 10 bans", "ours %s ms" % ours.label(), "stock %s ms" % REFERENCE) + \
+        tuple("stock %s ms" % side.version for side in others)
+    rows = []
+    for name, _, _ in ROUND:
+        rows.append(("%s" % name,) + tuple(
+            format_ms(median(pooled(block.get((side, name), []))))
+            for side in [ours, stock] + others))
+    return table(header, rows)
+
+
+def scale_table(ours, by_n, scale):
+    header = ("backend: operation",) + tuple("%s bans" % grouped(n) for n in scale[1:]) + \
+        ("ms at 10",)
+    rows = []
+    for side in ours:
+        for name, _, _ in OPERATIONS:
+            base = median(pooled(by_n[scale[0]].get((side, name), [])))
+            cells = []
+            for n in scale[1:]:
+                value = median(pooled(by_n[n].get((side, name), [])))
+                cells.append(format_ratio(value / base) if value and base else "-")
+            rows.append(("%s: %s" % (side.label(), name),) + tuple(cells) + (format_ms(base),))
+    return table(header, rows)
+
+
+# ---------------------------------------------------------------- bursts
+
+def occurrences(side, addresses):
+    """How many times each address is banned in the side's namespace, in
+    any layout: iptables rules with -s ADDR/32, elements of any nftables
+    set, entries of any ipset."""
+    enter(side.netns)
+    wanted = set(addresses)
+    counts = collections.Counter()
+    for line in run_out(["/usr/sbin/iptables-save"]).splitlines():
+        words = line.split()
+        if words[:1] == ["-A"] and "-s" in words:
+            source = words[words.index("-s") + 1].split("/")[0]
+            if source in wanted:
+                counts[source] += 1
+    ruleset = json.loads(run_out(["/usr/sbin/nft", "-j", "list", "ruleset"]) or "{}")
+    for item in ruleset.get("nftables", []):
+        for element in item.get("set", {}).get("elem", []):
+            if isinstance(element, str) and element in wanted:
+                counts[element] += 1
+    for line in run_out(["/usr/sbin/ipset", "save"]).splitlines():
+        words = line.split()
+        if words[:1] == ["add"] and len(words) > 2 and words[2] in wanted:
+            counts[words[2]] += 1
+    return counts
+
+
+def burst(side, action, addresses):
+    """Wall time of one process per address, all started at once, and
+    how many exited non-zero; stopped after BURST_LIMIT seconds."""
+    enter(side.netns)
+    start = time.perf_counter()
+    procs = [subprocess.Popen([side.program, action, "-", a, "1.1", "1"], cwd=side.cwd,
+                              env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for a in addresses]
+    failed = stopped = 0
+    for proc in procs:
+        try:
+            remaining = max(0.1, BURST_LIMIT - (time.perf_counter() - start))
+            failed += proc.wait(timeout=remaining) != 0
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            stopped += 1
+    return time.perf_counter() - start, failed, stopped
+
+
+def what_landed(side, action, addresses, failed, stopped):
+    counts = occurrences(side, addresses)
+    once = sum(1 for a in addresses if counts[a] == 1)
+    more = sum(1 for a in addresses if counts[a] > 1)
+    missing = sum(1 for a in addresses if counts[a] == 0)
+    if action == "add":
+        text = "%d of %d present once" % (once, len(addresses))
+        if more:
+            text += ", %d more than once" % more
+        if missing:
+            text += ", %d MISSING" % missing
+    else:
+        left = len(addresses) - missing
+        text = "none left" if not left else "%d of %d STILL BANNED" % (left, len(addresses))
+    if failed:
+        text += ", %d exited non-zero" % failed
+    if stopped:
+        text += ", %d still running after %d s, killed" % (stopped, BURST_LIMIT)
+    return text, (missing == 0 and more == 0) if action == "add" else missing == len(addresses)
+
+
+def bursts(ours, stock, addresses, notes):
+    """Concurrent runs on the 10-ban state: ours, then stock (all of its
+    runs in one working directory, as execd's, so its lock is shared)."""
+    rows = []
+    notes.append("\nafter each burst (addresses counted in every layout of the namespace):")
+    batch = {}
+    for action, size in BURSTS:
+        if action == "add":
+            batch = {side: [addresses.fresh() for _ in range(size)]
+                     for side in (ours, stock) if side}
+        results = {}
+        for side in (ours, stock):
+            if side is None:
+                continue
+            offset = side.log_size()
+            seconds, failed, stopped = burst(side, action, batch[side])
+            text, good = what_landed(side, action, batch[side], failed, stopped)
+            if side is stock:
+                log = side.log_since(offset)
+                for phrase in ("Killed process", "Unable kill", "Unable to run"):
+                    if log.count(phrase):
+                        text += "; %d '%s' lines in its log" % (log.count(phrase), phrase)
+            elif not good or failed:
+                text = "WRONG: " + text
+            results[side] = seconds
+            notes.append("  burst of %d %ss, %s: %s" % (size, action, side.name, text))
+        label = "%s, 10 bans: burst of %d %ss, wall" % (ours.label(), size, action)
+        rows.append(comparison_row(label, [[results[ours]]],
+                                   [[results[stock]]] if stock else []))
+    return rows
+
+
+# ---------------------------------------------------------------- host-deny
+
+def host_deny(ours_fw, scratch, stock_fw, args, addresses, notes):
+    ours = Ours(ours_fw.backend, scratch, ours_fw.netns, program="host-deny.sh")
+    stock = None
+    if stock_fw:
+        stock = Stock(REFERENCE, scratch, stock_fw.netns, program="host-deny.sh")
+        # Its add of a present address says so and exits 1.
+        stock.expected_rc = {"add": (0, 1), "delete": (0,)}
+    rows = []
+    for n in HOSTS_DENY_LINES:
+        lines = "".join("ALL:%s\n" % addresses.ban(i) for i in range(n))
+        with open("/etc/hosts.deny", "w") as f:
+            f.write(lines)
+        os.chmod("/etc/hosts.deny", 0o644)
+        sides = [ours] + ([stock] if stock else [])
+        block = measure(sides, args, {}, addresses)
+        rows += comparison_rows("host-deny, %s lines" % grouped(n), block, ours, stock)
+        with open("/etc/hosts.deny") as f:
+            left = f.read()
+        if left != lines:
+            notes.append("host-deny, %s lines: hosts.deny is NOT as it was after the block "
+                         "(%d lines instead of %d)" % (grouped(n), left.count("\n"), n))
+    return rows
+
+
+# ---------------------------------------------------------------- firewalld
+
+def firewalld(scratch, stock, args, addresses, scale, by_n, notes):
+    """Ours with backend = firewalld against stock, per N, with a firewalld
+    of our own (its own D-Bus on our /run, its permanent configuration in
+    our copy of /etc, its own network namespace).  Last, because auto
+    takes firewalld once it runs."""
+    if not shutil.which("firewalld"):
+        notes.append("\nfirewalld: not installed, its rows are left out")
+        return []
+    netns = new_netns()
+    os.makedirs("/run/dbus", exist_ok=True)
+    daemons = subprocess.Popen(
+        ["sh", "-c", "dbus-daemon --system --nofork --nopidfile & "
+         "while [ ! -S /run/dbus/system_bus_socket ]; do sleep 0.05; done; "
+         "exec firewalld --nofork --log-target file --log-file /run/firewalld.log"],
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    rows, reloads = [], []
+    try:
+        cmd = ["/usr/bin/firewall-cmd"]
+        deadline = time.monotonic() + 120
+        while subprocess.run(cmd + ["--state"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL).returncode != 0:
+            if time.monotonic() > deadline:
+                sys.exit("firewalld did not start within 120 s (see /run/firewalld.log)")
+            time.sleep(0.2)
+        ours = Ours("firewalld", scratch, netns)
+        ours.make_layout(addresses)
+        loaded = 0
+        for n in [n for n in scale if n <= args.firewalld_max]:
+            start = time.monotonic()
+            with open("/run/entries", "w") as f:
+                f.write("".join("%s\n" % addresses.ban(i) for i in range(loaded, n)))
+            subprocess.run(cmd + ["--permanent", "--ipset=ossec4",
+                                  "--add-entries-from-file=/run/entries"],
+                           check=True, stdout=subprocess.DEVNULL)
+            # firewall-cmd gives up after D-Bus's 25 s reply timeout while
+            # firewalld goes on reloading: wait for the running ipset.
+            subprocess.run(cmd + ["--reload"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            while running_entries(cmd) < n:
+                if time.monotonic() - start > FIREWALLD_RELOAD_LIMIT:
+                    notes.append("firewalld: reload with %d entries unfinished after %d s, "
+                                 "stopped there" % (n, FIREWALLD_RELOAD_LIMIT))
+                    return rows
+                time.sleep(1)
+            reloads.append("%s: %.0f s" % (grouped(n), time.monotonic() - start))
+            loaded = n
+            sides = [ours]
+            if stock:
+                stock.fill(n, addresses)
+                sides.append(stock)
+            # Stock's 15 s delete of an absent address is not run again:
+            # its row takes the figure of the firewall block of the same N.
+            block = measure(sides, args, {stock: 0} if stock else {}, addresses)
+            if stock:
+                block[stock, "delete absent"] = by_n[n].get((stock, "delete absent"), [])
+            rows += comparison_rows("firewalld, %s bans" % grouped(n), block, ours, stock)
+        notes.append("\nfirewalld: bulk load and reload, by N: " + ", ".join(reloads))
+        if stock:
+            notes.append("firewalld rows, delete absent: stock's figure is the one of the "
+                         "firewall block of the same N above")
+    finally:
+        os.killpg(daemons.pid, signal.SIGKILL)
+        daemons.wait()
+    return rows
 
 
 def running_entries(cmd):
@@ -208,88 +798,5 @@ def running_entries(cmd):
     return len(result.stdout.split()) if result.returncode == 0 else -1
 
 
-def scale_firewalld(config, program, fresh):
-    """The same for firewalld, started here (we are in private mount and
-    network namespaces) with its own D-Bus and a scratch /etc/firewalld.
-    Entries go in through the permanent configuration and one reload."""
-    if not shutil.which("firewalld"):
-        print("firewalld  (not installed: skipped)")
-        return
-    etc = tempfile.mkdtemp(prefix="ossec-ar-bench-firewalld-")
-    shutil.rmtree(etc)
-    shutil.copytree("/etc/firewalld", etc, symlinks=True)
-    subprocess.run(["mount", "-t", "tmpfs", "none", "/run"], check=True)
-    os.makedirs("/run/dbus")
-    subprocess.run(["mount", "--bind", etc, "/etc/firewalld"], check=True)
-    daemons = subprocess.Popen(
-        ["sh", "-c", "dbus-daemon --system --nofork --nopidfile & "
-         "while [ ! -S /run/dbus/system_bus_socket ]; do sleep 0.05; done; "
-         "exec firewalld --nofork --nopid --log-target file --log-file /run/fw.log"],
-        stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        cmd = ["/usr/bin/firewall-cmd"]
-        while subprocess.run(cmd + ["--state"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL).returncode != 0:
-            time.sleep(0.2)
-        with open(config, "w") as f:
-            f.write("[firewall-drop]\nbackend = firewalld\n")
-        subprocess.run([program, "add", "-", "10.255.255.253"], check=True)  # the layout
-        medians, loaded, reloads = [], 0, []
-        for n in SCALE:
-            entries = "/run/entries"
-            with open(entries, "w") as f:
-                f.write("".join("%s\n" % address(i) for i in range(loaded, n)))
-            subprocess.run(cmd + ["--permanent", "--ipset=ossec4",
-                                  "--add-entries-from-file=" + entries],
-                           check=True, stdout=subprocess.DEVNULL)
-            # firewall-cmd gives up after D-Bus's 25 s reply timeout, while
-            # firewalld goes on reloading: wait for the running ipset instead.
-            start = time.monotonic()
-            subprocess.run(cmd + ["--reload"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-            while running_entries(cmd) < n:
-                if time.monotonic() - start > FIREWALLD_RELOAD_LIMIT:
-                    print("firewalld  reload with %d entries still unfinished after %d s:"
-                          " stopped here" % (n, FIREWALLD_RELOAD_LIMIT))
-                    break
-                time.sleep(2)
-            reloads.append("%d: %.0f s" % (n, time.monotonic() - start))
-            if running_entries(cmd) < n:
-                break
-            loaded = n
-            times = []
-            for _ in range(SCALE_RUNS):
-                fresh += 1
-                times.append(timed([[program, "add", "-", address(fresh), "1.1", "1"]]))
-            medians.append(statistics.median(times))
-        print("%-10s" % "firewalld" + "".join("%14.2f" % (m / medians[0]) for m in medians)
-              + "".join("%14s" % "-" for _ in SCALE[len(medians):])
-              + "%14.2f" % (medians[0] * 1000))
-        print("firewalld reload after the bulk load, by N: " + ", ".join(reloads))
-    finally:
-        os.killpg(daemons.pid, signal.SIGKILL)
-        daemons.wait()
-        subprocess.run(["umount", "/etc/firewalld"], check=False)
-        subprocess.run(["umount", "/run"], check=False)
-        shutil.rmtree(etc, ignore_errors=True)
-
-
-def script(directory, name, text):
-    path = os.path.join(directory, name)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o755)
-    return path
-
-
-def burst_of_adds(program):
-    start = time.perf_counter()
-    procs = [subprocess.Popen([program, "add", "-", address(200000 + n), "1.1", "1"])
-             for n in range(BURST)]
-    if any(p.wait() for p in procs):
-        sys.exit("a process of the burst failed")
-    return time.perf_counter() - start
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))
