@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from test_admin import admin
 from test_iptables import in_private_mounts, outcome, run
 from test_packets import CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6, Pair
 
@@ -87,12 +88,20 @@ def test_nftables_layout_is_repaired_and_never_duplicated(nft_netns, install):
     assert outcome(install) == ("add 192.0.2.1: already blocked: nftables table inet ossec, "
                                 "set v4 (chains created) (exit 0)")
     assert nft_ruleset(nft_netns) == NFT_LAYOUT
-    # A flushed chain, or an extra rule in it, is refilled by the next add.
+    # A flushed chain, or an extra rule in it, leaves the hooks as they were:
+    # an add does not look inside the chains (a dry run would quadruple its
+    # cost with nft 1.0), `ossec-ar restore` does, and refills them.
     nft_netns.check(["nft", "flush chain inet ossec forward"])
     nft_netns.check(["nft", "add rule inet ossec input tcp dport 22 accept"])
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
     assert outcome(install).endswith("set v4 (exit 0)")
+    assert nft_ruleset(nft_netns) != NFT_LAYOUT
+    restored = admin(nft_netns, install, "restore")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "nftables: chains refilled" in restored.stdout
     assert nft_ruleset(nft_netns) == NFT_LAYOUT
+    again = admin(nft_netns, install, "restore")
+    assert "nftables" not in again.stdout                  # whole now: nothing done
     assert nft_elements(nft_netns, "v4") == ["192.0.2.%d" % n for n in (1, 2, 3, 4, 5, 6, 7)]
     nft_netns.check(["nft", "delete table inet ossec"])     # as `nft flush ruleset` does
     assert run(nft_netns, install, "add", "-", "192.0.2.9", "1.1", "1") == 0

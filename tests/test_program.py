@@ -243,7 +243,7 @@ def counted(tmp_path, install):
 
 
 @pytest.mark.parametrize("backend,add,again,delete", [
-    ("nftables", ["nft", "nft"], ["nft", "nft"], ["nft"]),
+    ("nftables", ["nft"], ["nft"], ["nft"]),
     ("ipset", ["ipset", "iptables-restore"], ["ipset", "iptables-restore"], ["ipset"]),
     ("iptables", ["iptables", "iptables"], ["iptables"], ["iptables", "iptables"]),
 ])

@@ -362,7 +362,14 @@ def _report(host, args, action, address, results):
 
 
 def restore(host, args):
+    # A reload or a hand edit may have left a layout that adds do not check
+    # whole (nftables' rules): first that, then what the ledger lost.
+    repairs = []
+    if not args.dry_run:
+        for program in host.programs:
+            program.verify(repairs)
     rows, notes = _reconcile(host)
+    notes = repairs + notes
     lost = [row for row in rows if row["state"] == "lost"]
     return _apply(host, args, "restore", lost, notes, "would restore", "nothing to restore",
                   "restored", lambda program, address: program.restore(address), False)

@@ -102,6 +102,18 @@ class FirewallDrop(Program):
             return UNBLOCKED, "; ".join(removed)
         return NOT_BLOCKED, "; ".join(absent)
 
+    def verify(self, notes):
+        with self.lock():
+            for entry in backends.on(self.system.name):
+                if entry.missing(self.system.tools, 4) is None:
+                    backend = backends.load(entry.name, self.settings, self.system.tools)
+                    try:
+                        done = backend.verify()
+                    except Stop as stop:
+                        done = "cannot repair: " + stop.reason
+                    if done:
+                        notes.append("%s: %s" % (entry.name, done))
+
     def present(self, notes):
         where = {}
         for entry in backends.on(self.system.name):

@@ -140,6 +140,10 @@ class Program:
         that cannot be listed adds to *notes*."""
         raise NotImplementedError
 
+    def verify(self, notes):
+        """Check every layout of ours whole, under the lock, and repair
+        what an add would not notice; what was done goes to *notes*."""
+
     # What ossec-ar shows.
 
     def blocks(self, notes):

@@ -56,6 +56,11 @@ class Backend:
     def inactive(self, address):
         return None
 
+    def verify(self):
+        """Check the layout whole and repair it; None, or what was done.
+        For what an add does not check on its way (see nftables)."""
+        return None
+
     def run(self, tool, *args, input=b""):
         """A ``commands.Result``; *input* goes to the tool's stdin."""
         return self.tools.run([self.tools.find(tool)] + list(args), self.timeout, input)

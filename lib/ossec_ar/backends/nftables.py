@@ -13,14 +13,18 @@ Priority -10 runs before the usual filter chains (iptables-nft and most
 rulesets use 0).  A ban is one element of a hash set, so the
 hundred-thousandth costs what the first did.
 
-An add is two nft calls when the layout is whole: it creates the element
-("File exists" is already blocked, from nft's own answer), then checks in
-a dry run that our chains still hold their rules, which asks nothing of the
-sets (any listing would fetch every element: half a second at 100,000).
-Only when a call says something is missing is the layout applied again, in
-one transaction that (re)declares the table and sets, flushes our chains
-and refills them, so that a rule is never duplicated and a flushed chain
-heals.  No iptables binary is involved.
+An add is one nft call when the layout is whole: it creates the element
+("File exists" is already blocked, from nft's own answer) and lists the
+family's chains, which shows ours still on their hooks and names no set
+element.  What nft 1.0 cannot do cheaply is show the rules inside them:
+listing a chain fetches every set element (half a second at 100,000), and
+a dry run of any rule change costs 10 to 30 ms of kernel time.  So the
+rules themselves are checked by ``ossec-ar restore`` (what to run after a
+reload or a hand edit: :meth:`Backend.verify`).  Whenever a call says
+something is missing, the layout is applied again in one transaction that
+(re)declares the table and sets, flushes our chains and refills them, so
+that a rule is never duplicated and a flushed chain heals.  No iptables
+binary is involved.
 """
 
 from ..config import table_name
@@ -50,7 +54,7 @@ class Backend(Base):
     def add(self, address):
         element = "create element inet %s %s { %s }" % (
             self.nft_table, _SETS[address.version], address)
-        result = self._nft([element])
+        result = self._nft([element, "list chains inet"])
         status = ALREADY_BLOCKED if _EXISTS in result.output else BLOCKED
         created = False
         if _MISSING in result.output:
@@ -63,21 +67,45 @@ class Backend(Base):
                 created = created or created_now
             self._succeeded(result)
         elif result.ok or status == ALREADY_BLOCKED:
-            if not self._rules_in_place():
-                result, created = self._apply([])      # a flushed or deleted chain
+            if not self._hooked(result.output):
+                result, created = self._apply([])      # a chain gone or changed
                 self._succeeded(result)
         else:
             self._succeeded(result)
         return status, self.where(address) + (" (chains created)" if created else "")
 
-    def _rules_in_place(self):
-        """One call that asks nothing of the sets: does each of our chains
-        still hold its two rules?  A listing would fetch every set element
-        (half a second at 100,000); a dry run (-c) of adding after a
-        chain's second rule only needs that rule to exist."""
-        checks = ["add rule inet %s %s index 1 accept" % (self.nft_table, hook)
-                  for hook in _HOOKS]
-        return self.run("nft", "-c", "; ".join(checks)).ok
+    def _hooked(self, listing):
+        """True if nft's listing of the family's chains shows ours on their
+        hooks at priority -10."""
+        found, table, chain = {}, None, None
+        for line in (line.strip() for line in listing.splitlines()):
+            words = line.split()
+            if words[:2] == ["table", "inet"]:
+                table = words[2]
+            elif table == self.nft_table and words[:1] == ["chain"]:
+                chain = words[1]
+            elif table == self.nft_table and words[:1] == ["type"]:
+                found[chain] = line.replace("priority filter - 10;", "priority -10;")
+        return all(found.get(hook) == "type filter hook %s priority -10; policy accept;"
+                   % hook for hook in _HOOKS)
+
+    def verify(self):
+        """Check the whole layout, rules and all, and repair it if anything
+        is off: what ``ossec-ar restore`` asks after a reload or a hand
+        edit.  None if it was whole or was never made, else what was done."""
+        tables = self._nft(["list tables inet"])
+        if "table inet " + self.nft_table not in tables.output.splitlines():
+            self.sort(tables, None, ((None, _NOTHING_THERE),))
+            return None          # not ours to make here: no add ever used it
+        for hook in _HOOKS:      # one chain a call: nft 1.0.6 fails on two
+            listing = self._nft(["list chain inet %s %s" % (self.nft_table, hook)])
+            rules = [line.strip() for line in listing.output.splitlines()
+                     if line.strip().endswith(" drop") or line.strip().endswith(" accept")]
+            if not listing.ok or rules != [_MATCH[4] + " drop", _MATCH[6] + " drop"]:
+                result, created = self._apply([])
+                self._succeeded(result)
+                return "chains created" if created else "chains refilled"
+        return None
 
     def delete(self, address):
         result = self._nft(["delete element inet %s %s { %s }" % (
