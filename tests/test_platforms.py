@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import stock_name
 from fakebsd import FakeHost
 from test_iptables import HOSTILE
 
@@ -19,6 +20,8 @@ V4, V6 = "192.0.2.7", "2001:db8::7"
 PF, PF_ANCHOR = "pf table <ossec_fwtable>", "pf table <ossec_fwtable> in anchor com.apple/ossec-ar"
 APPLE_RULES = ['scrub-anchor "com.apple/*" all fragment reassemble',
                'anchor "com.apple/*" all']
+ROUTE4, ROUTE6 = ("blackhole host route %s to 127.0.0.1" % V4,
+                  "blackhole host route %s to ::1" % V6)
 
 # id: (uname name, firewall, outcome detail for IPv4, for IPv6)
 PLATFORMS = {
@@ -36,6 +39,11 @@ PLATFORMS = {
     "netbsd-ipfilter": ("NetBSD", "ipfilter", "ipfilter rules in and out",
                         "ipfilter rules in and out"),
     "aix": ("AIX", "genfilt", "AIX filter rules (IPv4)", "AIX filter rules (IPv6)"),
+    # route-null.sh: a blackhole route (route(8), netstat(1))
+    "freebsd-route": ("FreeBSD", "route", ROUTE4, ROUTE6),
+    "openbsd-route": ("OpenBSD", "route", ROUTE4, ROUTE6),
+    "netbsd-route": ("NetBSD", "route", ROUTE4, ROUTE6),
+    "macos-route": ("Darwin", "route", ROUTE4, ROUTE6),
 }
 
 
@@ -44,6 +52,9 @@ def make_host(install, tmp_path, platform, settings=""):
     host = FakeHost(install, tmp_path / "sbin", system, [firewall], settings)
     if system == "Darwin":          # macOS's pf.conf: Apple's anchor points, no table
         host.change("pf", rules=APPLE_RULES)
+    if firewall == "route":         # chosen by the stock name alone
+        stock_name(install.bin, "route-null.sh")
+        host.program = "route-null.sh"
     return host
 
 
@@ -69,6 +80,9 @@ def copies(host, platform, address):
             "%s/%d 0" % (ip, ip.max_prefixlen))
     if firewall == "npf":
         return state["npf"]["tables"]["ossec_blacklist"].count(address)
+    if firewall == "route":
+        return sum(1 for route in state["route"]["routes"] if route["dst"] == str(ip)
+                   and route["plen"] == ip.max_prefixlen and "B" in route["flags"])
     if firewall == "ipfilter":
         host_text = "%s/%d" % (ip, ip.max_prefixlen)
         rules = state["ipf"]["rules%d" % ip.version]
@@ -155,6 +169,15 @@ EXPECTED_CALLS = {
         (["lsfilt", "-v", "4", "-O"], ""), (["rmfilt", "-v", "4", "-n", "2"], ""),
         (["mkfilt", "-v", "4", "-u"], ""),
     ],
+    # The add; the same add, which meets a route and asks whose it is; the
+    # delete, which asks first (the kernel deletes any route to V4).
+    "route": [
+        (["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"], ""),
+        (["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"], ""),
+        (["route", "-n", "get", "-host", V4], ""),
+        (["route", "-n", "get", "-host", V4], ""),
+        (["route", "-n", "delete", "-host", V4, "127.0.0.1", "-blackhole"], ""),
+    ],
 }
 
 
@@ -192,6 +215,7 @@ FAILURES = {
             "npfctl: ioctl(IOC_NPF_TABLE): Operation not permitted"),
     "ipfilter": ("ipf", "-f -", 1, "open(/dev/ipl): Permission denied"),
     "genfilt": ("genfilt", "-a D", 1, "Device ipsec_v4 is in Defined state."),
+    "route": ("route", "add", 1, "route: writing to routing socket: Operation not permitted"),
 }
 
 
@@ -219,7 +243,7 @@ def test_concurrent_runs_take_turns(host, platform):
 # One read-only call of each firewall's fakes.
 QUERIES = {"pf": ["pfctl", "-s", "info"], "ipfw": ["sysctl", "-n", "net.inet.ip.fw.enable"],
            "npf": ["npfctl", "show"], "ipfilter": ["ipf", "-V"],
-           "genfilt": ["lsfilt", "-v", "4", "-O"]}
+           "genfilt": ["lsfilt", "-v", "4", "-O"], "route": ["netstat", "-rn", "-f", "inet"]}
 
 
 def wait_until_blocked_on(fd, bound=60):
