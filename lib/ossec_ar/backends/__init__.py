@@ -31,12 +31,13 @@ class Entry:
         # {4: (tool, ...), 6: (tool, ...)}: on every system but those of *tools_on*
         self.tools = _per_family(tools)
         self.daemon = daemon        # the daemon that must be running, if any
-        # {system: tools}: a system whose tools differ from the others'
-        self._tools_on = {system: _per_family(t) for system, t in (tools_on or {}).items()}
+        # {sysname: tools}: a system whose tools differ from the others'
+        self._tools_on = {name: _per_family(t) for name, t in (tools_on or {}).items()}
 
-    def tools_of(self, system):
-        """{4: (tool, ...), 6: (tool, ...)} that this backend needs on *system*."""
-        return self._tools_on.get(system, self.tools)
+    def tools_of(self, sysname):
+        """{4: (tool, ...), 6: (tool, ...)} that this backend needs on the
+        system *sysname*."""
+        return self._tools_on.get(sysname, self.tools)
 
     def every_tool(self):
         """Each tool this backend needs on some system, once, in order."""
@@ -45,10 +46,11 @@ class Entry:
             names += [name for name in table[4] + table[6] if name not in names]
         return names
 
-    def missing(self, tools, version, system=None):
+    def missing(self, tools, version, sysname=None):
         """Why this backend cannot act on addresses of *version* with
-        *tools* (a commands.Tools) on *system* (uname's name), or None."""
-        for name in self.tools_of(system)[version]:
+        *tools* (a commands.Tools) on the system *sysname* (uname's name),
+        or None."""
+        for name in self.tools_of(sysname)[version]:
             if tools.find(name) is None:
                 return tools.not_found(name)
         if self.daemon and not system.daemon_running(self.daemon):
@@ -101,7 +103,7 @@ def module(name):
     return __import__("ossec_ar.backends." + name, fromlist=["Backend"])
 
 
-def load(name, settings, tools, system=None):
-    """The backend *name*, set up with the run's settings and tools, on
-    *system* (uname's name: a backend may act differently on each)."""
-    return module(name).Backend(REGISTRY[name], settings, tools, system)
+def load(name, settings, tools, sysname=None):
+    """The backend *name*, set up with the run's settings and tools, on the
+    system *sysname* (uname's name: a backend may act differently on each)."""
+    return module(name).Backend(REGISTRY[name], settings, tools, sysname)

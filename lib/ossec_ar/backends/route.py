@@ -19,8 +19,10 @@ Linux (iproute2's ip, in the main table)::
   at all, so the protocol is what keeps them off other routes).
 - **An add that meets a route** ("File exists": the kernel allows one route
   per prefix and metric) looks at what is there: ours, or the stock
-  script's, is "already blocked"; any other route (the administrator's own
-  route for that address) is exit 75 and stays as it was.
+  script's, is "already blocked"; so is an administrator's own route of a
+  type that drops the traffic (blackhole, unreachable, prohibit), which
+  stays theirs (no delete of ours removes it); any other route (say, the
+  administrator's route to that host) is exit 75 and stays as it was.
 - **The stock script's routes are lifted.**  route-null.sh ran net-tools'
   ``route add IP reject``, an ``unreachable`` host route (scope host,
   protocol boot), IPv4 only (given an IPv6 address, net-tools looked it up
@@ -64,6 +66,8 @@ _EXISTS = "File exists"
 _ABSENT = "No such process"
 _NO_FAMILY = "Address family not supported"
 _BATCH_FAILED = "Command failed -:"
+# The route types that drop what they match, as ip names them first.
+_DROPPING = ("blackhole", "unreachable", "prohibit")
 
 # route(8)'s answers: an existing route (strerror's text; FreeBSD's own
 # words), an absent one (every route(8); FreeBSD's warning; OpenBSD's
@@ -90,17 +94,17 @@ class Backend(Base):
     versions = {"ip": ("-V",)}
 
     def add(self, address):
-        if self.system == "Linux":
+        if self.sysname == "Linux":
             return self._ip_add(address)
         return self._route_add(address)
 
     def delete(self, address):
-        if self.system == "Linux":
+        if self.sysname == "Linux":
             return self._ip_delete(address)
         return self._route_delete(address)
 
     def members(self, version):
-        if self.system == "Linux":
+        if self.sysname == "Linux":
             return self._ip_members(version)
         return self._route_members(version)
 
@@ -115,7 +119,8 @@ class Backend(Base):
         return "blackhole route %s in table main" % _prefix(address)
 
     def _stock_where(self, address):
-        return "route-null.sh's unreachable route %s in table main" % _prefix(address)
+        return "the stock route-null.sh's unreachable route %s in table main" % _prefix(
+            address)
 
     def _ip_add(self, address):
         kind, words = self._ours()
@@ -129,15 +134,22 @@ class Backend(Base):
 
     def _ip_existing(self, address):
         """The kernel keeps one route per prefix and metric: whose is the
-        one that is there?"""
+        one that is there?  Ours, or the stock script's, is already
+        blocked.  One of the administrator's that drops the traffic as well
+        also is, and stays theirs (a delete leaves it); any other route
+        would need replacing, which is not ours to do."""
         exact = ["exact", _prefix(address)]
         if self._ip_show(address.version, *exact + self._filter(self._ours())):
             return ALREADY_BLOCKED, self._where(address)
         if address.version == 4 and self._ip_show(4, *exact + self._filter(self._STOCK)):
             return ALREADY_BLOCKED, self._stock_where(address)
-        there = " / ".join(" ".join(words) for words in self._ip_show(address.version, *exact))
+        there = self._ip_show(address.version, *exact)
+        said = " / ".join(" ".join(words) for words in there)
+        if there and there[0][0] in _DROPPING:
+            return ALREADY_BLOCKED, "%s route %s in table main, not ours (%s)" % (
+                there[0][0], _prefix(address), said)
         raise failed(TEMPFAIL, "a route to %s that is not ours is in table main (%s);"
-                     " it was left as it is" % (_prefix(address), there))
+                     " it was left as it is" % (_prefix(address), said))
 
     @staticmethod
     def _filter(route):
