@@ -12,8 +12,8 @@ Linux (iproute2's ip, in the main table)::
     ip -6 route add blackhole 2001:db8::7/128 table main proto 239
 
 - **Our routes are marked** with a routing protocol number of their own
-  (``route_proto``, 239 by default; the kernel does not interpret numbers
-  from 5 up).  A delete names type, prefix and protocol, and the kernel
+  (``route_proto``, 239 by default, which iproute2's rt_protos gives to no
+  routing daemon; the kernel does not interpret numbers from 5 up).  A delete names type, prefix and protocol, and the kernel
   removes only a route that matches all three: an administrator's own
   blackhole route is never touched (IPv6 deletes do not look at the type
   at all, so the protocol is what keeps them off other routes).
@@ -45,11 +45,14 @@ BSDs and macOS (route(8), listed with netstat(1))::
   nothing at all for an existing route under -q, only exit 1).
 - macOS's route exits 0 even when the routing socket refused the change,
   so a failure is also told by its words ("writing to routing socket").
-- The kernel's delete matches the destination only, not the gateway nor
-  the blackhole flag, so a delete first asks ``route -n get`` and removes
-  only a blackhole host route to the loopback gateway (ours, or the stock
-  script's, which is the same route); an add that meets an existing route
-  asks the same.  These systems have no protocol mark for routes.
+- A kernel's delete may match the destination alone (the gateway is
+  compared, if at all, between multipath routes; the blackhole flag never
+  is), so a delete first asks ``route -n get`` and removes only a
+  blackhole host route of the address to the loopback gateway: ours, or
+  the stock script's, which is the same route, so a move from the stock
+  script strands nothing.  An add that meets an existing route asks the
+  same.  These systems have no protocol mark for routes: an
+  administrator's blackhole route of that very form is taken as ours.
 """
 
 from ..exits import TEMPFAIL, failed
