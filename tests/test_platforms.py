@@ -662,3 +662,16 @@ def test_backend_route_in_the_configuration_on_netbsd(install, tmp_path):
         ["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"],
         ["route", "-n", "get", "-host", V4],
         ["route", "-n", "delete", "-host", V4, "127.0.0.1", "-blackhole"]]
+
+
+@pytest.mark.parametrize("platform", ["openbsd-route", "netbsd-route"])
+def test_route_exact_argv_for_ipv6(install, tmp_path, platform):
+    host = make_host(install, tmp_path, platform)
+    for action in ("add", "add", "delete", "delete"):
+        assert host.run(action, "-", V6, "1.1", "5712") == 0
+    add = ["route", "-n", "add", "-inet6", "-host", V6, "::1", "-blackhole"]
+    get = ["route", "-n", "get", "-inet6", "-host", V6]
+    delete = ["route", "-n", "delete", "-inet6", "-host", V6, "::1", "-blackhole"]
+    # The last delete asks, finds the default route, and deletes nothing.
+    assert [call["argv"] for call in host.calls()] == [add, add, get, get, delete, get]
+    assert host.outcome() == "delete %s: was not blocked: %s (exit 0)" % (V6, ROUTE6)
