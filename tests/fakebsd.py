@@ -15,6 +15,11 @@ from ossec_ar.backends import REGISTRY
 FAKES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakes")
 
 
+# The fakes of each firewall whose tools are the same on every system it
+# runs on (one fake in tests/fakes/ for each tool its registry line names).
+TOOLS = {name: REGISTRY[name].tools[4] for name in ("pf", "ipfw", "npf", "ipfilter",
+                                                     "genfilt")}
+
 
 def tools(firewall, system):
     """The fakes that a host of *system* has for *firewall*: the tools its
