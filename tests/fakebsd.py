@@ -14,10 +14,19 @@ from ossec_ar.backends import REGISTRY
 
 FAKES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakes")
 
-# Which fakes each kind of host has: the tools its backend's registry line
-# names (one fake in tests/fakes/ for each).
+
+# The fakes of each firewall whose tools are the same on every system it
+# runs on (one fake in tests/fakes/ for each tool its registry line names).
 TOOLS = {name: REGISTRY[name].tools[4] for name in ("pf", "ipfw", "npf", "ipfilter",
                                                      "genfilt")}
+
+
+def tools(firewall, system):
+    """The fakes that a host of *system* has for *firewall*: the tools its
+    backend's registry line names there (one fake in tests/fakes/ each)."""
+    table = REGISTRY[firewall].tools_of(system)
+    return sorted(set(table[4] + table[6]))
+
 
 AIX_DEFAULT_RULE = ["1", "permit", "0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0", "no", "udp",
                     "eq", "4001", "eq", "4001", "both", "both", "no", "all packets", "0",
@@ -38,11 +47,21 @@ def initial_state():
         "aix": {"devices": {"ipsec_v4": "Available", "ipsec_v6": "Available"},
                 "table": {"4": [list(AIX_DEFAULT_RULE)], "6": []},
                 "active": {"4": [list(AIX_DEFAULT_RULE)], "6": []}},
+        # The routing table of route(8) and netstat(1): the host's own
+        # default routes; "system" is set by FakeHost.
+        "route": {"system": None, "routes": [
+            {"dst": "0.0.0.0", "plen": 0, "gateway": "198.51.100.1", "flags": "UGS",
+             "iface": "em0"},
+            {"dst": "::", "plen": 0, "gateway": "2001:db8:ffff::1", "flags": "UGS",
+             "iface": "em0"}]},
     }
 
 
 class FakeHost:
     """A system *name* with the fakes of *firewalls* in *directory*."""
+
+    # The program that run() and start() invoke, under that name.
+    program = "firewall-drop.sh"
 
     def __init__(self, install, directory, name, firewalls, settings=""):
         self.install = install
@@ -51,10 +70,12 @@ class FakeHost:
         os.makedirs(self.directory)
         os.chmod(self.directory, 0o755)
         for firewall in firewalls:
-            for tool in TOOLS[firewall]:
+            for tool in tools(firewall, name):
                 self._copy(tool)
         shutil.copy(os.path.join(FAKES, "fakelib.py"), self.directory)
-        self.save(initial_state())
+        state = initial_state()
+        state["route"]["system"] = name
+        self.save(state)
         self.configure(settings)
 
     def configure(self, settings=""):
@@ -104,8 +125,9 @@ class FakeHost:
         return [call["argv"] for call in self.calls()]
 
     def run(self, *args):
-        """Run the installed firewall-drop.sh; return its exit code."""
-        return self.run_program("firewall-drop.sh", *args)
+        """Run the installed program (firewall-drop.sh unless the host says
+        otherwise); return its exit code."""
+        return self.run_program(self.program, *args)
 
     def run_program(self, name, *args):
         argv = [os.fsdecode(a) if isinstance(a, bytes) else a for a in args]
@@ -116,10 +138,10 @@ class FakeHost:
         return result.returncode
 
     def start(self, *args):
-        return subprocess.Popen([self.install.program()] + list(args),
+        return subprocess.Popen([self.install.program(self.program)] + list(args),
                                 stdin=subprocess.DEVNULL)
 
     def outcome(self):
         lines = self.install.log_lines()
         assert len(lines) % 2 == 0
-        return lines[-1].split("/firewall-drop.sh: ", 1)[1]
+        return lines[-1].split("/%s: " % self.program, 1)[1]

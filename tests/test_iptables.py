@@ -55,7 +55,8 @@ def test_add_add_delete_delete_ipv4(netns, install):
     # A delete looks in every layout of ours, so a change of backend strands nothing.
     assert outcome(install) == ("delete 192.0.2.7: was not blocked: iptables: no rule for it"
                                 " in OSSEC, INPUT, FORWARD; nftables table inet ossec, set "
-                                "v4; ipset ossec4 (exit 0)")
+                                "v4; ipset ossec4; blackhole route 192.0.2.7/32 in table "
+                                "main (exit 0)")
     lines = install.log_lines()
     assert len(lines) == 8
     assert [invocation(line) for line in lines[::2]] == [
@@ -181,7 +182,7 @@ def test_broken_configuration_is_exit_78_and_changes_nothing(nft_netns, install)
     assert outcome(install) == (
         "add 192.0.2.7: failed: configuration %s line 3: backend: unknown backend 'pfsense'"
         " (known: auto, iptables, nftables, ipset, firewalld, pf, ipfw, npf, ipfilter,"
-        " genfilt) (exit 78)" % install.config_file)
+        " genfilt, route) (exit 78)" % install.config_file)
     assert nft_netns.rules() == []
 
 
@@ -226,7 +227,9 @@ def test_missing_tool_is_exit_69(nft_netns, auto_install, tmp_path):
                                 "iptables: "
                                 "iptables not found in /usr/sbin, /sbin, /usr/bin, /bin)"
                                 " (exit 69)")
-    result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin",
+    # A delete also asks the route backend, whose ip is in /usr/bin: hide it too.
+    result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin\n"
+                               "mount --bind /dev/null /usr/bin/ip",
                                install.program(), "delete", "-", "192.0.2.7", "1.1", "1")
     assert result.returncode == 69
     assert outcome(install).startswith("delete 192.0.2.7: failed: no usable firewall tool "

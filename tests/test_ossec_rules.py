@@ -19,7 +19,7 @@ import re
 import pytest
 
 import ossec
-from conftest import delete_netns, new_netns
+from conftest import delete_netns, new_netns, stock_name
 
 # One per run, in turn: what execd may hand down.
 ENVIRONMENTS = [
@@ -73,12 +73,18 @@ def _four(program, address, tag):
 
 
 def scenarios():
-    fw, hd = "firewall-drop.sh", "host-deny.sh"
+    fw, hd, rn = "firewall-drop.sh", "host-deny.sh", "route-null.sh"
     ids = ["1.1", "5712"]
     runs = []
     for address in ("192.0.2.7", "2001:db8::7"):
         runs += _four(fw, address, "fw") + _four(hd, address, "hd")
+    # route-null.sh, the stock name of the route backend: a real blackhole
+    # route in the namespace; its invocation lines are rules 605 and 606.
+    for address in ("192.0.2.13", "2001:db8::13"):
+        runs += _four(rn, address, "rn")
     runs += [
+        Run("rn-locked", rn, ["add", "-", "192.0.2.14"] + ids, "failed", 75,
+            {"config": LOCK_WAIT, "lock": "firewall-drop"}),
         # The other names we install: the same outcome lines.
         Run("fw-without-sh", "firewall-drop", ["add", "-", "198.51.100.7"] + ids, "blocked", 0),
         Run("hd-own-name", "ossec-ar-host-deny", ["add", "-", "198.51.100.8"] + ids,
@@ -158,6 +164,8 @@ def installs(tmp_path_factory):
         pytest.fail(str(error))
     for install in (stock, ours):
         install.install_ossec_ar()
+        # make install does not make this stock name yet
+        stock_name(install.path("active-response", "bin"), "route-null.sh")
     ours.install_rules()
     return stock, ours
 
@@ -221,7 +229,8 @@ def test_failed_lines_raise_100611_with_every_field(installs, runs):
     _, ours = installs
     failed = [run for run in runs if run.status == "failed"]
     assert {run.code for run in failed} == {69, 74, 75, 78}
-    assert {run.program for run in failed} == {"firewall-drop.sh", "host-deny.sh"}
+    assert {run.program for run in failed} == {"firewall-drop.sh", "host-deny.sh",
+                                               "route-null.sh"}
     for run, event in outcome_events(ours, failed):
         assert (event.rule, event.level, event.decoder) == (100611, 10, "ar_log"), event
         assert event.fields == expected_fields(run, event.full), event

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import stock_name
 from fakebsd import FakeHost
 from test_iptables import HOSTILE
 
@@ -19,6 +20,8 @@ V4, V6 = "192.0.2.7", "2001:db8::7"
 PF, PF_ANCHOR = "pf table <ossec_fwtable>", "pf table <ossec_fwtable> in anchor com.apple/ossec-ar"
 APPLE_RULES = ['scrub-anchor "com.apple/*" all fragment reassemble',
                'anchor "com.apple/*" all']
+ROUTE4, ROUTE6 = ("blackhole host route %s to 127.0.0.1" % V4,
+                  "blackhole host route %s to ::1" % V6)
 
 # id: (uname name, firewall, outcome detail for IPv4, for IPv6)
 PLATFORMS = {
@@ -36,6 +39,11 @@ PLATFORMS = {
     "netbsd-ipfilter": ("NetBSD", "ipfilter", "ipfilter rules in and out",
                         "ipfilter rules in and out"),
     "aix": ("AIX", "genfilt", "AIX filter rules (IPv4)", "AIX filter rules (IPv6)"),
+    # route-null.sh: a blackhole route (route(8), netstat(1))
+    "freebsd-route": ("FreeBSD", "route", ROUTE4, ROUTE6),
+    "openbsd-route": ("OpenBSD", "route", ROUTE4, ROUTE6),
+    "netbsd-route": ("NetBSD", "route", ROUTE4, ROUTE6),
+    "macos-route": ("Darwin", "route", ROUTE4, ROUTE6),
 }
 
 
@@ -44,6 +52,9 @@ def make_host(install, tmp_path, platform, settings=""):
     host = FakeHost(install, tmp_path / "sbin", system, [firewall], settings)
     if system == "Darwin":          # macOS's pf.conf: Apple's anchor points, no table
         host.change("pf", rules=APPLE_RULES)
+    if firewall == "route":         # chosen by the stock name alone
+        stock_name(install.bin, "route-null.sh")
+        host.program = "route-null.sh"
     return host
 
 
@@ -69,6 +80,9 @@ def copies(host, platform, address):
             "%s/%d 0" % (ip, ip.max_prefixlen))
     if firewall == "npf":
         return state["npf"]["tables"]["ossec_blacklist"].count(address)
+    if firewall == "route":
+        return sum(1 for route in state["route"]["routes"] if route["dst"] == str(ip)
+                   and route["plen"] == ip.max_prefixlen and "B" in route["flags"])
     if firewall == "ipfilter":
         host_text = "%s/%d" % (ip, ip.max_prefixlen)
         rules = state["ipf"]["rules%d" % ip.version]
@@ -155,6 +169,15 @@ EXPECTED_CALLS = {
         (["lsfilt", "-v", "4", "-O"], ""), (["rmfilt", "-v", "4", "-n", "2"], ""),
         (["mkfilt", "-v", "4", "-u"], ""),
     ],
+    # The add; the same add, which meets a route and asks whose it is; the
+    # delete, which asks first (the kernel deletes any route to V4).
+    "route": [
+        (["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"], ""),
+        (["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"], ""),
+        (["route", "-n", "get", "-host", V4], ""),
+        (["route", "-n", "get", "-host", V4], ""),
+        (["route", "-n", "delete", "-host", V4, "127.0.0.1", "-blackhole"], ""),
+    ],
 }
 
 
@@ -192,6 +215,7 @@ FAILURES = {
             "npfctl: ioctl(IOC_NPF_TABLE): Operation not permitted"),
     "ipfilter": ("ipf", "-f -", 1, "open(/dev/ipl): Permission denied"),
     "genfilt": ("genfilt", "-a D", 1, "Device ipsec_v4 is in Defined state."),
+    "route": ("route", "add", 1, "route: writing to routing socket: Operation not permitted"),
 }
 
 
@@ -219,7 +243,7 @@ def test_concurrent_runs_take_turns(host, platform):
 # One read-only call of each firewall's fakes.
 QUERIES = {"pf": ["pfctl", "-s", "info"], "ipfw": ["sysctl", "-n", "net.inet.ip.fw.enable"],
            "npf": ["npfctl", "show"], "ipfilter": ["ipf", "-V"],
-           "genfilt": ["lsfilt", "-v", "4", "-O"]}
+           "genfilt": ["lsfilt", "-v", "4", "-O"], "route": ["netstat", "-rn", "-f", "inet"]}
 
 
 def wait_until_blocked_on(fd, bound=60):
@@ -543,3 +567,111 @@ def test_ossec_ar_lists_what_every_backend_holds(host, platform, install):
             for row in json.loads(result.stdout)["blocks"] if row["program"] == "firewall-drop"}
     firewall = PLATFORMS[platform][1]
     assert rows == {V4: ("in force", firewall), V6: ("in force", firewall)}
+
+
+# route (route-null.sh): blackhole routes
+
+def blackhole(address, gateway=None, plen=None, flags="UGHSB"):
+    """A route of the fake route(8)'s table."""
+    ip = ipaddress.ip_address(address)
+    return {"dst": address, "plen": plen or ip.max_prefixlen,
+            "gateway": gateway or ("127.0.0.1" if ip.version == 4 else "::1"),
+            "flags": flags, "iface": "lo0"}
+
+
+@pytest.mark.parametrize("platform", ["freebsd-route", "macos-route"])
+def test_route_leaves_every_route_that_is_not_its_own(install, tmp_path, platform):
+    host = make_host(install, tmp_path, platform)
+    theirs = [blackhole("192.0.2.99"), blackhole("192.0.2.0", plen=24, flags="UGSB"),
+              blackhole("2001:db8::99")]
+    to_the_host = blackhole(V4, gateway="198.51.100.5", flags="UGHS")
+    state = host.state()
+    state["route"]["routes"] += theirs + [to_the_host]
+    host.save(state)
+    # An administrator's route to the very address: not ours to replace...
+    assert host.run("add", "-", V4, "1.1", "5712") == 75
+    assert host.outcome() == (
+        "add 192.0.2.7: failed: a route to 192.0.2.7 that is not ours is in the table"
+        " (destination 192.0.2.7, gateway 198.51.100.5, flags <UP,GATEWAY,HOST,DONE,STATIC>);"
+        " it was left as it is (exit 75)")
+    # ...nor to delete, though the kernel would delete any route to it.
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == "delete 192.0.2.7: was not blocked: %s (exit 0)" % ROUTE4
+    assert [call["argv"][2] for call in host.calls() if call["argv"][0] == "route"] == [
+        "add", "get", "get"]
+    assert to_the_host in host.state()["route"]["routes"]
+    state = host.state()
+    state["route"]["routes"].remove(to_the_host)
+    host.save(state)
+    for address in (V4, V6):
+        for action in ("add", "delete"):
+            assert host.run(action, "-", address, "1.1", "5712") == 0
+    assert [route for route in host.state()["route"]["routes"]
+            if route["plen"] != 0] == theirs
+
+
+def test_route_on_macos_fails_by_its_words_though_it_exits_0(install, tmp_path):
+    host = make_host(install, tmp_path, "macos-route")
+    host.fail("route", "add", 0, "route: writing to routing socket: Operation not permitted")
+    assert host.run("add", "-", V6, "1.1", "5712") == 75
+    assert host.outcome() == (
+        "add 2001:db8::7: failed: `%s/route -n add -inet6 -host 2001:db8::7 ::1 -blackhole`"
+        " exited 0: route: writing to routing socket: Operation not permitted (exit 75)"
+        % host.directory)
+
+
+def test_route_lifts_the_stock_freebsd_route_whoever_deletes(install, tmp_path):
+    """route-null.sh's FreeBSD form is ours: `route -q add IP 127.0.0.1
+    -blackhole`.  With no ledger record, a delete by route-null.sh lifts
+    it, and so does firewall-drop.sh's on a host that runs pf."""
+    host = FakeHost(install, tmp_path / "sbin", "FreeBSD", ["pf", "route"])
+    for address in ("192.0.2.21", "192.0.2.22"):
+        state = host.state()
+        state["route"]["routes"].append(blackhole(address))
+        host.save(state)
+    stock_name(install.bin, "route-null.sh")
+    assert host.run_program("route-null.sh", "delete", "-", "192.0.2.21", "1.1", "5712") == 0
+    assert install.log_lines()[-1].endswith(
+        "/route-null.sh: delete 192.0.2.21: unblocked: blackhole host route 192.0.2.21 to"
+        " 127.0.0.1 (exit 0)")
+    assert host.run("delete", "-", "192.0.2.22", "1.1", "5712") == 0
+    assert host.outcome() == ("delete 192.0.2.22: unblocked: blackhole host route"
+                              " 192.0.2.22 to 127.0.0.1 (exit 0)")
+    # pf was asked too, as every layout of ours is for an address the ledger
+    # does not know; the route is one get and one delete.
+    assert [call["argv"] for call in host.calls()][-4:] == [
+        ["pfctl", "-t", "ossec_fwtable", "-T", "delete", "192.0.2.22"],
+        ["pfctl", "-a", "com.apple/ossec-ar", "-t", "ossec_fwtable", "-T", "delete",
+         "192.0.2.22"],
+        ["route", "-n", "get", "-host", "192.0.2.22"],
+        ["route", "-n", "delete", "-host", "192.0.2.22", "127.0.0.1", "-blackhole"]]
+    assert [r for r in host.state()["route"]["routes"] if r["plen"] != 0] == []
+    assert host.state().get("overlaps", 0) == 0
+
+
+def test_backend_route_in_the_configuration_on_netbsd(install, tmp_path):
+    host = FakeHost(install, tmp_path / "sbin", "NetBSD", ["npf", "route"],
+                    "[firewall-drop]\nbackend = route\n")
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == "add 192.0.2.7: blocked: %s (exit 0)" % ROUTE4
+    assert host.state()["npf"]["tables"] == {"ossec_blacklist": []}
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == "delete 192.0.2.7: unblocked: %s (exit 0)" % ROUTE4
+    # Only route ran: npf, though installed, is not asked (the ledger says route).
+    assert [call["argv"] for call in host.calls()] == [
+        ["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"],
+        ["route", "-n", "get", "-host", V4],
+        ["route", "-n", "delete", "-host", V4, "127.0.0.1", "-blackhole"]]
+
+
+@pytest.mark.parametrize("platform", ["openbsd-route", "netbsd-route"])
+def test_route_exact_argv_for_ipv6(install, tmp_path, platform):
+    host = make_host(install, tmp_path, platform)
+    for action in ("add", "add", "delete", "delete"):
+        assert host.run(action, "-", V6, "1.1", "5712") == 0
+    add = ["route", "-n", "add", "-inet6", "-host", V6, "::1", "-blackhole"]
+    get = ["route", "-n", "get", "-inet6", "-host", V6]
+    delete = ["route", "-n", "delete", "-inet6", "-host", V6, "::1", "-blackhole"]
+    # The last delete asks, finds the default route, and deletes nothing.
+    assert [call["argv"] for call in host.calls()] == [add, add, get, get, delete, get]
+    assert host.outcome() == "delete %s: was not blocked: %s (exit 0)" % (V6, ROUTE6)

@@ -194,9 +194,10 @@ def _auto_choice(host):
     tried, choice = [], None
     tools = host.system.tools
     for name in backends.AUTOMATIC.get(host.system.name, ()):
-        reason = backends.REGISTRY[name].missing(tools, 4)
+        reason = backends.REGISTRY[name].missing(tools, 4, host.system.name)
         if reason is None:
-            reason = backends.load(name, host.settings, tools).inactive(PROBE)
+            reason = backends.load(name, host.settings, tools,
+                                   host.system.name).inactive(PROBE)
         tried.append({"backend": name, "state": reason or "usable"})
         if reason is None and choice is None:
             choice = name
@@ -209,7 +210,7 @@ def _tools(host):
     tools = host.system.tools
     for name, entry in backends.REGISTRY.items():
         backend = backends.module(name).Backend
-        for tool in entry.tools[4] + entry.tools[6]:
+        for tool in entry.every_tool():
             if tool in seen:
                 continue
             seen.add(tool)

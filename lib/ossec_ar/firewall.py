@@ -31,10 +31,10 @@ class FirewallDrop(Program):
         names = self.choices(prefer)
         reasons = []
         for name in names:
-            reason = backends.REGISTRY[name].missing(self.system.tools, address.version)
+            reason = self._missing(backends.REGISTRY[name], address.version)
             backend = None
             if reason is None:
-                backend = backends.load(name, self.settings, self.system.tools)
+                backend = self._load(name)
                 reason = backend.inactive(address)
             if reason is None:
                 try:
@@ -70,10 +70,9 @@ class FirewallDrop(Program):
         before the backend was changed (or by the other choice of ``auto``,
         or by the stock scripts) must not stay blocked for ever."""
         entries = backends.on(self.system.name)
-        usable = [e.name for e in entries if e.missing(self.system.tools, address.version)
-                  is None]
+        usable = [e.name for e in entries if self._missing(e, address.version) is None]
         if not usable:
-            reasons = ["%s: %s" % (e.name, e.missing(self.system.tools, address.version))
+            reasons = ["%s: %s" % (e.name, self._missing(e, address.version))
                        for e in entries]
             raise failed(UNAVAILABLE, "no usable firewall tool (%s)"
                          % ("; ".join(reasons) or "none for %s" % self.system.name))
@@ -89,8 +88,7 @@ class FirewallDrop(Program):
         removed, absent, errors = [], [], []
         for name in names:
             try:
-                status, detail = backends.load(name, self.settings,
-                                               self.system.tools).delete(address)
+                status, detail = self._load(name).delete(address)
             except Stop as stop:
                 errors.append(stop.reason)
                 continue
@@ -105,10 +103,9 @@ class FirewallDrop(Program):
     def verify(self, notes):
         with self.lock():
             for entry in backends.on(self.system.name):
-                if entry.missing(self.system.tools, 4) is None:
-                    backend = backends.load(entry.name, self.settings, self.system.tools)
+                if self._missing(entry, 4) is None:
                     try:
-                        done = backend.verify()
+                        done = self._load(entry.name).verify()
                     except Stop as stop:
                         done = "cannot repair: " + stop.reason
                     if done:
@@ -119,10 +116,9 @@ class FirewallDrop(Program):
         for entry in backends.on(self.system.name):
             backend = None
             for version in (4, 6):
-                if entry.missing(self.system.tools, version) is not None:
+                if self._missing(entry, version) is not None:
                     continue
-                backend = backend or backends.load(entry.name, self.settings,
-                                                   self.system.tools)
+                backend = backend or self._load(entry.name)
                 try:
                     members = backend.members(version)
                 except Stop as stop:
@@ -131,6 +127,12 @@ class FirewallDrop(Program):
                 for address in members:
                     where.setdefault(address, []).append(entry.name)
         return {address: ", ".join(names) for address, names in where.items()}
+
+    def _missing(self, entry, version):
+        return entry.missing(self.system.tools, version, self.system.name)
+
+    def _load(self, name):
+        return backends.load(name, self.settings, self.system.tools, self.system.name)
 
 
 def respond(prefix, request):

@@ -41,17 +41,18 @@ class Backend:
     versions = {}
     down = None
 
-    def __init__(self, entry, settings, tools):
+    def __init__(self, entry, settings, tools, sysname=None):
         self.name = entry.name
         self.entry = entry
         self.tools = tools
+        self.sysname = sysname          # the host's system, as uname -s says
         self.wait = settings.lock_wait
         self.timeout = settings.lock_wait + GRACE
         for key, (default, _) in self.settings.items():
             setattr(self, key, settings.option(key, default))
 
     def missing(self, address):
-        return self.entry.missing(self.tools, address.version)
+        return self.entry.missing(self.tools, address.version, self.sysname)
 
     def inactive(self, address):
         return None
