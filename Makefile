@@ -7,11 +7,13 @@ PYTHON  ?= /usr/bin/python3
 COMPILE_PYTHON ?= $(PYTHON)
 
 # Source file -> installed name.  The names that execd runs (firewall-drop.sh,
-# host-deny.sh, and firewall-drop, host-deny for Wazuh 4.2+) are links to
-# these, made by lib/ossec_ar/stocknames.py, which keeps a stock file found
-# under such a name as <name>.stock.  STOCK_LINKS=no leaves the names alone
-# (the RPM makes the links in its scriptlets: the agent's package owns them).
-PROGRAMS := firewall-drop.sh:ossec-ar-firewall-drop host-deny.sh:ossec-ar-host-deny
+# host-deny.sh, route-null, pf.sh...) are links to these, made by
+# lib/ossec_ar/stocknames.py, which holds the one list of the names and keeps
+# a stock file found under one as <name>.stock.  STOCK_LINKS=no leaves the
+# names alone (the RPM makes the links in its scriptlets: the agent's package
+# owns them).
+PROGRAMS := firewall-drop.sh:ossec-ar-firewall-drop host-deny.sh:ossec-ar-host-deny \
+            unblock.sh:ossec-ar-unblock
 STOCK_LINKS ?= yes
 # BYTECOMPILE=no leaves the byte-code to the .deb's postinst.
 BYTECOMPILE ?= yes

@@ -9,7 +9,10 @@ import subprocess
 
 import pytest
 
+import ossec
 from conftest import Install, INSTALL_PREFIX, PYTHON, ROOT, make_install
+from ossec_ar.firewall import BACKEND_OF_NAME
+from ossec_ar.stocknames import LINKS
 from scratchroot import OverlaidHost
 
 
@@ -65,9 +68,10 @@ def ossec_tree(destdir, stock=False):
 
 # make install's list of the directories it made, which make uninstall reads.
 RECORD = "var/ossec/lib/ossec_ar/installed-dirs"
-STOCK_NAMES = ("firewall-drop.sh", "firewall-drop", "host-deny.sh", "host-deny")
-PROGRAM_OF = {"firewall-drop.sh": "ossec-ar-firewall-drop", "firewall-drop": "ossec-ar-firewall-drop",
-              "host-deny.sh": "ossec-ar-host-deny", "host-deny": "ossec-ar-host-deny"}
+# Every name execd may run (test_stocknames checks the list), and our programs.
+STOCK_NAMES = sorted(LINKS)
+PROGRAM_OF = LINKS
+PROGRAMS = sorted(set(LINKS.values()))
 
 
 def test_install_layout(tmp_path):
@@ -78,7 +82,8 @@ def test_install_layout(tmp_path):
     after = snapshot(destdir)
     added = sorted(set(after) - set(before))
     bindir = "var/ossec/active-response/bin/"
-    programs = [bindir + name for name in ("ossec-ar-firewall-drop", "ossec-ar-host-deny")]
+    programs = [bindir + name for name in PROGRAMS]
+    assert len(programs) == 3
     links = [bindir + name for name in STOCK_NAMES]
     expected = set(programs) | set(links) | {"var/ossec/lib/ossec_ar",
                                              "var/ossec/lib/ossec_ar/backends"}
@@ -136,6 +141,48 @@ def test_install_keeps_stock_files_aside_and_uninstall_puts_them_back(tmp_path):
     subprocess.run(["make", "-s", "-C", ROOT, "uninstall", "DESTDIR=" + destdir,
                     "PREFIX=" + INSTALL_PREFIX], check=True)
     assert snapshot(destdir) == before
+
+
+def test_a_real_ossec_agents_stock_scripts_are_kept_and_put_back(tmp_path):
+    """make install on a copy of a real OSSEC agent's install (built from
+    the vendored source): each of OSSEC's firewall and host-deny scripts is
+    now a link to our program, kept byte for byte as <name>.stock, and make
+    uninstall gives the directory back as it was."""
+    agent = ossec.Ossec(tmp_path / "agent", "agent")
+    bindir = agent.path("active-response", "bin")
+    before = snapshot(bindir)
+    theirs = {name for name in before
+              if name in ("firewall-drop.sh", "host-deny.sh") or name[:-3] in BACKEND_OF_NAME}
+    # OSSEC's names are exactly our .sh names, unblock.sh apart (no agent has it).
+    assert theirs == {name for name in LINKS if name.endswith(".sh")} - {"unblock.sh"}
+    assert "restart-ossec.sh" in set(before) - theirs
+    agent.install_ossec_ar()
+    after = snapshot(bindir)
+    for name in LINKS:
+        assert after[name][1] == LINKS[name], name
+    for name in theirs:
+        assert after[name + ".stock"] == before[name], name
+    assert {name: after[name] for name in set(before) - theirs} == {
+        name: before[name] for name in set(before) - theirs}
+    make_uninstall(agent.root, agent.prefix)
+    assert snapshot(bindir) == before
+
+
+def test_a_name_of_one_firewall_runs_that_firewall(nft_netns, install):
+    """Through the installed link: nftables-drop.sh takes nftables although
+    the configuration says iptables, and firewall-drop.sh keeps iptables."""
+    for name, address in (("nftables-drop.sh", "192.0.2.7"), ("firewall-drop.sh", "192.0.2.8")):
+        program = os.path.join(install.bin, name)
+        assert os.readlink(program) == "ossec-ar-firewall-drop"
+        result = nft_netns.run([program, "add", "-", address])
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    lines = install.log_lines()
+    assert (" %s/nftables-drop.sh: add 192.0.2.7: blocked: nftables " % install.bin) in lines[1]
+    assert (" %s/firewall-drop.sh: add 192.0.2.8: blocked: iptables chain OSSEC" % install.bin) \
+        in lines[3]
+    assert "-A OSSEC -s 192.0.2.8/32 -j DROP" in nft_netns.rules()
+    assert not any("192.0.2.7" in rule for rule in nft_netns.rules())
+    assert "192.0.2.7" in nft_netns.check(["nft", "list", "set", "inet", "ossec", "v4"])
 
 
 def test_uninstall_removes_exactly_what_install_added(tmp_path):
@@ -236,7 +283,7 @@ def test_shebang_follows_python_variable(tmp_path):
                     "PREFIX=/opt/ossec", "PYTHON=/usr/libexec/platform-python",
                     "COMPILE_PYTHON=" + PYTHON],
                    check=True, stdout=subprocess.PIPE)
-    for name in ("firewall-drop.sh", "host-deny.sh"):       # through the links
+    for name in STOCK_NAMES:                                # through the links
         with open(str(tmp_path / "opt/ossec/active-response/bin" / name)) as f:
             assert f.readline() == "#!/usr/libexec/platform-python -IS\n"
 

@@ -13,12 +13,16 @@ import pytest
 
 from conftest import ROOT, Install, make_install
 from ossec_ar import __version__ as VERSION        # the version's one source
+from ossec_ar.stocknames import LINKS              # every name (test_stocknames checks it)
 from scratchroot import ScratchRoot
 
 BIN = "/var/ossec/active-response/bin"
-NAMES = ("firewall-drop.sh", "firewall-drop", "host-deny.sh", "host-deny")
-TARGET = {"firewall-drop.sh": "ossec-ar-firewall-drop", "firewall-drop": "ossec-ar-firewall-drop",
-          "host-deny.sh": "ossec-ar-host-deny", "host-deny": "ossec-ar-host-deny"}
+NAMES = tuple(sorted(LINKS))
+TARGET = LINKS
+PROGRAMS = tuple(sorted(set(LINKS.values())))
+# The names the agent's stand-in package owns: all but unblock's, which no
+# agent ships.
+AGENT_NAMES = tuple(name for name in NAMES if LINKS[name] != "ossec-ar-unblock")
 
 
 def stock_text(version):
@@ -28,7 +32,7 @@ def stock_text(version):
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """make deb rpm, once, and stand-ins for the agent's package (wazuh-agent
-    1 and 2), which owns the four names, in both formats."""
+    1 and 2), which owns the agent's names, in both formats."""
     subprocess.run(["make", "-s", "-C", ROOT, "deb", "rpm"], check=True,
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     top = tmp_path_factory.mktemp("agent-packages")
@@ -44,7 +48,7 @@ def _agent_files(tree, version):
     bindir = os.path.join(tree, BIN.lstrip("/"))
     os.makedirs(bindir)
     os.chmod(bindir, 0o750)
-    for name in NAMES + ("restart-wazuh",):
+    for name in AGENT_NAMES + ("restart-wazuh",):
         with open(os.path.join(bindir, name), "w") as f:
             f.write(stock_text(version))
         os.chmod(os.path.join(bindir, name), 0o750)
@@ -71,7 +75,7 @@ def _agent_rpm(top, version):
     os.makedirs(os.path.join(topdir, "SPECS"))
     spec = os.path.join(topdir, "SPECS", "agent.spec")
     listed = "".join("%%attr(0750,root,root) %s/%s\n" % (BIN, n)
-                     for n in NAMES + ("restart-wazuh",))
+                     for n in AGENT_NAMES + ("restart-wazuh",))
     with open(spec, "w") as f:
         f.write("Name: wazuh-agent\nVersion: %s\nRelease: 1\nSummary: stand-in agent\n"
                 "License: GPL-2.0-only\nBuildArch: noarch\n%%description\nstand-in\n"
@@ -89,14 +93,14 @@ def read(root, path):
 
 
 def assert_ours(root):
-    """The four names are links to our programs; the programs root:ossec 0750."""
+    """Every name is a link to our program; the programs root:ossec 0750."""
     for name in NAMES:
         path = root.path(BIN + "/" + name)
         assert os.path.islink(path) and os.readlink(path) == TARGET[name], name
     gid = root.group_id("ossec")
     assert gid is not None
-    for program in (BIN + "/ossec-ar-firewall-drop", BIN + "/ossec-ar-host-deny",
-                    "/var/ossec/bin/ossec-ar"):
+    assert len(PROGRAMS) == 3
+    for program in [BIN + "/" + name for name in PROGRAMS] + ["/var/ossec/bin/ossec-ar"]:
         info = os.stat(root.path(program))
         assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, gid, 0o750)
     cache = root.path("/var/ossec/lib/ossec_ar/__pycache__")
@@ -104,8 +108,8 @@ def assert_ours(root):
 
 
 def assert_stock(root, version, where=""):
-    """The agent's files of *version* under the names (+ *where*)."""
-    for name in NAMES:
+    """The agent's files of *version* under its names (+ *where*)."""
+    for name in AGENT_NAMES:
         path = root.path(BIN + "/" + name + where)
         assert not os.path.islink(path)
         assert read(root, BIN + "/" + name + where) == stock_text(version), name
@@ -181,7 +185,7 @@ def test_deb_alone_install_remove_purge_reinstall(built, tmp_path):
     root.dpkg("-i", built["deb"])
     assert_ours(root)
     assert root.chroot(["dpkg-divert", "--list", "ossec-ar"]) \
-        .stdout.count("diversion of") == 4
+        .stdout.count("diversion of") == len(NAMES)
     root.dpkg("--remove", "ossec-ar")
     assert_gone(root)
     assert not os.path.lexists(root.path(BIN + "/firewall-drop.sh"))
@@ -203,6 +207,8 @@ def test_deb_diverts_the_agents_files_through_its_upgrades(built, tmp_path):
     root.dpkg("-i", built["agent-deb-2"])               # the agent is upgraded
     assert_ours(root)
     assert_stock(root, "2", ".stock")
+    # route-null, say, as much as firewall-drop: its new file is the .stock.
+    assert read(root, BIN + "/route-null.stock") == stock_text("2")
     assert read(root, BIN + "/restart-wazuh") == stock_text("2")
     root.dpkg("-i", built["deb"])                       # ours again (reinstall)
     assert_ours(root)
@@ -214,6 +220,34 @@ def test_deb_diverts_the_agents_files_through_its_upgrades(built, tmp_path):
     assert_stock(root, "2", ".stock")
     root.dpkg("--purge", "ossec-ar")
     assert_stock(root, "2")
+
+
+@pytest.mark.parametrize("kind", ["deb", "rpm"])
+def test_stock_files_no_package_owns_are_kept_and_put_back(built, tmp_path, kind):
+    """OSSEC installed from source: its scripts belong to no package.  Under
+    every name, unblock's too (the mechanism does not care that no agent
+    ships them), they are kept as .stock and come back on removal."""
+    root = ScratchRoot(tmp_path)
+    os.makedirs(root.path(BIN))
+    for name in NAMES:
+        with open(root.path(BIN + "/" + name), "w") as f:
+            f.write("from source: %s\n" % name)
+    if kind == "deb":
+        root.dpkg("-i", built["deb"])
+    else:
+        root.rpm("--initdb")
+        root.rpm("-i", "--nodeps", built["rpm"])
+    assert_ours(root)
+    for name in NAMES:
+        assert read(root, BIN + "/" + name + ".stock") == "from source: %s\n" % name
+    if kind == "deb":
+        root.dpkg("--remove", "ossec-ar")
+    else:
+        root.rpm("-e", "ossec-ar")
+    assert sorted(os.listdir(root.path(BIN))) == sorted(NAMES)
+    for name in NAMES:
+        assert not os.path.islink(root.path(BIN + "/" + name))
+        assert read(root, BIN + "/" + name) == "from source: %s\n" % name
 
 
 # .rpm
@@ -243,6 +277,7 @@ def test_rpm_keeps_its_names_through_the_agents_upgrade_and_erase(built, tmp_pat
     root.rpm("-U", "--nodeps", built["agent-rpm-2"])      # its files land on the names
     assert_ours(root)                                     # and the trigger relinks
     assert_stock(root, "2", ".stock")
+    assert read(root, BIN + "/route-null.stock") == stock_text("2")
     root.rpm("-e", "ossec-ar")
     assert_stock(root, "2")
     assert not any(n.endswith(".stock") for n in os.listdir(root.path(BIN)))

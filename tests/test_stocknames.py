@@ -5,8 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 from ossec_ar import stocknames
+from ossec_ar.firewall import BACKEND_OF_NAME
 
 BIN = "/var/ossec/active-response/bin"
 
@@ -25,8 +28,31 @@ def state():
     return found
 
 
-OURS = {"firewall-drop": "-> ossec-ar-firewall-drop", "firewall-drop.sh": "-> ossec-ar-firewall-drop",
-        "host-deny": "-> ossec-ar-host-deny", "host-deny.sh": "-> ossec-ar-host-deny"}
+# The names agents run that are firewall-drop's (one firewall each, but for
+# firewall-drop itself) and host-deny's: OSSEC's, with .sh, as its
+# src/Makefile (install-common) installs them from active-response/ and
+# active-response/firewalls/ (test_install checks them against a real OSSEC
+# agent's install); Wazuh 4.2 and later's, without, as InstallCommon in its
+# src/init/inst-functions.sh installs them.  And ours alone, unblock's.
+OSSEC = {"firewall-drop.sh", "firewalld-drop.sh", "nftables-drop.sh", "route-null.sh", "pf.sh",
+         "ipfw.sh", "ipfw_mac.sh", "npf.sh", "host-deny.sh"}
+WAZUH = {"firewall-drop", "firewalld-drop", "route-null", "pf", "ipfw", "npf", "host-deny"}
+PROGRAM = {name: "ossec-ar-firewall-drop" for name in OSSEC | WAZUH}
+PROGRAM.update({"host-deny.sh": "ossec-ar-host-deny", "host-deny": "ossec-ar-host-deny",
+                "unblock.sh": "ossec-ar-unblock", "unblock": "ossec-ar-unblock"})
+OURS = {name: "-> " + program for name, program in PROGRAM.items()}
+STOCK = "#!/bin/sh\n# stock\n"
+
+
+def test_the_names_are_the_agents_and_ours():
+    assert stocknames.LINKS == PROGRAM
+    assert len(PROGRAM) == 18
+
+
+def test_every_firewall_name_but_firewall_drop_chooses_its_own_backend():
+    firewall = {name[:-3] if name.endswith(".sh") else name
+                for name, program in PROGRAM.items() if program == "ossec-ar-firewall-drop"}
+    assert firewall == {"firewall-drop"} | set(BACKEND_OF_NAME)
 
 
 def test_link_on_an_empty_directory_and_restore(fs):
@@ -42,13 +68,19 @@ def test_link_on_an_empty_directory_and_restore(fs):
 def test_stock_files_are_kept_and_come_back(fs):
     stock(fs, "firewall-drop.sh", "host-deny.sh", "restart-ossec.sh")
     stocknames.link(BIN)
-    assert state() == dict(OURS, **{"firewall-drop.sh.stock": "#!/bin/sh\n# stock\n",
-                                    "host-deny.sh.stock": "#!/bin/sh\n# stock\n",
-                                    "restart-ossec.sh": "#!/bin/sh\n# stock\n"})
+    assert state() == dict(OURS, **{"firewall-drop.sh.stock": STOCK, "host-deny.sh.stock": STOCK,
+                                    "restart-ossec.sh": STOCK})
     stocknames.restore(BIN)
-    assert state() == {"firewall-drop.sh": "#!/bin/sh\n# stock\n",
-                       "host-deny.sh": "#!/bin/sh\n# stock\n",
-                       "restart-ossec.sh": "#!/bin/sh\n# stock\n"}
+    assert state() == {"firewall-drop.sh": STOCK, "host-deny.sh": STOCK, "restart-ossec.sh": STOCK}
+
+
+def test_a_stock_file_under_every_name_is_kept_and_comes_back(fs):
+    for name in PROGRAM:
+        stock(fs, name, text="stock %s\n" % name)
+    stocknames.link(BIN)
+    assert state() == dict(OURS, **{name + ".stock": "stock %s\n" % name for name in PROGRAM})
+    stocknames.restore(BIN)
+    assert state() == {name: "stock %s\n" % name for name in PROGRAM}
 
 
 def test_an_upgraded_stock_file_replaces_the_kept_one(fs):
@@ -81,17 +113,31 @@ def test_a_left_over_temporary_link_does_not_stop_link(fs):
 
 
 def test_orphaned_forgets_the_kept_files_and_links_again(fs):
-    stock(fs, "firewall-drop.sh", "firewall-drop")
+    stock(fs, *WAZUH)
     stocknames.link(BIN)
-    for name in ("firewall-drop.sh", "firewall-drop"):   # the agent's erase
+    for name in WAZUH:                                   # the agent's erase
         os.unlink(os.path.join(BIN, name))
     stocknames.orphaned(BIN)
     assert state() == OURS
 
 
-def test_usage_is_exit_64():
-    script = os.path.join(ROOT, "lib", "ossec_ar", "stocknames.py")
-    result = subprocess.run([sys.executable, "-I", script, "unlink", "/nonexistent"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert result.returncode == 64
-    assert result.stderr.startswith(b"usage: ")
+def script(*args):
+    path = os.path.join(ROOT, "lib", "ossec_ar", "stocknames.py")
+    return subprocess.run([sys.executable, "-I", path] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
+
+def test_names_and_programs_for_the_debian_scripts():
+    """One line each, which debian/rules puts into the maintainer scripts."""
+    names, programs = script("names"), script("programs")
+    assert (names.returncode, names.stderr) == (programs.returncode, programs.stderr) == (0, "")
+    assert names.stdout == " ".join(sorted(PROGRAM)) + "\n"
+    assert programs.stdout == "ossec-ar-firewall-drop ossec-ar-host-deny ossec-ar-unblock\n"
+
+
+@pytest.mark.parametrize("args", [["unlink", "/nonexistent"], ["names", "/nonexistent"],
+                                  ["link"], []])
+def test_usage_is_exit_64(args):
+    result = script(*args)
+    assert (result.returncode, result.stdout) == (64, "")
+    assert result.stderr.startswith("usage: ")

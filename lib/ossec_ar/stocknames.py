@@ -1,34 +1,53 @@
 """Put our programs under the names execd runs, and give the names back.
 
-Our programs are installed as ``ossec-ar-firewall-drop`` and
-``ossec-ar-host-deny`` in ``active-response/bin``.  The names that agents'
-configurations use, ``firewall-drop.sh`` and ``host-deny.sh`` (OSSEC, Wazuh
-before 4.2) and ``firewall-drop`` and ``host-deny`` (Wazuh 4.2 and later),
+Our programs are installed as ``ossec-ar-firewall-drop``,
+``ossec-ar-host-deny`` and ``ossec-ar-unblock`` in ``active-response/bin``.
+The names that agents' configurations use (``NAMES_OF_PROGRAM`` below)
 become symbolic links to them.  A stock file found under one of those names
 is kept beside it as ``<name>.stock`` and put back by ``restore``.
 
-``make install`` and the RPM's scriptlets and triggers run this file as a
-script; the .deb gets the same result from dpkg-divert instead.  Standard
+This file holds the one list of those names.  ``make install`` and the
+RPM's scriptlets and triggers run it as a script; the .deb's maintainer
+scripts, which divert the names with dpkg-divert instead, get the list from
+it when the package is built (``names`` and ``programs``).  Standard
 library only, no imports from the package: it runs before the package is
 complete and after it is gone.
 
     python3 -I stocknames.py link|restore|orphaned <active-response/bin directory>
+    python3 -I stocknames.py names|programs
 
 ``orphaned`` is for the RPM, after the agent's package was erased: the
 stock files it kept belong to nothing any more and are deleted, and the
 links that the erase took with the agent's files are made again.
+``names`` and ``programs`` print the names, and our programs, on one line.
 """
 
 import os
 import sys
 
-# name execd runs -> our program
-LINKS = {
-    "firewall-drop.sh": "ossec-ar-firewall-drop",
-    "firewall-drop": "ossec-ar-firewall-drop",
-    "host-deny.sh": "ossec-ar-host-deny",
-    "host-deny": "ossec-ar-host-deny",
+# Our programs, each with the names execd runs it by.  OSSEC's names end in
+# .sh (OSSEC's src/Makefile, install-common; Wazuh before 4.2 too), Wazuh
+# 4.2 and later's do not (Wazuh's src/init/inst-functions.sh, InstallCommon).
+# Under firewall-drop the program uses the configured backend; under the
+# others, the firewall the name says (BACKEND_OF_NAME in firewall.py).
+NAMES_OF_PROGRAM = {
+    "ossec-ar-firewall-drop": (
+        "firewall-drop.sh", "firewall-drop",
+        "firewalld-drop.sh", "firewalld-drop",
+        "nftables-drop.sh",                         # OSSEC only
+        "route-null.sh", "route-null",
+        "pf.sh", "pf",                              # the BSDs and macOS
+        "ipfw.sh", "ipfw",
+        "ipfw_mac.sh",                              # OSSEC only, macOS
+        "npf.sh", "npf",
+    ),
+    "ossec-ar-host-deny": ("host-deny.sh", "host-deny"),
+    # No agent ships these names: ours alone, linked the same way.
+    "ossec-ar-unblock": ("unblock.sh", "unblock"),
 }
+# name execd runs -> our program
+LINKS = {name: program
+         for program, its_names in NAMES_OF_PROGRAM.items() for name in its_names}
 STOCK_SUFFIX = ".stock"
 
 
@@ -73,13 +92,28 @@ def _is_our_link(path, target):
     return os.path.islink(path) and os.readlink(path) == target
 
 
+def names():
+    return " ".join(sorted(LINKS))
+
+
+def programs():
+    return " ".join(sorted(NAMES_OF_PROGRAM))
+
+
+USAGE = ("usage: %s link|restore|orphaned <active-response/bin directory>\n"
+         "       %s names|programs\n")
+
+
 def main(argv):
     actions = {"link": link, "restore": restore, "orphaned": orphaned}
-    if len(argv) != 3 or argv[1] not in actions:
-        sys.stderr.write("usage: %s link|restore|orphaned <active-response/bin directory>\n"
-                         % argv[0])
+    listings = {"names": names, "programs": programs}
+    if len(argv) == 3 and argv[1] in actions:
+        actions[argv[1]](argv[2])
+    elif len(argv) == 2 and argv[1] in listings:
+        sys.stdout.write(listings[argv[1]]() + "\n")
+    else:
+        sys.stderr.write(USAGE % (argv[0], argv[0]))
         return 64
-    actions[argv[1]](argv[2])
     return 0
 
 
