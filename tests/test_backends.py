@@ -88,25 +88,50 @@ def test_nftables_layout_is_repaired_and_never_duplicated(nft_netns, install):
     assert outcome(install) == ("add 192.0.2.1: already blocked: nftables table inet ossec, "
                                 "set v4 (chains created) (exit 0)")
     assert nft_ruleset(nft_netns) == NFT_LAYOUT
-    # A flushed chain, or an extra rule in it, leaves the hooks as they were:
-    # an add does not look inside the chains (a dry run would quadruple its
-    # cost with nft 1.0), `ossec-ar restore` does, and refills them.
+    # A flushed chain, or an extra rule in it, is refilled by the next add.
     nft_netns.check(["nft", "flush chain inet ossec forward"])
     nft_netns.check(["nft", "add rule inet ossec input tcp dport 22 accept"])
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
     assert outcome(install).endswith("set v4 (exit 0)")
-    assert nft_ruleset(nft_netns) != NFT_LAYOUT
-    restored = admin(nft_netns, install, "restore")
-    assert restored.returncode == 0, restored.stdout + restored.stderr
-    assert "nftables: chains refilled" in restored.stdout
     assert nft_ruleset(nft_netns) == NFT_LAYOUT
-    again = admin(nft_netns, install, "restore")
-    assert "nftables" not in again.stdout                  # whole now: nothing done
     assert nft_elements(nft_netns, "v4") == ["192.0.2.%d" % n for n in (1, 2, 3, 4, 5, 6, 7)]
     nft_netns.check(["nft", "delete table inet ossec"])     # as `nft flush ruleset` does
     assert run(nft_netns, install, "add", "-", "192.0.2.9", "1.1", "1") == 0
     assert nft_ruleset(nft_netns) == NFT_LAYOUT
     assert nft_elements(nft_netns, "v4") == ["192.0.2.9"]
+
+
+@pytest.mark.parametrize("damage,repair", [
+    ("flush chain inet ossec input", "refilled"),
+    ("add rule inet ossec forward ip saddr 192.0.2.1 accept", "refilled"),  # after ours
+    ("insert rule inet ossec input ip saddr 192.0.2.1 accept", "refilled"),  # a hole
+    ("add rule inet ossec input ip saddr @v4 counter drop", "refilled"),     # not ours
+    ("delete chain inet ossec forward", "created"),
+    ("add chain inet ossec input { policy drop; }", "refilled"),
+])
+def test_nftables_layout_damage_is_repaired_by_the_next_add_and_by_restore(
+        nft_netns, install, damage, repair):
+    use(install, "nftables")
+    assert run(nft_netns, install, "add", "-", "192.0.2.1", "1.1", "1") == 0
+    nft_netns.check(["nft", damage])
+    assert nft_ruleset(nft_netns) != NFT_LAYOUT
+    restored = admin(nft_netns, install, "restore")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "note: nftables: chains %s\n" % repair in restored.stdout
+    assert nft_ruleset(nft_netns) == NFT_LAYOUT
+    assert "nftables" not in admin(nft_netns, install, "restore").stdout   # whole now
+    nft_netns.check(["nft", damage])
+    assert run(nft_netns, install, "add", "-", "192.0.2.2", "1.1", "1") == 0
+    assert nft_ruleset(nft_netns) == NFT_LAYOUT
+    assert nft_elements(nft_netns, "v4") == ["192.0.2.1", "192.0.2.2"]
+
+
+def test_nftables_restore_makes_no_table_where_none_was(nft_netns, install):
+    use(install, "iptables")
+    assert run(nft_netns, install, "add", "-", "192.0.2.1", "1.1", "1") == 0
+    restored = admin(nft_netns, install, "restore")
+    assert (restored.returncode, restored.stdout) == (0, "nothing to restore\n")
+    assert "ossec" not in nft_netns.check(["nft", "list", "tables"])
 
 
 def test_nftables_failure_is_exit_75_with_nfts_own_error(nft_netns, install):

@@ -175,9 +175,12 @@ def test_the_firewalld_drop_names_use_firewalld_whatever_the_configuration_says(
         firewalld, install, name):
     install.configure("[firewall-drop]\nbackend = nftables\n")
     program = install.program(name)
+    assert firewalld.connects(SERVER_V4)
     assert firewalld.run([program, "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
     assert install.log_lines()[-1].split("/%s: " % name, 1)[1].startswith(
         "add %s: blocked: firewalld ipset ossec4 in zone drop" % CLIENT_V4)
+    # The layout's one reload also dropped the test service's runtime port.
+    firewalld.check(["firewall-cmd", "--add-port=%d/tcp" % PORT])
     assert firewalld.entries("ossec4") == [CLIENT_V4]
     assert not firewalld.connects(SERVER_V4)
     assert firewalld.run([program, "delete", "-", CLIENT_V4, "1.1", "1"]).returncode == 0

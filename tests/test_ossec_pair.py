@@ -26,7 +26,6 @@ test blocks addresses of its own: execd skips an add while a block of the
 same program for the same address is pending, whatever the response's name.
 """
 
-import json
 import os
 import re
 import time
@@ -45,20 +44,13 @@ SSHD_FAILURE = "Jan 19 13:52:29 web1 sshd[4242]: Failed password for root from %
 ALERTED, ALERTED_NEXT, FAILED, CONTROLLED = "192.0.2.20", "192.0.2.21", "192.0.2.30", "192.0.2.7"
 C_DATE = r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [A-Za-z]+ [0-9]{4}"
 
-# TEST DOUBLE, not ossec-ar: ossec-ar has no unblock.sh yet.  This stands in
-# for it at the agent's active-response/bin/unblock.sh and records its argv,
-# one JSON list a line, in pair.unblock_record.  Only
-# test_unblock_response_is_listed_and_reaches_the_agents_execd runs it.  The
-# fixture puts it there before the daemons start: the agent's execd reads
-# ar.conf only when asked for a response name it does not know, and from
-# then on skips, without a word, every response whose program was missing
-# at that reading (os_execd/exec.c, ReadExecConfig; execd.c, ExecdStart).
-UNBLOCK_DOUBLE = """#!/usr/bin/python3 -IS
-# TEST DOUBLE written by tests/test_ossec_pair.py: records its argv.
-import json, sys
-with open(%r, "a") as f:
-    f.write(json.dumps(sys.argv) + "\\n")
-"""
+# execd reads ar.conf only when asked for a response name it does not know,
+# and from then on skips, without a word, every response whose program was
+# missing at that reading (os_execd/exec.c, ReadExecConfig; execd.c,
+# ExecdStart): unblock.sh must be installed before the daemons start.
+UNBLOCKED = "192.0.2.22"        # blocked by an alert, lifted by unblock0
+UNBLOCKED_NEXT = "192.0.2.23"   # only wakes execd after that
+CONTROLLED_LIFTED = "192.0.2.24"
 
 
 @pytest.fixture(scope="module")
@@ -66,17 +58,12 @@ def pair(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("pair")
     try:
         pair = ossec_pair.Pair(scratch, BLOCK_SECONDS,
-                               attackers=(ALERTED, ALERTED_NEXT, FAILED, CONTROLLED))
+                               attackers=(ALERTED, ALERTED_NEXT, FAILED, CONTROLLED,
+                                          UNBLOCKED, UNBLOCKED_NEXT, CONTROLLED_LIFTED))
     except ossec.Missing as error:
         pytest.fail(str(error))
-    pair.unblock_record = str(scratch / "unblock-double.argv")
-    double = pair.agent.path("active-response", "bin", "unblock.sh")
-    if os.path.lexists(double):
-        pytest.fail("make install put %s there: ossec-ar has an unblock.sh now, so the test "
-                    "double must go (see UNBLOCK_DOUBLE)" % double)
-    with open(double, "x") as f:
-        f.write(UNBLOCK_DOUBLE % pair.unblock_record)
-    os.chmod(double, 0o750)
+    unblock = pair.agent.path("active-response", "bin", "unblock.sh")
+    assert os.path.realpath(unblock).endswith("/ossec-ar-unblock"), unblock
     try:
         pair.start()
         yield pair
@@ -208,8 +195,8 @@ def test_agent_control_never_reaches_the_managers_own_execd(pair):
     assert read(pair.manager.path("logs", "active-responses.log")) == ""
 
 
-def test_unblock_response_is_listed_and_reaches_the_agents_execd(pair):
-    # The definition the lead will ship: accepted by the real analysisd...
+def test_unblock_response_is_listed_and_lifts_on_the_agent(pair):
+    # The definition the README gives: accepted by the real analysisd...
     checked = pair.manager.run([pair.manager.prefix + "/bin/ossec-analysisd", "-t"])
     assert checked.returncode == 0, checked.stderr
     # ...and listed under the name agent_control -f takes.
@@ -217,11 +204,45 @@ def test_unblock_response_is_listed_and_reaches_the_agents_execd(pair):
     assert listing.returncode == 0, listing.stderr
     listed = [line.strip() for line in listing.stdout.splitlines()]
     assert "Response name: unblock0, command: unblock.sh" in listed, listing.stdout
-    result = pair.agent_control("-b", CONTROLLED, "-f", "unblock0", "-u", pair.agent_id)
+
+    # A block by an alert, both programs.
+    assert pair.connects_from(UNBLOCKED) == "open"
+    pair.sshd_failure(SSHD_FAILURE % UNBLOCKED)
+    outcome(pair, "firewall-drop.sh", "add", UNBLOCKED, "blocked")
+    outcome(pair, "host-deny.sh", "add", UNBLOCKED, "blocked")
+    assert pair.connects_from(UNBLOCKED) == "dropped"
+    assert "ALL:" + UNBLOCKED in hosts_deny(pair)
+
+    # The manager lifts it at once, through the agent's execd.
+    result = pair.agent_control("-b", UNBLOCKED, "-f", "unblock0", "-u", pair.agent_id)
     assert result.returncode == 0, (result.stdout, result.stderr)
-    # What the agent's execd ran: the TEST DOUBLE's record of its argv.
-    records = wait_for("a run of unblock.sh on the agent",
-                       lambda: read(pair.unblock_record).splitlines(), 60, pair.context)
-    assert [json.loads(line) for line in records] == [[
-        pair.agent.prefix + "/active-response/bin/unblock.sh",
-        "add", "-", CONTROLLED, "(from_the_server)", "(no_rule_id)"]]
+    agent_line(pair, r"%s %s/active-response/bin/unblock\.sh add - %s "
+                     r"\(from_the_server\) \(no_rule_id\)"
+               % (C_DATE, re.escape(pair.agent.prefix), re.escape(UNBLOCKED)))
+    lifted = outcome(pair, "unblock.sh", "add", UNBLOCKED, "unblocked")
+    assert re.search(r": unblocked: firewall-drop: unblocked: .*; host-deny: unblocked: ",
+                     lifted), lifted
+    lifted_at = time.monotonic()
+    assert pair.connects_from(UNBLOCKED) == "open"
+    assert "ALL:" + UNBLOCKED not in hosts_deny(pair)
+
+    # execd's own delete comes later and finds nothing left to do.
+    time.sleep(max(0.0, lifted_at + BLOCK_SECONDS + 2 - time.monotonic()))
+    pair.sshd_failure(SSHD_FAILURE % UNBLOCKED_NEXT)
+    outcome(pair, "firewall-drop.sh", "delete", UNBLOCKED, "was not blocked")
+    outcome(pair, "host-deny.sh", "delete", UNBLOCKED, "was not blocked")
+    assert pair.connects_from(UNBLOCKED) == "open"
+    outcome(pair, "firewall-drop.sh", "add", UNBLOCKED_NEXT, "blocked")
+
+
+def test_unblock_lifts_what_agent_control_blocked(pair):
+    blocked = pair.agent_control("-b", CONTROLLED_LIFTED, "-f", "firewall-drop600",
+                                 "-u", pair.agent_id)
+    assert blocked.returncode == 0, (blocked.stdout, blocked.stderr)
+    outcome(pair, "firewall-drop.sh", "add", CONTROLLED_LIFTED, "blocked")
+    assert pair.connects_from(CONTROLLED_LIFTED) == "dropped"
+    result = pair.agent_control("-b", CONTROLLED_LIFTED, "-f", "unblock0", "-u", pair.agent_id)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    lifted = outcome(pair, "unblock.sh", "add", CONTROLLED_LIFTED, "unblocked")
+    assert "; host-deny: was not blocked: " in lifted, lifted
+    assert pair.connects_from(CONTROLLED_LIFTED) == "open"

@@ -134,8 +134,11 @@ def test_a_failed_unblock_says_so_and_exits_75(agent):
     finally:
         release(holder)
     assert agent.outcome() == (
-        "add 192.0.2.7: failed: firewall-drop: was not blocked: nftables table inet ossec, "
-        "set v4; host-deny: failed: lock %s still held by another run after 1s (exit 75)"
+        # No ledger record of a firewall block: every layout is asked.
+        "add 192.0.2.7: failed: firewall-drop: was not blocked: iptables: no rule for it "
+        "in OSSEC, INPUT, FORWARD; nftables table inet ossec, set v4; ipset ossec4; "
+        "blackhole route 192.0.2.7/32 in table main; "
+        "host-deny: failed: lock %s still held by another run after 1s (exit 75)"
         % state_file(agent.install.prefix, "host-deny.lock"))
     assert agent.hosts_deny() == "# admin\nALL:192.0.2.7\n"
 
@@ -153,5 +156,6 @@ def test_wazuh_agents_run_it_in_both_request_shapes(agent, version, manager):
     assert json.loads(run.reply)["parameters"]["keys"] == ["192.0.2.7"]
     assert run.queued is None                       # no delete: nothing to undo
     assert "192.0.2.7" not in agent.netns.check(["nft", "list", "ruleset"])
-    assert agent.install.log_lines()[-1].split(": ", 2)[2].startswith(
-        "add 192.0.2.7: unblocked: firewall-drop: unblocked: nftables")
+    assert agent.outcome("unblock").startswith(      # Wazuh's name, without .sh
+        "add 192.0.2.7: unblocked: firewall-drop: unblocked: nftables table inet ossec, "
+        "set v4; host-deny: was not blocked: /etc/hosts.deny")

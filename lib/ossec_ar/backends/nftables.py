@@ -15,18 +15,17 @@ hundred-thousandth costs what the first did.
 
 An add is one nft call when the layout is whole: it creates the element
 ("File exists" is already blocked, from nft's own answer) and lists the
-family's chains, which shows ours still on their hooks and names no set
-element.  What nft 1.0 cannot do cheaply is show the rules inside them:
-listing a chain fetches every set element (half a second at 100,000), and
-a dry run of any rule change costs 10 to 30 ms of kernel time.  So the
-rules themselves are checked by ``ossec-ar restore`` (what to run after a
-reload or a hand edit: :meth:`Backend.verify`).  Whenever a call says
-something is missing, the layout is applied again in one transaction that
-(re)declares the table and sets, flushes our chains and refills them, so
-that a rule is never duplicated and a flushed chain heals.  No iptables
-binary is involved.
+family's chains, which shows ours on their hooks and names no element.
+The rules inside our chains are then read over netlink (nfrules.py): nft
+1.0 shows them only by fetching every set element (half a second at
+100,000) or by a dry run (a kernel transaction, four times the add).
+Only when something is missing or changed is the layout applied again, in
+one transaction that (re)declares the table and sets, flushes our chains
+and refills them, so that a rule is never duplicated and a flushed chain
+heals.  No iptables binary is involved.
 """
 
+from .. import nfrules
 from ..config import table_name
 from ..exits import TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
@@ -35,6 +34,9 @@ from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as 
 _SETS = {4: "v4", 6: "v6"}
 _MATCH = {4: "ip saddr @v4", 6: "ip6 saddr @v6"}
 _HOOKS = ("input", "forward")
+# Each chain's rules as nfrules reads them back: the two of _MATCH, drop.
+_RULES = [("meta nfproto", "cmp eq 02", "payload network 12 4", "lookup v4", "verdict drop"),
+          ("meta nfproto", "cmp eq 0a", "payload network 8 16", "lookup v6", "verdict drop")]
 _MISSING = "No such file or directory"
 _EXISTS = "File exists"
 # A kernel without nf_tables (netlink answers EPROTONOSUPPORT): no add can
@@ -67,16 +69,17 @@ class Backend(Base):
                 created = created or created_now
             self._succeeded(result)
         elif result.ok or status == ALREADY_BLOCKED:
-            if not self._hooked(result.output):
-                result, created = self._apply([])      # a chain gone or changed
+            if not self._whole(result.output):
+                result, created = self._apply([])      # a chain gone, flushed or changed
                 self._succeeded(result)
         else:
             self._succeeded(result)
         return status, self.where(address) + (" (chains created)" if created else "")
 
-    def _hooked(self, listing):
+    def _whole(self, listing):
         """True if nft's listing of the family's chains shows ours on their
-        hooks at priority -10."""
+        hooks at priority -10, and the kernel says they hold our rules and
+        nothing else."""
         found, table, chain = {}, None, None
         for line in (line.strip() for line in listing.splitlines()):
             words = line.split()
@@ -86,26 +89,28 @@ class Backend(Base):
                 chain = words[1]
             elif table == self.nft_table and words[:1] == ["type"]:
                 found[chain] = line.replace("priority filter - 10;", "priority -10;")
-        return all(found.get(hook) == "type filter hook %s priority -10; policy accept;"
-                   % hook for hook in _HOOKS)
+        if not all(found.get(hook) == "type filter hook %s priority -10; policy accept;"
+                   % hook for hook in _HOOKS):
+            return False
+        try:
+            rules = nfrules.rules(self.nft_table, timeout=self.timeout)
+        except nfrules.Unreadable:
+            return False        # cannot tell: applying the layout again is always safe
+        return all(rules.get(hook) == _RULES for hook in _HOOKS)
 
     def verify(self):
-        """Check the whole layout, rules and all, and repair it if anything
-        is off: what ``ossec-ar restore`` asks after a reload or a hand
-        edit.  None if it was whole or was never made, else what was done."""
+        """The add's check, for ``ossec-ar restore``, which repairs a layout
+        no add has met since it broke.  None if it was whole or was never
+        made, else what was done."""
         tables = self._nft(["list tables inet"])
         if "table inet " + self.nft_table not in tables.output.splitlines():
             self.sort(tables, None, ((None, _NOTHING_THERE),))
             return None          # not ours to make here: no add ever used it
-        for hook in _HOOKS:      # one chain a call: nft 1.0.6 fails on two
-            listing = self._nft(["list chain inet %s %s" % (self.nft_table, hook)])
-            rules = [line.strip() for line in listing.output.splitlines()
-                     if line.strip().endswith(" drop") or line.strip().endswith(" accept")]
-            if not listing.ok or rules != [_MATCH[4] + " drop", _MATCH[6] + " drop"]:
-                result, created = self._apply([])
-                self._succeeded(result)
-                return "chains created" if created else "chains refilled"
-        return None
+        if self._whole(self._nft(["list chains inet"]).output):
+            return None
+        result, created = self._apply([])
+        self._succeeded(result)
+        return "chains created" if created else "chains refilled"
 
     def delete(self, address):
         result = self._nft(["delete element inet %s %s { %s }" % (
@@ -140,6 +145,8 @@ class Backend(Base):
             if declare_chains:
                 script.append("add chain %s %s { type filter hook %s priority -10; "
                               "policy accept; }" % (table, hook, hook))
+            else:       # an existing chain's policy, which a hand may have set to drop
+                script.append("chain %s %s { policy accept; }" % (table, hook))
             script.append("flush chain %s %s" % (table, hook))
             script += ["add rule %s %s %s drop" % (table, hook, _MATCH[version])
                        for version in (4, 6)]
