@@ -249,13 +249,8 @@ def etc_copy(tmp_path_factory):
 
 def stock_name(bindir, name, target="ossec-ar-firewall-drop"):
     """The path of *name* (a stock name such as route-null.sh) in *bindir*,
-    a link to our program there; made here if ``make install`` did not, and
-    a stock script under that name (OSSEC installs route-null.sh) kept
-    beside it as ``<name>.stock``, as stocknames.py does."""
+    which ``make install`` must have made a link to our program."""
     path = os.path.join(bindir, name)
-    if os.path.islink(path) and os.readlink(path) == target:
-        return path
-    if os.path.lexists(path):
-        os.replace(path, path + ".stock")
-    os.symlink(target, path)
+    assert os.path.islink(path) and os.readlink(path) == target, (
+        "make install did not link %s to %s" % (path, target))
     return path

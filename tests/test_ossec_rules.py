@@ -164,7 +164,7 @@ def installs(tmp_path_factory):
         pytest.fail(str(error))
     for install in (stock, ours):
         install.install_ossec_ar()
-        # make install does not make this stock name yet
+        # OSSEC installs a route-null.sh; make install keeps it as .stock
         stock_name(install.path("active-response", "bin"), "route-null.sh")
     ours.install_rules()
     return stock, ours
@@ -271,7 +271,8 @@ STOCK_RULES = {("firewall-drop.sh", "add"): 601, ("firewall-drop.sh", "delete"):
 
 def test_stock_rules_601_to_606_fire_exactly_as_without_our_files(installs, runs):
     stock, ours = installs
-    # route-null.sh is not ours: its lines in the stock format, with C dates.
+    # Also route-null.sh lines written here (our runs of it are in *runs*),
+    # for IPv6 and with C dates the runs do not have.
     route_null = ["%s %sroute-null.sh %s - %s 1326977549.1358625 5712" % (date, BIN, action,
                                                                           address)
                   for date in FIXED_DATES for action in ("add", "delete")
