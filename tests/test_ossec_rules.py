@@ -230,7 +230,7 @@ def test_failed_lines_raise_100611_with_every_field(installs, runs):
     failed = [run for run in runs if run.status == "failed"]
     assert {run.code for run in failed} == {69, 74, 75, 78}
     assert {run.program for run in failed} == {"firewall-drop.sh", "host-deny.sh",
-                                               "route-null.sh"}
+                                               "route-null.sh", "unblock.sh"}
     for run, event in outcome_events(ours, failed):
         assert (event.rule, event.level, event.decoder) == (100611, 10, "ar_log"), event
         assert event.fields == expected_fields(run, event.full), event
