@@ -2,9 +2,8 @@
 made by the real ip in private network namespaces, run through the
 installed programs under the stock name route-null.sh.
 
-make install does not make the route-null.sh link yet (the stock names are
-another change); ``conftest.stock_name`` makes it in the install's bin when
-it is missing.
+make install links route-null.sh to our firewall-drop program;
+``conftest.stock_name`` checks that it did.
 """
 
 import json
@@ -262,6 +261,27 @@ def test_a_delete_the_ledger_does_not_know_is_one_ip_call(nft_netns, install, pr
     assert recorded_ip() == ["-6 -force -batch -"]
     assert run(nft_netns, program, "add", "-", V4, "1.1", "1") == 0
     assert recorded_ip() == ["-4 route add blackhole 192.0.2.7/32 table main proto 239"]
+
+
+@pytest.fixture
+def bare_netns():
+    """A namespace whose loopback was never brought up: its kernel has no
+    main table yet."""
+    import uuid
+    from conftest import Netns, delete_netns
+    namespace = Netns("oar-" + uuid.uuid4().hex[:10])
+    subprocess.run(["ip", "netns", "add", namespace.name], check=True)
+    yield namespace
+    delete_netns(namespace)
+
+
+@pytest.mark.parametrize("address", [V4, V6])
+def test_a_delete_where_the_main_table_was_never_made_is_not_blocked(bare_netns, install,
+                                                                     program, address):
+    # ip says "FIB table does not exist": no route of ours there either.
+    for name in (program, install.program()):
+        assert run(bare_netns, name, "delete", "-", address, "1.1", "1") == 0
+        assert install.log_lines()[-1].split(": ", 2)[2].startswith("was not blocked: ")
 
 
 @pytest.mark.parametrize("args,code,reason", HOSTILE,

@@ -59,7 +59,7 @@ class Backend:
 
     def verify(self):
         """Check the layout whole and repair it; None, or what was done.
-        For what an add does not check on its way (see nftables)."""
+        For ``ossec-ar restore``: a layout no add has met since it broke."""
         return None
 
     def run(self, tool, *args, input=b""):

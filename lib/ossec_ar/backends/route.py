@@ -67,6 +67,9 @@ _FAMILY = {4: "-4", 6: "-6"}
 # without IPv6, where no route of ours can exist.
 _EXISTS = "File exists"
 _ABSENT = "No such process"
+# A family whose main table has never held a route (an IPv6-only host for
+# IPv4, a bare namespace) has no table at all: nothing of ours there either.
+_NO_TABLE = "FIB table does not exist"
 _NO_FAMILY = "Address family not supported"
 _BATCH_FAILED = "Command failed -:"
 # The route types that drop what they match, as ip names them first.
@@ -181,7 +184,8 @@ class Backend(Base):
         # Each line that failed: its error, then "Command failed -:<line>".
         failures = {line[len(_BATCH_FAILED):].strip() for line in result.output.splitlines()
                     if line.startswith(_BATCH_FAILED)}
-        explained = result.output.count(_ABSENT) + result.output.count(_NO_FAMILY)
+        explained = sum(result.output.count(phrase)
+                        for phrase in (_ABSENT, _NO_FAMILY, _NO_TABLE))
         if result.returncode is None or (not result.ok and not failures) \
                 or len(failures) > explained:
             raise failed(TEMPFAIL, result.describe())
