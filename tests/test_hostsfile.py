@@ -1,7 +1,11 @@
 """Our lines in hosts.deny and FreeBSD's hosts.allow: pure byte logic."""
 
+import ipaddress
+import random
+
 import pytest
 
+from ossec_ar import hostsfile
 from ossec_ar.address import parse as IP
 from ossec_ar.hostsfile import HOSTS_ALLOW, HOSTS_DENY, add, delete, members, style_for
 
@@ -165,3 +169,98 @@ def test_freebsd_insertion_keeps_a_missing_final_newline():
     # to end.
     assert add(b"sshd : ALL : allow", IP("192.0.2.7"), HOSTS_ALLOW) == (
         b"ALL : 192.0.2.7 : deny\nsshd : ALL : allow")
+
+
+# ------------------------------------------------ the byte search, differentially
+
+def reference_add(data, address, style):
+    """add() as it was before the byte search: every line tested in turn."""
+    lines = data.splitlines(True) if data else []
+    if any(style.blocks(line, address) for line in lines):
+        return None
+    newline = b"\r\n" if lines and lines[0].endswith(b"\r\n") else b"\n"
+    if style.at_top:
+        at = next((index for index, line in enumerate(lines)
+                   if line.strip() and not line.strip().startswith(b"#")
+                   and style.address_of(line) is None), len(lines))
+    elif lines and not lines[-1].endswith((b"\n", b"\r")):
+        at = len(lines) - 1
+    else:
+        at = len(lines)
+    lines.insert(at, style.line(address) + newline)
+    return b"".join(lines)
+
+
+def reference_delete(data, address, style):
+    lines = data.splitlines(True) if data else []
+    kept = [line for line in lines if not style.blocks(line, address, bare_ipv6=True)]
+    return b"".join(kept), len(lines) - len(kept)
+
+
+POOL = ["192.0.2.7", "192.0.2.70", "198.51.100.1", "2001:db8::7", "2001:db8::70", "2001:db8:0:1::"]
+
+
+def fragments(style, text):
+    """Lines that are ours for *text*, near misses, and the administrator's."""
+    address = IP(text)
+    ours = style.line(address).decode()
+    head, tail = ours.split(text if address.version == 4 else "[" + text + "]")
+    forms = [ours, ours + " ", ours + "\t", "# " + ours, ours + "x", "x" + ours,
+             " " + ours, head + text.upper() + tail, head + " " + text + tail]
+    if address.version == 6:
+        long_form = str(ipaddress.ip_address(text).exploded)
+        forms += [head + text + tail,                       # Wazuh's bare form
+                  head + "[" + long_form + "]" + tail, head + "[" + long_form.upper() + "]" + tail]
+    else:
+        forms += [head + "[::ffff:" + text + "]" + tail, head + "[" + text + "]" + tail,
+                  head + "::ffff:" + text + tail, head + text + ".0" + tail]
+    return forms
+
+
+OTHERS = ["", "#", "# ALL:ALL", "sshd: 192.0.2.7", "in.telnetd: ALL", "ALL : ALL : allow",
+          "sshd : 10.0.0.0/8 : allow", "ALL:", "ALL:[", "ALL:[]", "ALL:ALL", "ALL : : deny",
+          "ALL:12:00", "vsftpd: [2001:db8::]/32", "\xff\xfe"]
+
+
+def random_file(rng, style):
+    lines = []
+    for _ in range(rng.randrange(0, 12)):
+        if rng.random() < 0.5:
+            line = rng.choice(fragments(style, rng.choice(POOL)))
+        else:
+            line = rng.choice(OTHERS)
+        lines.append(line.encode("utf-8", "surrogateescape") + rng.choice([b"\n", b"\n", b"\r\n", b"\r"]))
+    data = b"".join(lines)
+    if data and rng.random() < 0.2:
+        data = data.rstrip(b"\r\n")                 # no line end after the last line
+    return data
+
+
+@pytest.mark.parametrize("style", [HOSTS_DENY, HOSTS_ALLOW], ids=["hosts.deny", "hosts.allow"])
+def test_the_byte_search_decides_as_the_line_scan_does(style):
+    # 5,000 files from a fixed seed: every one is added to and deleted
+    # from, for every address of the pool, and must come out byte for byte
+    # as the line-by-line reference makes it.
+    rng = random.Random(15)
+    searched = scanned = 0
+    for _ in range(5000):
+        data = random_file(rng, style)
+        if hostsfile._colon_hosts(data, style._colons):
+            scanned += 1
+        else:
+            searched += 1
+        for text in POOL:
+            address = IP(text)
+            assert add(data, address, style) == reference_add(data, address, style), (data, text)
+            assert delete(data, address, style) == reference_delete(data, address, style), (data, text)
+    # Both ways of finding lines were taken, many times.
+    assert searched > 500 and scanned > 500, (searched, scanned)
+
+
+def test_a_long_file_without_colon_hosts_is_searched_not_scanned(monkeypatch):
+    data = b"".join(b"ALL:198.18.%d.%d\n" % (i // 256, i % 256) for i in range(10000))
+    monkeypatch.setattr(hostsfile.Style, "_scan", lambda *args: pytest.fail("scanned"))
+    assert add(data, IP("198.18.3.4"), HOSTS_DENY) is None
+    assert add(data, IP("203.0.113.9"), HOSTS_DENY) == data + b"ALL:203.0.113.9\n"
+    new, removed = delete(data, IP("198.18.3.4"), HOSTS_DENY)
+    assert removed == 1 and new == data.replace(b"ALL:198.18.3.4\n", b"")

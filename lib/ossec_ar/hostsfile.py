@@ -31,10 +31,46 @@ class Style:
         self._after = after          # text after it
         self._head = before.encode("ascii")
         self._tail = after.encode("ascii")
+        # A line with more colons than these has an IPv6 form for its host.
+        self._colons = self._head.count(b":") + self._tail.count(b":")
         self.at_top = at_top
 
     def line(self, address):
         return (self._before + _host(address) + self._after).encode("ascii")
+
+    def ours(self, data, address, bare_ipv6=False):
+        """The (start, end) byte spans of the lines of ours for *address*.
+
+        A long file is not read line by line in Python: a line of ours
+        either starts with the whole line we would write, byte for byte,
+        or has a colon in its host (an IPv6 form; ``::ffff:a.b.c.d`` makes
+        that an IPv4 address too).  The first is found by searching the
+        bytes; the second is ruled out by one pass over them, and only a
+        file that has such lines is scanned line by line.
+        """
+        whole = self.line(address)
+        if _colon_hosts(data, self._colons):
+            return self._scan(data, whole, address, bare_ipv6)
+        spans = []
+        at = data.find(whole)
+        while at >= 0:
+            start = _line_start(data, at)
+            end = _line_end(data, at)
+            if self.blocks(data[start:end], address, bare_ipv6):
+                spans.append((start, end))
+            at = data.find(whole, end)
+        return spans
+
+    def _scan(self, data, whole, address, bare_ipv6):
+        spans = []
+        start = 0
+        for line in _lines(data):
+            end = start + len(line)
+            if ((whole in line or line.count(b":") > self._colons)
+                    and self.blocks(line, address, bare_ipv6)):
+                spans.append((start, end))
+            start = end
+        return spans
 
     def blocks(self, line, address, bare_ipv6=False):
         """True if *line* is one of ours for *address* (see address_of).
@@ -80,18 +116,34 @@ def style_for(system):
 
 def add(data, address, style):
     """New file content with *address* blocked, or None if it already is."""
-    lines = _lines(data)
-    if any(style.blocks(line, address) for line in lines):
+    data = data or b""
+    if style.ours(data, address):
         return None
-    lines.insert(_insert_at(lines, style), style.line(address) + _newline(lines))
+    line = style.line(address) + _newline(data)
+    if not style.at_top:
+        # At the end; but before a last line that has no newline, which
+        # stays the administrator's last line, byte for byte.  Every line
+        # of hosts.deny denies, so the order changes nothing.
+        at = len(data)
+        if data and not data.endswith((b"\n", b"\r")):
+            at = _line_start(data, at)
+        return data[:at] + line + data[at:]
+    lines = _lines(data)
+    lines.insert(_first_rule(lines, style), line)
     return b"".join(lines)
 
 
 def delete(data, address, style):
     """(new content, number of lines removed)."""
-    lines = _lines(data)
-    kept = [line for line in lines if not style.blocks(line, address, bare_ipv6=True)]
-    return b"".join(kept), len(lines) - len(kept)
+    if not data:
+        return b"", 0
+    kept, start = [], 0
+    spans = style.ours(data, address, bare_ipv6=True)
+    for first, end in spans:
+        kept.append(data[start:first])
+        start = end
+    kept.append(data[start:])
+    return b"".join(kept), len(spans)
 
 
 def members(data, style):
@@ -100,29 +152,47 @@ def members(data, style):
     return {address for address in found if address is not None}
 
 
+# Every byte but a colon and the two that end lines (bytes.splitlines
+# ends a line at either).
+_NOT_COLON_OR_EOL = bytes(byte for byte in range(256) if byte not in b":\r\n")
+
+
+def _colon_hosts(data, colons):
+    """True if some line of *data* has more than *colons* colons."""
+    return b":" * (colons + 1) in data.translate(None, _NOT_COLON_OR_EOL)
+
+
+def _line_start(data, at):
+    return max(data.rfind(b"\n", 0, at), data.rfind(b"\r", 0, at)) + 1
+
+
+def _line_end(data, at):
+    """Where the line holding byte *at* ends, its line end included."""
+    ends = [end for end in (data.find(b"\n", at), data.find(b"\r", at)) if end >= 0]
+    if not ends:
+        return len(data)
+    end = min(ends)
+    if data[end:end + 2] == b"\r\n":
+        return end + 2
+    return end + 1
+
+
 def _lines(data):
     return data.splitlines(True) if data else []
 
 
-def _newline(lines):
+def _newline(data):
     """The file's own line end: CRLF if its first line has one."""
-    if lines and lines[0].endswith(b"\r\n"):
-        return b"\r\n"
-    return b"\n"
+    end = _line_end(data, 0)
+    return b"\r\n" if data[end - 2:end] == b"\r\n" else b"\n"
 
 
-def _insert_at(lines, style):
-    if not style.at_top:
-        # At the end; but before a last line that has no newline, which
-        # stays the administrator's last line, byte for byte.  Every line
-        # of hosts.deny denies, so the order changes nothing.
-        if lines and not lines[-1].endswith((b"\n", b"\r")):
-            return len(lines) - 1
-        return len(lines)
+def _first_rule(lines, style):
+    """Where hosts.allow's first rule that is not ours is (or its end)."""
     for index, line in enumerate(lines):
         text = line.strip()
         if text and not text.startswith(b"#") and style.address_of(line) is None:
-            return index            # the first rule that is not ours
+            return index
     return len(lines)
 
 
