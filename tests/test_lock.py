@@ -1,6 +1,7 @@
 """The flock-based lock, with real processes."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -93,3 +94,74 @@ def test_symlinked_lock_file_is_not_followed(tmp_path):
         with FileLock(str(tmp_path / "x.lock"), 1):
             pass
     assert target.read_text() == "keep"
+
+
+WAITER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from ossec_ar.lock import FileLock
+with FileLock(sys.argv[1], 60):
+    print("got", flush=True)
+"""
+
+
+def blocked_in_the_kernel(pid):
+    """True if /proc/locks shows *pid* waiting for a flock (a '->' line)."""
+    # e.g. "1: -> FLOCK  ADVISORY  WRITE 4272 fe:00:2146629 0 EOF"
+    with open("/proc/locks") as locks:
+        return any(fields[1:3] == ["->", "FLOCK"] and fields[5] == str(pid)
+                   for fields in (line.split() for line in locks) if len(fields) > 5)
+
+
+def test_a_waiter_waits_in_the_kernel_and_takes_the_lock_when_it_is_let_go(tmp_path):
+    # A waiter that polled would sleep between tries, leaving the lock idle
+    # (a burst of 200 runs took half as long again); one that waits in
+    # flock is queued by the kernel and handed the lock on release.
+    path = str(tmp_path / "x.lock")
+    holder = hold(path, 60)
+    library = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
+    waiter = subprocess.Popen([sys.executable, "-c", WAITER, path, library],
+                              stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        for _ in range(1000):                     # a bound, not a measure: 10 s
+            if blocked_in_the_kernel(waiter.pid):
+                break
+            time.sleep(0.01)
+        assert blocked_in_the_kernel(waiter.pid), open("/proc/locks").read()
+        assert waiter.poll() is None
+        holder.kill()
+        holder.wait()
+        assert waiter.stdout.readline() == "got\n"
+        assert waiter.wait(10) == 0
+    finally:
+        for process in (holder, waiter):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_the_wait_leaves_no_timer_and_puts_the_alarm_handler_back(tmp_path):
+    def theirs(signum, frame):
+        raise AssertionError("our timer fired into the caller's handler")
+
+    path = str(tmp_path / "x.lock")
+    previous = signal.signal(signal.SIGALRM, theirs)
+    try:
+        holder = hold(path, 30)
+        try:
+            with pytest.raises(exits.Stop):               # the time runs out
+                with FileLock(path, 0.2):
+                    pass
+            assert signal.getsignal(signal.SIGALRM) is theirs
+            assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        finally:
+            holder.kill()
+            holder.wait()
+        holder = hold(path, 0.3)
+        with FileLock(path, 30):                          # the lock comes first
+            assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        holder.wait()
+        assert signal.getsignal(signal.SIGALRM) is theirs
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)

@@ -12,6 +12,7 @@ the file we locked (same device and inode); if it does not, we open the
 new one and lock again, within the same bounded wait.
 """
 
+import _signal
 import errno
 import fcntl
 import os
@@ -20,10 +21,6 @@ import time
 from . import safefile, state
 from .exits import TEMPFAIL, failed
 
-# Polling, rather than a blocking flock interrupted by a timer, keeps the
-# signal module (and its enum import) off the hot path.
-_FIRST_PAUSE = 0.002
-_LONGEST_PAUSE = 0.05
 MODE = 0o600
 
 
@@ -40,28 +37,50 @@ class FileLock:
 
     def __enter__(self):
         deadline = time.monotonic() + self.wait
-        pause = _FIRST_PAUSE
         while True:
             if self._fd is None:
                 self._fd = _open_lock_file(self.path)
-            if self._try_lock():
-                if self._still_named():
-                    return self
-                self._close()           # removed or replaced: lock the new one
-                continue
-            if time.monotonic() >= deadline:
+            if not self._lock_within(deadline - time.monotonic()):
                 self._close()
                 raise failed(TEMPFAIL, "lock %s still held by another run after %gs"
                              % (self.path, self.wait))
-            time.sleep(pause)
-            pause = min(pause * 2, _LONGEST_PAUSE)
+            if self._still_named():
+                return self
+            self._close()               # removed or replaced: lock the new one
 
     def __exit__(self, *exc_info):
         self._close()
 
-    def _try_lock(self):
+    def _lock_within(self, seconds):
+        """Lock, waiting at most *seconds*; False if the time ran out.
+
+        The wait is the kernel's, so a released lock goes to the next
+        waiter at once (a burst of runs neither polls nor leaves the lock
+        idle between them), bounded by a one-shot timer whose signal ends
+        the wait.  ``_signal`` is built in: ``signal``'s enums stay off
+        the hot path.
+        """
+        if self._flock(fcntl.LOCK_EX | fcntl.LOCK_NB):
+            return True
+        if seconds <= 0:
+            return False
+        previous = _signal.signal(_signal.SIGALRM, _time_is_up)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                _signal.setitimer(_signal.ITIMER_REAL, seconds)
+                return self._flock(fcntl.LOCK_EX)
+            finally:
+                _signal.setitimer(_signal.ITIMER_REAL, 0)
+        except _TimeIsUp:
+            # Also if the timer fired just as the lock came: the caller
+            # closes the file, which lets it go.
+            return False
+        finally:
+            _signal.signal(_signal.SIGALRM, previous)
+
+    def _flock(self, operation):
+        try:
+            fcntl.flock(self._fd, operation)
             return True
         except OSError as error:
             if error.errno in (errno.EWOULDBLOCK, errno.EACCES):
@@ -81,6 +100,14 @@ class FileLock:
         if self._fd is not None:
             os.close(self._fd)   # closing releases the lock
             self._fd = None
+
+
+class _TimeIsUp(Exception):
+    pass
+
+
+def _time_is_up(signum, frame):
+    raise _TimeIsUp
 
 
 def _open_lock_file(path):
