@@ -165,3 +165,33 @@ def test_the_wait_leaves_no_timer_and_puts_the_alarm_handler_back(tmp_path):
         assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+TIMED_WAITER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from ossec_ar import exits
+from ossec_ar.lock import FileLock
+try:
+    with FileLock(sys.argv[1], 0.3):
+        print("got", flush=True)
+except exits.Stop as stop:
+    print(stop.code, stop.reason, flush=True)
+"""
+
+
+def test_the_wait_ends_even_when_the_caller_blocked_sigalrm(tmp_path):
+    # The signal mask is inherited through exec: a caller that blocked
+    # SIGALRM must not turn the bounded wait into a hang.
+    path = str(tmp_path / "x.lock")
+    holder = hold(path, 60)
+    library = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
+    try:
+        waiter = subprocess.run(
+            [sys.executable, "-c", TIMED_WAITER, path, library], stdout=subprocess.PIPE,
+            universal_newlines=True, timeout=30,
+            preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM]))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert waiter.stdout == "75 lock %s still held by another run after 0.3s\n" % path

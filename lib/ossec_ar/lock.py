@@ -65,9 +65,14 @@ class FileLock:
         if seconds <= 0:
             return False
         previous = _signal.signal(_signal.SIGALRM, _time_is_up)
+        # A caller may have blocked SIGALRM (a mask survives exec): the
+        # timer must still end the wait.
+        mask = _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [_signal.SIGALRM])
         try:
             try:
-                _signal.setitimer(_signal.ITIMER_REAL, seconds)
+                # A timer of 0 is none at all (the wait would never end),
+                # so never less than a millisecond, however a float rounds.
+                _signal.setitimer(_signal.ITIMER_REAL, max(seconds, 0.001))
                 return self._flock(fcntl.LOCK_EX)
             finally:
                 _signal.setitimer(_signal.ITIMER_REAL, 0)
@@ -76,7 +81,10 @@ class FileLock:
             # closes the file, which lets it go.
             return False
         finally:
-            _signal.signal(_signal.SIGALRM, previous)
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+            # None: a handler set outside Python, which cannot be put back.
+            _signal.signal(_signal.SIGALRM,
+                           _signal.SIG_DFL if previous is None else previous)
 
     def _flock(self, operation):
         try:
