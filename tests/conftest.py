@@ -15,6 +15,8 @@ import uuid
 
 import pytest
 
+from ossec import copy_etc
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "lib"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -243,8 +245,8 @@ def etc_copy(tmp_path_factory):
     """A copy of /etc, for bind-mounting over /etc in private mount namespaces."""
     require_root()
     top = tmp_path_factory.mktemp("etc-copy")
-    subprocess.run(["cp", "-a", "/etc", str(top)], check=True)
-    return str(top / "etc")
+    return copy_etc(str(top / "etc"))
+
 
 
 def stock_name(bindir, name, target="ossec-ar-firewall-drop"):

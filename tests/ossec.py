@@ -148,6 +148,17 @@ def _run_logged(argv, logfile, **kwargs):
                       % (argv[:4], result.returncode, logfile, tail))
 
 
+def copy_etc(destination, timeout=300):
+    """Copy /etc to *destination* (returned), less its tcp_wrappers files:
+    they start absent, as on a clean machine, so that a line the machine
+    happens to have never changes a test's outcome."""
+    subprocess.run(["cp", "-a", "/etc", destination], check=True, timeout=timeout)
+    for name in ("hosts.deny", "hosts.allow"):
+        if os.path.lexists(os.path.join(destination, name)):
+            os.unlink(os.path.join(destination, name))
+    return destination
+
+
 def _build_into(new, target):
     prefix = PREFIXES[target]
     logfile = os.path.join(new, "build.log")
@@ -298,7 +309,7 @@ class Ossec:
             os.makedirs(path)
         subprocess.run(["cp", "-a", os.path.join(entry, "tree"), self.tree],
                        check=True, timeout=120)
-        subprocess.run(["cp", "-a", "/etc", self.etc], check=True, timeout=120)
+        copy_etc(self.etc, timeout=120)
         with open(os.path.join(entry, "accounts.json")) as f:
             uid_map, gid_map = add_accounts(self.etc, json.load(f))
         remap_owners(self.tree, uid_map, gid_map)
