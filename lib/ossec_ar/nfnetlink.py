@@ -131,8 +131,8 @@ def _dump(ask, answer, table, family, timeout):
 
 
 # The socket of the last delete, left open.  Closing a socket that deleted
-# an element waits for the kernel to release it (an RCU grace period: 10 to
-# 16 ms measured here, on every kernel the same kind of wait), which nothing
+# an element waits for the kernel to release it (an RCU grace period: 7 to
+# 20 ms measured here, on every kernel the same kind of wait), which nothing
 # of ours needs: closed at exit, after the program's lock and log, the wait
 # no longer holds up the next run.  One at a time, so a long run (ossec-ar
 # expire) never piles up descriptors.

@@ -57,9 +57,11 @@ class Backend(Base):
         return "nftables table inet %s, set %s" % (self.nft_table, _SETS[address.version])
 
     def add(self, address):
-        status = self._quick(address, "add")
-        if status is not None:
-            return status, self.where(address)
+        whole = self._whole()
+        if whole:
+            status = self._quick(address, "add")
+            if status is not None:
+                return status, self.where(address)
         element = "create element inet %s %s { %s }" % (
             self.nft_table, _SETS[address.version], address)
         result = self._nft([element])
@@ -75,7 +77,7 @@ class Backend(Base):
                 created = created or created_now
             self._succeeded(result)
         elif result.ok or status == ALREADY_BLOCKED:
-            if not self._whole():
+            if not whole:
                 result, created = self._apply([])      # a chain gone, flushed or changed
                 self._succeeded(result)
         else:
@@ -92,14 +94,12 @@ class Backend(Base):
         return status, self.where(address)
 
     def _quick(self, address, action):
-        """The add or delete over netlink, when the answers are the
-        expected ones; None sends it through nft."""
+        """The add (to a whole layout) or delete over netlink, when the
+        answers are the expected ones; None sends it through nft."""
         def element(action):
             return nfnetlink.element(action, self.nft_table, _SETS[address.version],
                                      address.packed, timeout=self.timeout)
         try:
-            if action == "add" and not self._whole():
-                return None
             present = element("get")
             if present not in (0, nfnetlink.ENOENT):
                 return None                     # a kernel without the get (before 4.15)
