@@ -52,12 +52,13 @@ class Host:
     def __init__(self, prefix, argv0, strict=True):
         self.prefix = prefix
         self.argv0 = os.path.abspath(argv0)
-        try:
+        # Lifting must always be possible: unblock and expire go on with the
+        # defaults, and their log line says so; status reports the problem.
+        self.config_problem = None
+        if strict:
             settings = config.load(config.config_path(prefix))
-        except exits.Stop:
-            if strict:
-                raise
-            settings = config.Settings()            # status reports the problem
+        else:
+            settings, self.config_problem = config.load_for_lifting(prefix)
         self.programs = [FirewallDrop(prefix, settings), HostDeny(prefix, settings)]
         self.settings = settings
         self.system = self.programs[0].system
@@ -65,6 +66,8 @@ class Host:
 
     def log(self, args, action, address, status, detail, code):
         from .cli import outcome_line
+        if self.config_problem:
+            detail += "; " + config.set_aside(self.config_problem)
         writer = log.Log(self.log_file, "ossec-ar")
         try:
             writer.write(" ".join([log.escape(self.argv0)] + [log.escape(a) for a in args]))
@@ -80,7 +83,7 @@ def main(argv, prefix):
     try:
         args = parser.parse_args(argv[1:])
         require_root()
-        host = Host(prefix, argv[0], strict=args.handler is not status)
+        host = Host(prefix, argv[0], strict=args.handler not in (status, unblock, expire))
         result = args.handler(host, args)
     except exits.Stop as stop:
         _print_error(stop, as_json)
@@ -359,6 +362,9 @@ def _report(host, args, action, address, results):
                          for p, s, d, c in results]}
     text = "%s %s: %s\n%s" % (action, address, status, "\n".join(
         "  %s: %s: %s" % (p, s, d) for p, s, d, _ in results))
+    if host.config_problem:
+        data["note"] = config.set_aside(host.config_problem)
+        text += "\nnote: " + log.printable(data["note"])
     return Result(data, text, code)
 
 

@@ -18,7 +18,7 @@ for every problem, and the import cost is only paid when the file exists.
 import os
 
 from . import safefile
-from .exits import CONFIG, RESOURCE_ERRORS, TEMPFAIL, failed
+from .exits import CONFIG, RESOURCE_ERRORS, TEMPFAIL, Stop, failed
 
 FILE_NAME = "ossec-ar.conf"
 SYSTEM_FILE = os.path.join("/etc", FILE_NAME)
@@ -70,6 +70,27 @@ def config_path(prefix):
     if os.path.lexists(SYSTEM_FILE):
         return SYSTEM_FILE
     return os.path.join(prefix, "etc", FILE_NAME)
+
+
+def load_for_lifting(prefix):
+    """``(settings, problem)`` for a run that only lifts blocks.
+
+    Lifting must always be possible: a broken or untrusted file stops
+    every add (78), but a delete goes on with the defaults, which find a
+    block where the ledger says it was made, and *problem* says which
+    file was set aside, for the outcome line.  None when the file is fine.
+    """
+    try:
+        return load(config_path(prefix)), None
+    except Stop as stop:
+        if stop.code != CONFIG:
+            raise
+        return Settings(), stop.reason
+
+
+def set_aside(problem):
+    """The outcome line's words for a configuration a delete did not use."""
+    return "default settings used: %s" % problem
 
 
 def load(path):

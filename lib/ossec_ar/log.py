@@ -14,7 +14,7 @@ import errno
 import os
 import time
 
-from .safefile import open_file
+from .safefile import open_shared
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -102,8 +102,9 @@ class Log:
     concurrent runs never interleave.
 
     ``logs/`` belongs to the ossec user, so the log is opened as
-    ``safefile`` says: a symbolic link, a FIFO or a second name of another
-    file there is refused, and both lines go to syslog instead.  A log we
+    ``safefile.open_shared`` says: a symbolic link, a FIFO, a second name
+    of another file, or a file that is not the owner of ``logs/``'s is
+    refused, and both lines go to syslog instead.  A log we
     create gets what OSSEC's installer gives it: mode 0660, and the owner
     and group of ``logs/``.
     """
@@ -140,10 +141,12 @@ LOG_MODE = 0o660
 
 
 def _open_log(path):
-    fd, _, created = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
+    # logs/ is the ossec user's: the log must be that user's file, never a
+    # second name of one of root's (safefile.open_shared says why).
+    fd, _, created, owner = open_shared(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                                        LOG_MODE)
     if created:
         try:
-            owner = os.stat(os.path.dirname(path))
             os.fchown(fd, owner.st_uid, owner.st_gid)
         except OSError:
             os.close(fd)

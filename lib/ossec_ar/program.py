@@ -50,21 +50,33 @@ class Program:
         """(status, address, detail) of one request; a refusal or failure
         raises ``exits.Stop``.
 
-        Checked in order: the address (65), the configuration (78), for an
-        add the allowlist (65), root (77); then, for an add, the request's
-        own confirmation (Wazuh's check_keys), which may stop the run.
+        Checked in order: the address (65), for an add the configuration
+        (78) and the allowlist (65), root (77); then, for an add, the
+        request's own confirmation (Wazuh's check_keys), which may stop the
+        run.  A delete is never stopped by the configuration: with a broken
+        or untrusted one it uses the defaults and says so.
         """
         address = addresses.parse(request.address)
-        self.settings
+        problem = None
         if request.action == "add":
+            self.settings
             self.check_allowed(address)
+        elif self._settings is None:
+            self._settings, problem = config.load_for_lifting(self.prefix)
         require_root()
         if request.action == "add":
             if request.confirm is not None:
                 request.confirm(address)
             status, detail = self.add(address, request.rule_id, request.alert_id)
         else:
-            status, detail = self.delete(address, request.rule_id, request.alert_id)
+            try:
+                status, detail = self.delete(address, request.rule_id, request.alert_id)
+            except Stop as stop:
+                if problem:
+                    stop.reason += "; " + config.set_aside(problem)
+                raise
+            if problem:
+                detail += "; " + config.set_aside(problem)
         return status, address.text, detail
 
     def check_allowed(self, address):

@@ -12,6 +12,14 @@ ours.  So every file we open as root goes through :func:`open_file`:
 - what was opened must be a regular file with one name: a FIFO, a
   device, a directory or a second name of some other file is refused.
 
+The link count alone cannot stop a hard link: whoever planted one can
+remove the extra name between our ``open`` and our ``fstat``, and the
+count is 1 again.  So a file in a directory that someone other than root
+can write (the log in ``logs/``) is opened with :func:`open_shared`, which
+also requires the opened file to belong to that directory's owner: nobody
+but root can give a file to another uid, so a second name of a file of
+root's (``/etc/ld.so.preload``) is always refused, whatever the timing.
+
 Files whose content steers us (the configuration, the ledger as ossec-ar
 reads it back) must also be *trusted* (:func:`untrusted`): owned by root,
 writable by nobody else, in directories that only root can change.
@@ -37,10 +45,10 @@ class Unsafe(OSError):
         OSError.__init__(self, errno.EPERM, reason, path)
 
 
-def open_file(path, flags, mode=0o600):
+def open_file(path, flags, mode=0o600, dir_fd=None):
     """``(descriptor, fstat, created)`` for the regular file *path*, opened
     with *flags* plus :data:`FLAGS`; raises :class:`Unsafe` for anything
-    else.
+    else.  With *dir_fd*, *path* is relative to that open directory.
 
     With ``O_CREAT`` in *flags*, a file this call creates gets *mode*
     exactly, whatever the umask, and ``created`` is True.
@@ -48,21 +56,21 @@ def open_file(path, flags, mode=0o600):
     created = False
     for _ in range(3):
         try:
-            fd = os.open(path, (flags & ~os.O_CREAT) | FLAGS)
+            fd = os.open(path, (flags & ~os.O_CREAT) | FLAGS, dir_fd=dir_fd)
             break
         except FileNotFoundError:
             if not flags & os.O_CREAT:
                 raise
         except OSError as error:
-            raise _explained(path, error)
+            raise _explained(path, error, dir_fd)
         try:
-            fd = os.open(path, flags | os.O_EXCL | FLAGS, mode)
+            fd = os.open(path, flags | os.O_EXCL | FLAGS, mode, dir_fd=dir_fd)
             created = True
             break
         except FileExistsError:
             continue                # someone else created it just now
         except OSError as error:
-            raise _explained(path, error)
+            raise _explained(path, error, dir_fd)
     else:
         raise Unsafe(path, "keeps appearing and disappearing")
     try:
@@ -79,11 +87,72 @@ def open_file(path, flags, mode=0o600):
     return fd, info, created
 
 
-def _explained(path, error):
+def _explained(path, error, dir_fd=None):
     if error.errno in _LINK_ERRORS or error.errno == errno.ENXIO:
         # ENXIO: a FIFO without a reader, or a device, opened for writing.
-        return Unsafe(path, _describe(path) or error.strerror)
+        return Unsafe(path, _describe(path, dir_fd) or error.strerror)
     return error
+
+
+_DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC
+
+
+def open_shared(path, flags, mode=0o600):
+    """:func:`open_file` for a file whose directory others may write:
+    ``(descriptor, fstat, created, fstat of the directory)``.
+
+    The file is opened relative to the directory's own descriptor, and the
+    directory's owner is read from that descriptor, so both checks are of
+    the directory the file really is in.  Of the two ways to make such an
+    open safe, opening with the directory owner's uid, or opening as root
+    and then requiring the file to be that owner's, we take the second:
+    one ``fstat`` where the first would switch a root process's
+    credentials twice per file (and its groups, which are restored
+    differently on each system), and the answer is the same on every
+    system we run on.  A file this call creates is root's until the
+    caller gives it away (the log gives it to the directory's owner).
+    """
+    directory, name = os.path.split(path)
+    dir_fd = os.open(directory or ".", _DIRECTORY_FLAGS)
+    try:
+        directory_info = os.fstat(dir_fd)
+        fd, info, created = open_file(name, flags, mode, dir_fd=dir_fd)
+    except Unsafe as error:
+        raise Unsafe(path, error.strerror)
+    finally:
+        os.close(dir_fd)
+    reason = None if created else foreign(info, directory_info)
+    if reason:
+        os.close(fd)
+        raise Unsafe(path, reason)
+    return fd, info, created, directory_info
+
+
+def foreign(info, directory_info):
+    """Why a file (its fstat *info*) in a directory (*directory_info*) may
+    be a second name of a file of someone other than the directory's
+    owner, or None.
+
+    In a directory that only root can change, nothing can have been
+    planted.  In one owned by another user, that user could have linked
+    any file they can see into it; only the files they own are theirs to
+    write anyway.  In a directory owned by root that others may write,
+    nothing tells our file from a link to one of root's, so nothing there
+    is used.
+    """
+    owner = directory_info.st_uid
+    writable_by_others = directory_info.st_mode & 0o022
+    if owner == 0 and not writable_by_others:
+        return None
+    if owner == 0:
+        return ("is in a directory owned by root that %s can write (mode %04o): it may"
+                " be a second name of any file of root's; refused"
+                % ("any user" if writable_by_others & 0o002 else "its group",
+                   directory_info.st_mode & 0o7777))
+    if info.st_uid != owner:
+        return ("is owned by uid %d, not by uid %d, the owner of its directory: it may"
+                " be a second name of another user's file; refused" % (info.st_uid, owner))
+    return None
 
 
 def read_file(path, limit):
@@ -173,9 +242,10 @@ def _not_root_only(info):
     return None
 
 
-def _describe(path):
+def _describe(path, dir_fd=None):
     try:
-        return "is %s, not a regular file" % _kind(os.lstat(path).st_mode)
+        return "is %s, not a regular file" % _kind(
+            os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode)
     except OSError:
         return None
 

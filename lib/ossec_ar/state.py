@@ -10,6 +10,7 @@ up to the prefix: owned by root, writable by nobody else.
 """
 
 import os
+import stat
 
 from .exits import CONFIG, TEMPFAIL, failed
 from .safefile import unsafe_directories
@@ -45,6 +46,14 @@ def directory(prefix):
 
 
 def _make(path, mode):
+    """Create the directory *path* for root with *mode*, following no link.
+
+    The mode and owner are set through a descriptor of the directory this
+    call made, opened with ``O_NOFOLLOW`` and checked first: were the new
+    name swapped for a link (possible only if someone else could write the
+    parent, which the check after us refuses), ``chmod`` on the path would
+    change whatever the link points to.
+    """
     try:
         os.mkdir(path, mode)
     except FileExistsError:
@@ -52,6 +61,25 @@ def _make(path, mode):
     except OSError as error:
         raise failed(TEMPFAIL, "cannot create %s: %s" % (path, error.strerror))
     try:
-        os.chmod(path, mode)            # exactly, whatever the umask
+        fd = os.open(path, _DIRECTORY_FLAGS)
+    except OSError as error:
+        raise failed(CONFIG, "unsafe state directory: %s changed as it was created (%s)"
+                     % (path, error.strerror))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise failed(CONFIG, "unsafe state directory: %s changed as it was created"
+                         " (now owned by uid %d)" % (path, info.st_uid))
+        # Exactly, whatever the umask and a set-group-ID parent.
+        if info.st_gid != 0 and os.geteuid() == 0:
+            os.fchown(fd, -1, 0)
+        if info.st_mode & 0o7777 != mode:
+            os.fchmod(fd, mode)
     except OSError as error:
         raise failed(TEMPFAIL, "cannot set the mode of %s: %s" % (path, error.strerror))
+    finally:
+        os.close(fd)
+
+
+_DIRECTORY_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_NOFOLLOW
+                    | os.O_CLOEXEC)

@@ -9,7 +9,8 @@ program's ledger and logged.  The delete that execd still holds for the
 original block later finds nothing to do ("was not blocked").
 
 The address goes through the same parser and refusals as the other
-programs'; the allowlist does not apply (lifting is always allowed).  A
+programs'; the allowlist does not apply, and a broken or untrusted
+configuration does not stop it (lifting is always allowed).  A
 ``delete`` for it (execd has none to send when ``timeout_allowed`` is no)
 lifts again, which changes nothing.
 """
@@ -24,13 +25,15 @@ from .program import combined, lift, require_root
 
 def respond(prefix, request):
     address = addresses.parse(request.address)
-    settings = config.load(config.config_path(prefix))
+    settings, problem = config.load_for_lifting(prefix)
     require_root()
     if request.action == "add" and request.confirm is not None:
         request.confirm(address)
     programs = [FirewallDrop(prefix, settings), HostDeny(prefix, settings)]
     status, detail, code = combined(lift(programs, address, request.rule_id,
                                          request.alert_id), UNBLOCKED)
+    if problem:
+        detail += "; " + config.set_aside(problem)
     if code:
         raise Stop(code, status, detail)
     return status, address.text, detail
