@@ -252,3 +252,25 @@ def test_list_says_which_ledger_lines_it_skipped(nft_netns, install):
                       "192.0.2.3": "unknown"}
     assert "note: ledger %s: skipped line 1: damaged (checksum)" % path in \
         admin(nft_netns, install, "list").stdout
+
+
+def test_list_never_reads_a_network_in_the_firewall_as_a_host(nft_netns, install):
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    assert run(nft_netns, install, "add", "-", "2001:db8::7", "1.1", "5712") == 0
+    # Put in our chains by hand: a network is nobody's block of one host
+    # (10.0.0.0/8 is not 10.0.0.0); a single address is listed, as unknown.
+    for tool, network, host in (("iptables", "10.0.0.0/8", "198.51.100.9/32"),
+                                ("ip6tables", "2001:db8::/32", "2001:db8::9/128")):
+        nft_netns.check([tool, "-w", "-A", "OSSEC", "-s", network, "-j", "DROP"])
+        nft_netns.check([tool, "-w", "-A", "OSSEC", "-s", host, "-j", "DROP"])
+    assert "-A OSSEC -s 10.0.0.0/8 -j DROP" in nft_netns.rules()
+    result = admin(nft_netns, install, "list", "--json")
+    assert (result.returncode, result.stderr) == (0, "")
+    states = {(row["program"], row["address"]): row["state"]
+              for row in json.loads(result.stdout)["blocks"]}
+    assert states == {("firewall-drop", "192.0.2.7"): "in force",
+                      ("firewall-drop", "2001:db8::7"): "in force",
+                      ("firewall-drop", "198.51.100.9"): "unknown",
+                      ("firewall-drop", "2001:db8::9"): "unknown"}
+    text = admin(nft_netns, install, "list").stdout
+    assert "198.51.100.9" in text and "10.0.0.0" not in text and "2001:db8:: " not in text

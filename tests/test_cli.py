@@ -100,6 +100,20 @@ def test_tool_output_with_newlines_stays_on_one_line(ossec):
     assert lines[1].endswith("failed: tool said\\x0aFri Jan 1 forged\\x1b[0m (exit 75)")
 
 
+@pytest.mark.parametrize("detail,shown", [
+    # Printable text with a backslash: shown as is, a reader could not
+    # tell the tool's own "\\x0a" from an escaped newline.
+    ("C:\\x0aforged \\ x", "C:\\\\x0aforged \\\\ x"),
+    ("C:\\x0a\nforged", "C:\\\\x0a\\x0aforged"),
+], ids=["printable", "with-a-newline"])
+def test_a_backslash_in_the_detail_is_doubled(ossec, detail, shown):
+    def respond(prefix, request):
+        return "unblocked", request.address, detail
+    code, lines = run(["delete", "-", "192.0.2.7"], respond)
+    assert (code, len(lines)) == (0, 2)
+    assert lines[1].endswith(": delete 192.0.2.7: unblocked: %s (exit 0)" % shown)
+
+
 def test_relative_argv0_is_made_absolute(ossec, monkeypatch):
     monkeypatch.chdir("/var/ossec")
     code = cli.main("firewall-drop", ["active-response/bin/firewall-drop.sh", "add", "-",

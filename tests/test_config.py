@@ -78,6 +78,19 @@ def test_world_writable_file_is_refused(fs):
     assert "writable by any user" in info.value.reason
 
 
+def test_a_prefix_owned_by_another_uid_is_refused_before_its_file_is_read(fs):
+    # The file and etc/ are root's, but whoever owns the prefix could
+    # rename etc/ and put their own in its place.
+    write(fs, "[allowlist]\naddresses = 0.0.0.0/0 ::/0\n")
+    os.chown("/var/ossec", 61234, 61234)
+    with pytest.raises(exits.Stop) as info:
+        config.load(PATH)
+    assert info.value.code == 78
+    assert info.value.reason == (
+        "configuration %s: not trusted: /var/ossec is owned by uid 61234, not root; only a "
+        "file that root alone can change is used (see README, Configuration)" % PATH)
+
+
 def test_non_utf8_file_is_refused(fs):
     fs.create_file(PATH, contents=b"[firewall-drop]\nchain = \xff\n")
     with pytest.raises(exits.Stop) as info:

@@ -176,6 +176,18 @@ def test_allowlisted_address_is_refused(nft_netns, install):
     assert nft_netns.rules() == OURS + ["-A OSSEC -s 192.0.2.77/32 -j DROP"]
 
 
+def test_a_delete_lifts_an_address_allowlisted_after_its_block(nft_netns, install):
+    # The allowlist refuses adds only: allowlisting a blocked address must
+    # not keep it blocked for ever (execd's delete is its only way out).
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert nft_netns.rules() == OURS + ["-A OSSEC -s 192.0.2.7/32 -j DROP"]
+    install.configure("[allowlist]\naddresses = 192.0.2.0/28\n")
+    assert run(nft_netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert outcome(install) == ("delete 192.0.2.7: unblocked: iptables: removed 1 from OSSEC"
+                                " (exit 0)")
+    assert nft_netns.rules() == OURS
+
+
 def test_broken_configuration_is_exit_78_and_changes_nothing(nft_netns, install):
     install.configure("[firewall-drop]\nchain = OSSEC\nbackend = pfsense\n")
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 78

@@ -89,6 +89,32 @@ def test_a_full_disk_fails_the_record_not_the_file(fs):
         assert f.read() == before                       # cut back, nothing half-written
 
 
+def test_every_record_is_synced_before_record_returns(tmp_path, monkeypatch):
+    """The program writes its outcome line when record returns: by then
+    the record must be on disk, so that a crash cannot lose a block the
+    log says was made."""
+    synced = []
+
+    def datasync(fd):
+        info = os.fstat(fd)
+        synced.append(((info.st_dev, info.st_ino), os.pread(fd, info.st_size + 1, 0)))
+        os.fdatasync(fd)
+    monkeypatch.setattr(ledger, "_datasync", datasync)
+    prefix = str(tmp_path)
+    path = os.path.join(prefix, "var", "ossec-ar", "firewall-drop.ledger")
+    for count, address in enumerate(["192.0.2.7", "192.0.2.8"], 1):
+        assert ledger.record(prefix, "firewall-drop", "add", address, "iptables") is None
+        with open(path, "rb") as f:
+            data = f.read()
+        info = os.stat(path)
+        # One sync for this record, after all of it was written to this file.
+        assert len(synced) == count
+        assert synced[-1] == ((info.st_dev, info.st_ino), data)
+        records, skipped = ledger.parse(data)
+        assert skipped == []
+        assert [r.address for r in records] == ["192.0.2.7", "192.0.2.8"][:count]
+
+
 def test_an_unwritable_place_is_reported_not_raised(tmp_path):
     blocker = tmp_path / "var"
     blocker.write_text("a file where the directory should be")

@@ -92,6 +92,48 @@ def test_escape_bounds_huge_arguments():
     assert out == "A" * log.MAX_FIELD + "...(10240 bytes)"
 
 
+@pytest.mark.parametrize("text,expected", [
+    ("A" * 256, "A" * 256),
+    ("A" * 257, "A" * 256 + "...(257 bytes)"),
+    # Bytes, not characters: 128 two-byte characters are 256 bytes.
+    ("\u00e9" * 128, "\u00e9" * 128),
+    ("\u00e9" * 128 + "A", "\u00e9" * 128 + "...(257 bytes)"),
+], ids=["256", "257", "256-utf8", "257-utf8"])
+def test_escape_keeps_256_bytes_and_cuts_the_257th(text, expected):
+    assert log.escape(text) == expected
+
+
+class WriteCounter:
+    """The os module as log.py sees it, with each write(2) recorded."""
+
+    def __init__(self):
+        self.writes = []
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def write(self, fd, data):
+        self.writes.append(bytes(data))
+        return os.write(fd, data)
+
+
+def test_each_line_is_one_write_with_its_newline(tmp_path, monkeypatch):
+    """Concurrent runs append to the same O_APPEND log: a line split over
+    two writes could have another run's line between its halves."""
+    counter = WriteCounter()
+    monkeypatch.setattr(log, "os", counter)
+    path = tmp_path / "active-responses.log"
+    writer = log.Log(str(path), "firewall-drop", date=lambda: "Mon Jan  9 12:52:29 UTC 2012")
+    writer.write("/var/ossec/active-response/bin/firewall-drop.sh add - 192.0.2.7 1.1 5712")
+    writer.write("x" * 5000)
+    writer.close()
+    assert counter.writes == [
+        b"Mon Jan  9 12:52:29 UTC 2012 /var/ossec/active-response/bin/firewall-drop.sh add - "
+        b"192.0.2.7 1.1 5712\n",
+        b"Mon Jan  9 12:52:29 UTC 2012 " + b"x" * 5000 + b"\n"]
+    assert path.read_bytes() == b"".join(counter.writes)
+
+
 def test_log_appends_whole_lines(fs):
     fs.create_dir("/var/ossec/logs")
     fs.create_dir("/var/ossec/active-response/bin")

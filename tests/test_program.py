@@ -285,6 +285,79 @@ def test_a_ban_of_the_old_layout_is_still_found_by_its_delete(nft_netns, install
     assert {"ipset", "iptables"} <= set(taken())     # nftables is asked over netlink
 
 
+def test_a_fresh_address_on_the_netlink_path_is_logged_blocked(nft_netns, install, counted):
+    configure, taken = counted
+    configure("nftables")
+    assert run(nft_netns, install, "add", "-", "192.0.2.1", "1.1", "1") == 0  # the layout
+    taken()
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert taken() == []                        # netlink alone: the fast path
+    assert install.log_lines()[-1].endswith(
+        ": add 192.0.2.7: blocked: nftables table inet ossec, set v4 (exit 0)")
+    assert nft_elements(nft_netns) == ["192.0.2.1", "192.0.2.7"]
+
+
+@pytest.mark.parametrize("chain", ["INPUT", "OSSEC"])
+def test_a_delete_finds_the_copy_the_ledgers_layout_no_longer_holds(nft_netns, install,
+                                                                    chain):
+    """The ledger says nftables, whose set lost the address (a reload); the
+    stock script's INPUT rule, or our iptables chain's rule from before a
+    change of backend, still blocks it: the delete must lift that one."""
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0  # auto: nftables
+    assert nft_elements(nft_netns) == ["192.0.2.7"]
+    nft_netns.check(["nft", "delete element inet ossec v4 { 192.0.2.7 }"])
+    if chain == "OSSEC":
+        nft_netns.check(["iptables", "-w", "-N", "OSSEC"])
+    nft_netns.check(["iptables", "-w", "-A", chain, "-s", "192.0.2.7", "-j", "DROP"])
+    assert run(nft_netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert install.log_lines()[-1].endswith(
+        ": delete 192.0.2.7: unblocked: iptables: removed 1 from %s (exit 0)" % chain)
+    assert all("192.0.2.7" not in rule for rule in nft_netns.rules())
+    assert nft_elements(nft_netns) == []
+
+
+# iptables that does everything but remove a rule.
+FAILING_DELETE = """#!/bin/sh
+case " $* " in *" -D "*) echo "iptables: refused for the test" >&2; exit 1;; esac
+exec /usr/sbin/iptables "$@"
+"""
+
+
+def test_a_delete_that_fails_in_one_of_two_layouts_says_what_it_removed(
+        nft_netns, install, tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    tools.chmod(0o755)                  # tool_dirs: root's, writable by nobody else
+    for name in ("nft", "ip6tables"):
+        os.symlink("/usr/sbin/" + name, str(tools / name))
+    (tools / "iptables").write_text(FAILING_DELETE)
+    (tools / "iptables").chmod(0o755)
+
+    def use(backend):
+        install.configure("[system]\ntool_dirs = %s\n[firewall-drop]\nbackend = %s\n"
+                          % (tools, backend))
+    use("iptables")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    use("nftables")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    rule = "-A OSSEC -s 192.0.2.7/32 -j DROP"
+    assert rule in nft_netns.rules() and nft_elements(nft_netns) == ["192.0.2.7"]
+    # The ledger holds both: nftables's delete works, iptables's fails.
+    assert run(nft_netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 75
+    text = install.log_lines()[-1].split("/firewall-drop.sh: ", 1)[1]
+    assert text.startswith("delete 192.0.2.7: failed: `%s/iptables -w " % tools), text
+    assert text.endswith(" -D OSSEC -s 192.0.2.7/32 -j DROP` exited 1: iptables: refused "
+                         "for the test; removed from nftables table inet ossec, set v4 "
+                         "(exit 75)"), text
+    assert rule in nft_netns.rules() and nft_elements(nft_netns) == []
+    # Not recorded as lifted: the next delete still knows where to look.
+    install.configure("")
+    assert run(nft_netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert install.log_lines()[-1].endswith(
+        ": delete 192.0.2.7: unblocked: iptables: removed 1 from OSSEC (exit 0)")
+    assert rule not in nft_netns.rules()
+
+
 IMPORTS = r"""
 import subprocess, sys
 result = subprocess.run([sys.argv[1], "-IS", "-X", "importtime"] + sys.argv[2:],
