@@ -20,6 +20,10 @@ import pytest
 
 from conftest import ROOT
 
+# Each test runs the dated tests again, in a pytest of their own (whose
+# tests have their own bounds): more than the default bound allows.
+pytestmark = pytest.mark.time_bound(1200)
+
 # The tests whose lines carry a date: the log's formats, one run's lines,
 # the ledger's times, ossec-ar's dates and durations, Wazuh's log format,
 # and what the real ossec-logtest makes of lines written under that clock.
