@@ -152,9 +152,12 @@ def pytest_runtest_protocol(item, nextitem):
     marker = item.get_closest_marker("time_bound")
     _watchdog.start(item.nodeid, marker.args[0] if marker else BOUND)
     try:
-        yield
+        outcome = yield
     finally:
         _watchdog.stop()
+    if outcome.excinfo and issubclass(outcome.excinfo[0], KeyboardInterrupt):
+        # Ctrl-C, or tools/check's bound on the whole run: say where.
+        os.write(_watchdog.stderr_fd, ("\n+++ interrupted in %s\n" % item.nodeid).encode())
 
 
 # Our invocation line: "<C date> <argv0> <$1> <$2> <$3> ...".  An outcome
