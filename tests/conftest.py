@@ -73,8 +73,9 @@ INSTALL_PREFIX = "/var/ossec"
 # that a test blocked in a system call (open(2) of a FIFO, a wait) fails
 # with its name and the run goes on.  Should the test still not end within
 # GRACE seconds (its cleanup hangs too), the run ends, the name said.  The
-# bound catches hangs; it measures nothing: the slowest test takes a fraction
-# of it.  OSSEC_AR_TEST_BOUND overrides the default (to see this work).
+# bound catches hangs; it measures nothing: the slowest tests measured take
+# about 16 s (test_ossec_daemons.py, test_dates.py), the package builds 3 s.
+# OSSEC_AR_TEST_BOUND overrides the default (to see this work).
 BOUND = float(os.environ.get("OSSEC_AR_TEST_BOUND", 300))
 GRACE = 60
 _INTERRUPT = signal.SIGUSR2
