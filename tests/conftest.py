@@ -6,11 +6,15 @@ changed.  Tests that need root fail loudly instead of skipping: CI runs as
 root, and a skipped test there would be a test that does not exist.
 """
 
+import faulthandler
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 
 import pytest
@@ -56,6 +60,105 @@ def fs(fs):
 
 
 INSTALL_PREFIX = "/var/ossec"
+
+
+# ---------------------------------------------------------------- no test hangs
+#
+# Every test (its set-up and tear-down included) gets BOUND seconds, or what
+# its ``time_bound`` marker says.  A watchdog thread, not SIGALRM or a timer
+# of the process (the lock under test uses both and checks they are left
+# alone), watches the clock: past the bound it writes the test's name and
+# every thread's traceback to the terminal, then sends SIGUSR2, which no code
+# under test uses, to the main thread; its handler fails the test there, so
+# that a test blocked in a system call (open(2) of a FIFO, a wait) fails
+# with its name and the run goes on.  Should the test still not end within
+# GRACE seconds (its cleanup hangs too), the run ends, the name said.  The
+# bound catches hangs; it measures nothing: the slowest tests measured take
+# about 16 s (test_ossec_daemons.py, test_dates.py), the package builds 3 s.
+# OSSEC_AR_TEST_BOUND overrides the default (to see this work).
+BOUND = float(os.environ.get("OSSEC_AR_TEST_BOUND", 300))
+GRACE = 60
+_INTERRUPT = signal.SIGUSR2
+
+
+class _Watchdog:
+    def __init__(self, stderr_fd):
+        self.stderr_fd = stderr_fd
+        self.condition = threading.Condition()
+        self.running = None         # (nodeid, bound, deadline) of the current test
+        self.interrupted = None
+        thread = threading.Thread(target=self._watch, name="test-watchdog", daemon=True)
+        thread.start()
+
+    def start(self, nodeid, bound):
+        with self.condition:
+            self.running = (nodeid, bound, time.monotonic() + bound)
+            self.condition.notify()
+
+    def stop(self):
+        with self.condition:
+            self.running = None
+            self.condition.notify()
+
+    def _say(self, text):
+        os.write(self.stderr_fd, ("\n+++ %s\n" % text).encode("utf-8", "replace"))
+        faulthandler.dump_traceback(file=self.stderr_fd, all_threads=True)
+
+    def _watch(self):
+        with self.condition:
+            while True:
+                running = self.running
+                if running is None:
+                    self.condition.wait()
+                    continue
+                left = running[2] - time.monotonic()
+                if left > 0:
+                    self.condition.wait(left)
+                    continue
+                nodeid, bound, _ = running
+                self.interrupted = running
+                self._say("%s still running after %g s (the per-test bound, tests/conftest.py)"
+                          "; its threads:" % (nodeid, bound))
+                signal.pthread_kill(threading.main_thread().ident, _INTERRUPT)
+                self.condition.wait(GRACE)
+                if self.running is running:
+                    self._say("%s did not stop within %d s of being failed; the run ends here"
+                              % (nodeid, GRACE))
+                    os._exit(3)
+
+
+_watchdog = None
+
+
+def _time_is_up(signum, frame):
+    running = _watchdog.interrupted
+    if running is None or _watchdog.running is not running:
+        return                      # that test ended as the signal came
+    name, bound, _ = running
+    pytest.fail("%s: still running after %g s, failed by the per-test bound "
+                "(tests/conftest.py; its tracebacks are on stderr)" % (name, bound),
+                pytrace=True)
+
+
+def pytest_configure(config):
+    global _watchdog
+    if _watchdog is None:
+        # Capture is suspended here: descriptor 2 is the terminal's.
+        _watchdog = _Watchdog(os.dup(2))
+        signal.signal(_INTERRUPT, _time_is_up)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    marker = item.get_closest_marker("time_bound")
+    _watchdog.start(item.nodeid, marker.args[0] if marker else BOUND)
+    try:
+        outcome = yield
+    finally:
+        _watchdog.stop()
+    if outcome.excinfo and issubclass(outcome.excinfo[0], KeyboardInterrupt):
+        # Ctrl-C, or tools/check's bound on the whole run: say where.
+        os.write(_watchdog.stderr_fd, ("\n+++ interrupted in %s\n" % item.nodeid).encode())
 
 
 # Our invocation line: "<C date> <argv0> <$1> <$2> <$3> ...".  An outcome

@@ -148,12 +148,17 @@ def _run_logged(argv, logfile, **kwargs):
                       % (argv[:4], result.returncode, logfile, tail))
 
 
+# Files of /etc that a test's copy leaves out: they start absent, as on a
+# clean machine, so that what the machine happens to have never changes a
+# test's outcome (a stray hosts.deny line; an ossec-ar.conf, which would
+# take priority over the test's own configuration).
+LEFT_OUT = ("hosts.deny", "hosts.allow", "ossec-ar.conf")
+
+
 def copy_etc(destination, timeout=300):
-    """Copy /etc to *destination* (returned), less its tcp_wrappers files:
-    they start absent, as on a clean machine, so that a line the machine
-    happens to have never changes a test's outcome."""
+    """Copy /etc to *destination* (returned), less the files of LEFT_OUT."""
     subprocess.run(["cp", "-a", "/etc", destination], check=True, timeout=timeout)
-    for name in ("hosts.deny", "hosts.allow"):
+    for name in LEFT_OUT:
         if os.path.lexists(os.path.join(destination, name)):
             os.unlink(os.path.join(destination, name))
     return destination

@@ -31,6 +31,7 @@ import time
 import pytest
 
 from conftest import Install, make_install, new_netns, delete_netns, require_root
+from ossec import copy_etc
 from test_wazuh import message, with_command
 
 UID = GID = 61234          # the "ossec" user and group of these tests
@@ -121,7 +122,7 @@ class Agent:
         self.install = Install(make_install(os.path.join(top, "destdir")))
         self.prefix = self.install.prefix
         self.etc = os.path.join(top, "etc")
-        subprocess.run(["cp", "-a", "/etc", self.etc], check=True)
+        copy_etc(self.etc)
         os.makedirs(os.path.join(self.prefix, "logs"))
         os.makedirs(os.path.join(self.prefix, "etc"))
         os.makedirs(os.path.join(self.prefix, "var", "run"))

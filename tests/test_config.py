@@ -96,3 +96,26 @@ def test_non_utf8_file_is_refused(fs):
     with pytest.raises(exits.Stop) as info:
         config.load(PATH)
     assert "not UTF-8" in info.value.reason
+
+
+@pytest.mark.parametrize("path,directory,mode,who", [
+    (PATH, "/var/ossec/etc", 0o775, "its group"),
+    (PATH, "/var/ossec/etc", 0o757, "any user"),
+    (PATH, "/var/ossec", 0o770, "its group"),
+    (config.SYSTEM_FILE, "/etc", 0o775, "its group"),
+], ids=["prefix etc 0775", "prefix etc 0757", "prefix 0770", "/etc 0775"])
+def test_a_file_in_a_root_directory_others_can_write_is_refused(fs, path, directory, mode,
+                                                                 who):
+    """The directory is root's, but others can write it (and it is not
+    sticky): they could put a file of their own in the place of root's."""
+    fs.create_file(path, contents="[firewall-drop]\nbackend = iptables\n")
+    os.chmod(path, 0o640)
+    assert config.load(path).backend == "iptables"            # as it is: trusted
+    os.chmod(directory, mode)
+    with pytest.raises(exits.Stop) as info:
+        config.load(path)
+    assert info.value.code == 78
+    assert info.value.reason == (
+        "configuration %s: not trusted: %s is writable by %s (mode %04o); only a file that "
+        "root alone can change is used (see README, Configuration)" % (path, directory, who,
+                                                                       mode))

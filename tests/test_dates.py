@@ -20,6 +20,11 @@ import pytest
 
 from conftest import ROOT
 
+# Each test runs the dated tests again in a pytest of its own (about 16 s
+# here), whose tests have the default bound each: a hang in one of them
+# fails there, by its name, before this test's bound ends.
+pytestmark = pytest.mark.time_bound(600)
+
 # The tests whose lines carry a date: the log's formats, one run's lines,
 # the ledger's times, ossec-ar's dates and durations, Wazuh's log format,
 # and what the real ossec-logtest makes of lines written under that clock.

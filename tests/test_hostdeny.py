@@ -155,6 +155,8 @@ def _identity(info):
 
 @pytest.mark.parametrize("case", ["link not root's", "target not root's",
                                   "target's directory not root's", "target group-writable",
+                                  "target's directory group-writable",
+                                  "target's directory world-writable", "/etc group-writable",
                                   "fifo", "hard link", "directory"])
 def test_a_hosts_deny_root_did_not_make_is_refused_and_left_alone(etc, case):
     """A link is followed only when root alone can have made it so: the
@@ -164,11 +166,19 @@ def test_a_hosts_deny_root_did_not_make_is_refused_and_left_alone(etc, case):
     os.makedirs(tcpd, exist_ok=True)
     target = os.path.join(tcpd, "hosts.deny")
     victim = os.path.join(etc.path, "victim")
+    etc_mode = stat.S_IMODE(os.stat(etc.path).st_mode)
     try:
         with open(target, "wb") as f:
             f.write(b"sshd: 10.0.0.1\n")
         shown = "/etc/tcpd/hosts.deny"
-        if case == "fifo":
+        if case == "/etc group-writable":
+            # Root's directories that others can write (not sticky): they
+            # could swap the file, so it is not edited.
+            with open(etc.deny, "wb") as f:
+                f.write(b"sshd: 10.0.0.1\n")
+            os.chmod(etc.path, 0o775)
+            reason = "/etc is writable by its group (mode 0775)"
+        elif case == "fifo":
             os.mkfifo(etc.deny)
             reason = "/etc/hosts.deny is a FIFO, not a regular file"
         elif case == "directory":
@@ -192,6 +202,12 @@ def test_a_hosts_deny_root_did_not_make_is_refused_and_left_alone(etc, case):
             elif case == "target's directory not root's":
                 os.chown(tcpd, NOT_ROOT, NOT_ROOT)
                 reason = "/etc/tcpd is owned by uid %d, not root" % NOT_ROOT
+            elif case == "target's directory group-writable":
+                os.chmod(tcpd, 0o775)
+                reason = "/etc/tcpd is writable by its group (mode 0775)"
+            elif case == "target's directory world-writable":
+                os.chmod(tcpd, 0o757)
+                reason = "/etc/tcpd is writable by any user (mode 0757)"
             else:
                 os.chmod(target, 0o664)
                 reason = "%s is writable by its group (mode 0664)" % shown
@@ -207,6 +223,7 @@ def test_a_hosts_deny_root_did_not_make_is_refused_and_left_alone(etc, case):
             assert f.read() == b"sshd: 10.0.0.1\n"
         assert snapshot() == before
     finally:
+        os.chmod(etc.path, etc_mode)
         for path in (etc.deny, victim):
             if os.path.isdir(path) and not os.path.islink(path):
                 os.rmdir(path)

@@ -197,7 +197,10 @@ def reference_delete(data, address, style):
     return b"".join(kept), len(lines) - len(kept)
 
 
-POOL = ["192.0.2.7", "192.0.2.70", "198.51.100.1", "2001:db8::7", "2001:db8::70", "2001:db8:0:1::"]
+# With IPv6 addresses of two colons (2001::7): their lines have no more
+# colons than "ALL : [2001::7] : deny"'s, which the byte search must count.
+POOL = ["192.0.2.7", "192.0.2.70", "198.51.100.1", "2001:db8::7", "2001:db8::70", "2001:db8:0:1::",
+        "2001::7", "2a00::1"]
 
 
 def fragments(style, text):
@@ -211,6 +214,9 @@ def fragments(style, text):
         long_form = str(ipaddress.ip_address(text).exploded)
         forms += [head + text + tail,                       # Wazuh's bare form
                   head + "[" + long_form + "]" + tail, head + "[" + long_form.upper() + "]" + tail]
+        if not text.endswith(":"):                          # 2001::07, a leading zero
+            forms.append(head + "[" + text[:text.rindex(":") + 1] + "0"
+                         + text[text.rindex(":") + 1:] + "]" + tail)
     else:
         forms += [head + "[::ffff:" + text + "]" + tail, head + "[" + text + "]" + tail,
                   head + "::ffff:" + text + tail, head + text + ".0" + tail]
@@ -264,3 +270,31 @@ def test_a_long_file_without_colon_hosts_is_searched_not_scanned(monkeypatch):
     assert add(data, IP("203.0.113.9"), HOSTS_DENY) == data + b"ALL:203.0.113.9\n"
     new, removed = delete(data, IP("198.18.3.4"), HOSTS_DENY)
     assert removed == 1 and new == data.replace(b"ALL:198.18.3.4\n", b"")
+
+
+@pytest.mark.parametrize("style,spellings", [
+    (HOSTS_DENY, [b"ALL:[2001::7]", b"ALL:[2001::07]", b"ALL:[2001:0::7]", b"ALL:2001::7",
+                  b"ALL:2001::07"]),
+    (HOSTS_ALLOW, [b"ALL : [2001::7] : deny", b"ALL : [2001::07] : deny",
+                   b"ALL : 2001::7 : deny"]),
+], ids=["hosts.deny", "hosts.allow"])
+def test_an_ipv6_address_of_two_colons_is_found_in_every_spelling(style, spellings):
+    """2001::7 has no more colons than the line's own (ALL:[2001::7] has
+    three, as many as ALL:12:00:00): the byte search must still find it in
+    every spelling, the stock one, another, and Wazuh's bare one (a
+    delete removes that too), alone in a file or among IPv4 lines."""
+    address = IP("2001::7")
+    others = [IP("2a00::1"), IP("2001::70"), IP("192.0.2.7")]
+    for spelling in spellings:
+        bare = b"[" not in spelling
+        for data in (spelling + b"\n", b"sshd: ALL\n" + spelling + b"\nALL:192.0.2.7\n"):
+            assert delete(data, address, style) == (data.replace(spelling + b"\n", b""), 1), data
+            for other in others:            # near misses are not it
+                expected = int(style.line(other) + b"\n" in data)
+                assert delete(data, other, style)[1] == expected, (data, other)
+            if bare:                # blocks nothing: an add writes ours
+                assert add(data, address, style) is not None
+                assert address not in members(data, style)
+            else:
+                assert add(data, address, style) is None, data
+                assert address in members(data, style)

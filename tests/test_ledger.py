@@ -9,8 +9,13 @@ import time
 
 import pytest
 
-from conftest import ROOT
-from ossec_ar import ledger
+from conftest import ROOT, require_root
+# Compaction imports atomicfile when it first runs.  Imported here, it is
+# patched by pyfakefs for every test; first imported inside one test, it
+# would keep that test's fake file system, and a later test's compaction
+# would rewrite a ledger nobody reads (test_many_live_blocks... never
+# compacted when this file ran alone).
+from ossec_ar import atomicfile, exits, ledger  # noqa: F401 (atomicfile)
 
 PATH = "/var/ossec/var/ossec-ar/firewall-drop.ledger"
 
@@ -143,22 +148,46 @@ def test_many_live_blocks_are_not_rewritten_on_every_append(fs, monkeypatch):
     monkeypatch.setattr(ledger, "LIMIT", 2048)
     for n in range(60):                                 # about 4 KiB of live blocks
         add("/var/ossec", "198.51.100.%d" % n)
+    with open(PATH, "rb") as f:
+        first = f.readline()
+    # Compacted (to more than LIMIT: every block is live), and still past
+    # LIMIT: a ledger that compacted whenever it was would be rewritten now.
+    assert first.startswith(b"# compacted to ") and int(first.split()[-1]) > 2048, first
     size = os.path.getsize(PATH)
+    assert size > 2048
     inode = os.stat(PATH).st_ino
     add("/var/ossec", "192.0.2.1")
     assert os.stat(PATH).st_ino == inode                # appended, not rewritten
     assert os.path.getsize(PATH) > size
+    records, skipped = ledger.read(PATH)
+    assert skipped == [] and len(records) == 61
 
 
+# Adds records for ever, each to an address of its own (so that a
+# compaction keeps them all), with the round and its number as the alert.
+# With "tear", the 6th record's write(2) stops half-way and waits for the
+# kill: a record torn for certain, as a crash can leave it.  LIMIT is small
+# so that the ledger is compacted during the test.
 WRITER = """
-import sys
+import os, sys, time
 sys.path.insert(0, %r)
 from ossec_ar import ledger
+prefix, round_, tear = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "tear"
+ledger.LIMIT = 4096
+whole_write = os.write
+
+def torn_write(fd, data):
+    whole_write(fd, data[:len(data) // 2])
+    print("torn", flush=True)
+    time.sleep(600)
+
 n = 0
 while True:
     n += 1
-    ledger.record(sys.argv[1], "firewall-drop", "add", "10.%%d.%%d.%%d" %% (
-        n >> 16 & 255, n >> 8 & 255, n & 255), "iptables", "5712", str(n))
+    if tear and n == 6:
+        ledger.os.write = torn_write
+    ledger.record(prefix, "firewall-drop", "add", "10.%%d.%%d.%%d" %% (
+        round_, n >> 8 & 255, n & 255), "iptables", "5712", "%%d.%%d" %% (round_, n))
     if n == 5:                  # whatever the machine's speed, 5 per round
         print("ready", flush=True)
 """
@@ -167,18 +196,179 @@ while True:
 def test_a_process_killed_mid_write_loses_at_most_that_record(tmp_path):
     prefix = str(tmp_path)
     path = ledger.ledger_path(prefix, "firewall-drop")
+    kept = []                   # the alerts of every record read so far
+    torn = 0
     for round_ in range(20):
+        tear = round_ % 2 == 1
         writer = subprocess.Popen([sys.executable, "-c", WRITER % os.path.join(ROOT, "lib"),
-                                   prefix], stdout=subprocess.PIPE)
+                                   prefix, str(round_), "tear" if tear else "run"],
+                                  stdout=subprocess.PIPE)
         try:
             assert writer.stdout.readline() == b"ready\n"
-            time.sleep(0.02 + round_ * 0.003)
+            if tear:
+                assert writer.stdout.readline() == b"torn\n"
+            else:
+                time.sleep(0.02 + round_ * 0.003)       # killed wherever it is
         finally:                # the writer never outlives the test
             writer.send_signal(signal.SIGKILL)
             writer.wait()
             writer.stdout.close()
         records, skipped = ledger.read(path)
-        # Every record of every earlier run is there; at most the last line
-        # of this run is torn.
-        assert all(number == len(records) + len(skipped) for number, _ in skipped), skipped
-    assert len(records) >= 100                       # 5 a round at least
+        alerts = [entry.alert for entry in records]
+        # Every record of every earlier run is there, in order ...
+        assert alerts[:len(kept)] == kept
+        # ... and this run's are its first ones, none missing: only the
+        # record being written when it was killed can be lost.
+        mine = alerts[len(kept):]
+        assert mine == ["%d.%d" % (round_, n) for n in range(1, len(mine) + 1)]
+        assert len(mine) >= 5
+        assert all(reason in ("torn (no end of line)", "damaged (checksum)")
+                   for _, reason in skipped), skipped
+        if tear:
+            # The half-written 6th record is the file's last line, and torn.
+            assert len(mine) == 5
+            assert "torn (no end of line)" in [reason for _, reason in skipped], skipped
+            with open(path, "rb") as f:
+                assert not f.read().endswith(b"\n")
+            torn += 1
+        kept = alerts
+    assert torn == 10
+    with open(path, "rb") as f:
+        assert f.readline().startswith(b"# compacted to ")     # compacted on the way
+
+
+# ------------------------------------------------- who may have written it
+
+NOT_ROOT = 61234
+
+
+def ledger_file(path, records, uid=0, gid=0, mode=0o600):
+    with open(path, "wb") as f:
+        f.write("".join(entry.line() for entry in records).encode())
+    os.chown(path, uid, gid)
+    os.chmod(path, mode)
+
+
+def old_records():
+    return [ledger.Record(1700000000.0, "add", "firewall-drop", "192.0.2.1", "iptables",
+                          "5712", "1.1"),
+            ledger.Record(1700000001.0, "add", "firewall-drop", "192.0.2.2", "iptables",
+                          "5712", "1.2"),
+            ledger.Record(1700000002.0, "delete", "firewall-drop", "192.0.2.2")]
+
+
+def old_place(prefix, uid=0, gid=0, mode=0o750):
+    """var/db, as version 0.1 made it (root's, 0750) unless told otherwise."""
+    directory = os.path.join(prefix, "var", "db")
+    os.makedirs(directory)
+    os.chown(directory, uid, gid)
+    os.chmod(directory, mode)
+    return ledger.legacy_path(prefix, "firewall-drop")
+
+
+def addresses(records):
+    return [entry.address for entry in records]
+
+
+@pytest.mark.parametrize("how", ["owned by another user", "writable by its group",
+                                 "writable by anyone", "at the old place, another user's"])
+def test_ossec_ar_reads_no_ledger_root_did_not_write(tmp_path, how):
+    require_root()
+    prefix = str(tmp_path)
+    if how.startswith("at the old place"):
+        path = old_place(prefix)
+    else:
+        path = ledger.ledger_path(prefix, "firewall-drop")
+    ledger_file(path, old_records())
+    assert addresses(ledger.read_trusted(prefix, "firewall-drop")[0]) == [
+        "192.0.2.1", "192.0.2.2", "192.0.2.2"]                  # root's: read
+    if how == "writable by its group":
+        os.chmod(path, 0o620)
+        reason = "is writable by its group (mode 0620)"
+    elif how == "writable by anyone":
+        os.chmod(path, 0o602)
+        reason = "is writable by any user (mode 0602)"
+    else:
+        os.chown(path, NOT_ROOT, NOT_ROOT)
+        reason = "is owned by uid %d, not root" % NOT_ROOT
+    with pytest.raises(exits.Stop) as info:
+        ledger.read_trusted(prefix, "firewall-drop")
+    assert info.value.code == exits.CONFIG == 78
+    assert info.value.reason == "ledger not trusted: %s %s" % (path, reason)
+
+
+@pytest.mark.parametrize("planted", ["the group's user's file", "root's, group-writable"])
+def test_a_file_planted_at_the_old_place_is_not_adopted(tmp_path, planted):
+    """Wazuh makes var/db root:wazuh 0770: whoever holds the group can put
+    a file at the 0.1 ledger's name.  It must not become our ledger."""
+    require_root()
+    prefix = str(tmp_path)
+    old = old_place(prefix, gid=NOT_ROOT, mode=0o770)
+    forged = [ledger.Record(1700000000.0, "add", "firewall-drop", "203.0.113.66",
+                            "iptables", "5712", "1.1")]
+    if planted == "the group's user's file":
+        ledger_file(old, forged, uid=NOT_ROOT, gid=NOT_ROOT, mode=0o644)
+    else:
+        ledger_file(old, forged, gid=NOT_ROOT, mode=0o660)
+    with open(old, "rb") as f:
+        before = f.read()
+    assert ledger.record(prefix, "firewall-drop", "add", "192.0.2.7", "iptables") is None
+    assert addresses(ledger.read_trusted(prefix, "firewall-drop")[0]) == ["192.0.2.7"]
+    with open(old, "rb") as f:
+        assert f.read() == before                   # left where it was, as it was
+
+
+def test_the_first_record_carries_a_0_1_ledger_over(tmp_path):
+    """Version 0.1 kept the ledger, root's, in var/db: its records are
+    read until a run moves it, and the first record moves it whole."""
+    require_root()
+    prefix = str(tmp_path)
+    old = old_place(prefix)
+    ledger_file(old, old_records())
+    records, skipped = ledger.read_trusted(prefix, "firewall-drop")
+    assert skipped == [] and [entry.line() for entry in records] == [
+        entry.line() for entry in old_records()]
+    assert ledger.record(prefix, "firewall-drop", "add", "192.0.2.3", "iptables") is None
+    assert not os.path.lexists(old)
+    records, skipped = ledger.read(ledger.ledger_path(prefix, "firewall-drop"))
+    assert skipped == []
+    assert [entry.line() for entry in records[:3]] == [entry.line() for entry in old_records()]
+    assert addresses(records) == ["192.0.2.1", "192.0.2.2", "192.0.2.2", "192.0.2.3"]
+    blocks = ledger.in_force(ledger.read_trusted(prefix, "firewall-drop")[0])
+    assert sorted(blocks) == ["192.0.2.1", "192.0.2.3"]
+    assert blocks["192.0.2.1"].time == 1700000000.0          # since 0.1's add
+
+
+@pytest.mark.parametrize("directory,mode,who", [
+    ("var/ossec-ar", 0o770, "its group"), ("var/ossec-ar", 0o707, "any user"),
+    ("var", 0o775, "its group"), ("var/db", 0o770, "its group")],
+    ids=["var-ossec-ar 0770", "var-ossec-ar 0707", "var 0775", "var-db 0770"])
+def test_a_ledger_under_a_directory_others_can_write_is_not_trusted(tmp_path, directory,
+                                                                   mode, who):
+    """Root's directories, but writable by others and not sticky: whoever
+    can write them can swap the ledger, so it is neither read nor
+    written (var/db: a 0.1 ledger there is neither read nor moved)."""
+    require_root()
+    prefix = str(tmp_path)
+    path = ledger.ledger_path(prefix, "firewall-drop")
+    if directory == "var/db":
+        ledger_file(old_place(prefix), old_records())
+    else:
+        ledger_file(path, old_records())
+    place = os.path.join(prefix, directory)
+    os.chmod(place, mode)
+    reason = "%s is writable by %s (mode %04o)" % (place, who, mode)
+    with pytest.raises(exits.Stop) as info:
+        ledger.read_trusted(prefix, "firewall-drop")
+    assert info.value.code == 78
+    if directory == "var/db":
+        old = ledger.legacy_path(prefix, "firewall-drop")
+        assert info.value.reason == "ledger not trusted: %s" % reason
+        assert ledger.record(prefix, "firewall-drop", "add", "192.0.2.3", "iptables") is None
+        assert addresses(ledger.read(path)[0]) == ["192.0.2.3"]     # not moved
+        assert addresses(ledger.read(old)[0]) == addresses(old_records())
+    else:
+        assert info.value.reason.startswith("unsafe state directory: %s;" % reason)
+        problem = ledger.record(prefix, "firewall-drop", "add", "192.0.2.3", "iptables")
+        assert problem.startswith("ledger not written: unsafe state directory: %s;" % reason)
+        assert addresses(ledger.read(path)[0]) == addresses(old_records())

@@ -1,5 +1,6 @@
 """The flock-based lock, with real processes."""
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -57,22 +58,60 @@ def test_held_lock_times_out_with_exit_75(tmp_path):
     assert info.value.reason == "lock %s still held by another run after 0.5s" % path
 
 
+def held_by_us(path):
+    """True if the lock on *path* is taken: another open file description
+    of the same file cannot have it (flock locks belong to those)."""
+    other = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(other)
+
+
 def test_lock_of_a_killed_holder_is_free_at_once(tmp_path):
     path = str(tmp_path / "x.lock")
     holder = hold(path, 30)
+    assert held_by_us(path)                         # by the holder, so far
     holder.kill()
     holder.wait()
-    # Free at once: a lock that may not wait at all is taken.
+    # Free at once: a lock that may not wait at all is taken, and held.
     with FileLock(path, 0):
-        pass
+        assert held_by_us(path)
+    assert not held_by_us(path)                     # and let go
+
+
+# A holder that writes a file as it lets the lock go (by exiting).
+FINISHING_HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+with open(sys.argv[3], "w") as f:
+    f.write("finished")
+"""
 
 
 def test_waits_for_a_holder_that_finishes(tmp_path):
     path = str(tmp_path / "x.lock")
-    holder = hold(path, 0.3)
-    with FileLock(path, 10):
-        assert holder.poll() is not None or holder.wait(5) == 0
-    holder.wait()
+    finished = tmp_path / "finished"
+    holder = subprocess.Popen([sys.executable, "-c", FINISHING_HOLDER, path, "0.3",
+                               str(finished)], stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with FileLock(path, 30):
+            # Ours only once the holder was done: it wrote this first.
+            assert finished.read_text() == "finished"
+            assert held_by_us(path)
+        assert holder.wait(30) == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+        holder.stdout.close()
 
 
 def test_unopenable_lock_file_is_exit_75(tmp_path):
@@ -136,6 +175,62 @@ def test_a_waiter_waits_in_the_kernel_and_takes_the_lock_when_it_is_let_go(tmp_p
     finally:
         for process in (holder, waiter):
             if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+# Says which file it locked.
+REPORTING_WAITER = """
+import os, sys
+sys.path.insert(0, sys.argv[2])
+from ossec_ar.lock import FileLock
+with FileLock(sys.argv[1], 60) as lock:
+    print("got", os.fstat(lock._fd).st_ino, flush=True)
+"""
+
+
+def wait_until(condition):
+    for _ in range(1000):                         # a bound, not a measure: 10 s
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_waiter_whose_lock_file_was_replaced_waits_for_the_holder_of_the_new_one(
+        tmp_path):
+    # While a run waits for the lock, the file is unlinked and another
+    # made at its name, which another run then holds.  When the first file
+    # is let go, the waiter must see that the name leads elsewhere and wait
+    # for the new file's holder, not run alongside it.
+    path = str(tmp_path / "x.lock")
+    library = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
+    first = hold(path, 60)
+    old_file = os.stat(path).st_ino
+    waiter = subprocess.Popen([sys.executable, "-c", REPORTING_WAITER, path, library],
+                              stdout=subprocess.PIPE, universal_newlines=True)
+    second = None
+    try:
+        assert wait_until(lambda: blocked_in_the_kernel(waiter.pid)), open("/proc/locks").read()
+        os.unlink(path)
+        second = hold(path, 60)
+        new_file = os.stat(path).st_ino
+        assert new_file != old_file         # the old one is still open: never reused
+        first.kill()
+        first.wait()
+        # The old file is the waiter's now: it finds the name leads to the
+        # new one, and waits in the kernel again (for the second holder).
+        wait_until(lambda: blocked_in_the_kernel(waiter.pid) or waiter.poll() is not None)
+        assert waiter.poll() is None, "ran alongside the new file's holder: %r" % (
+            waiter.stdout.read(),)
+        assert blocked_in_the_kernel(waiter.pid)
+        second.kill()
+        second.wait()
+        assert waiter.stdout.readline() == "got %d\n" % new_file
+        assert waiter.wait(10) == 0
+    finally:
+        for process in (first, second, waiter):
+            if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
 
