@@ -45,10 +45,10 @@ class Unsafe(OSError):
         OSError.__init__(self, errno.EPERM, reason, path)
 
 
-def open_file(path, flags, mode=0o600, dir_fd=None):
+def open_file(path, flags, mode=0o600):
     """``(descriptor, fstat, created)`` for the regular file *path*, opened
     with *flags* plus :data:`FLAGS`; raises :class:`Unsafe` for anything
-    else.  With *dir_fd*, *path* is relative to that open directory.
+    else.
 
     With ``O_CREAT`` in *flags*, a file this call creates gets *mode*
     exactly, whatever the umask, and ``created`` is True.
@@ -56,21 +56,21 @@ def open_file(path, flags, mode=0o600, dir_fd=None):
     created = False
     for _ in range(3):
         try:
-            fd = os.open(path, (flags & ~os.O_CREAT) | FLAGS, dir_fd=dir_fd)
+            fd = os.open(path, (flags & ~os.O_CREAT) | FLAGS)
             break
         except FileNotFoundError:
             if not flags & os.O_CREAT:
                 raise
         except OSError as error:
-            raise _explained(path, error, dir_fd)
+            raise _explained(path, error)
         try:
-            fd = os.open(path, flags | os.O_EXCL | FLAGS, mode, dir_fd=dir_fd)
+            fd = os.open(path, flags | os.O_EXCL | FLAGS, mode)
             created = True
             break
         except FileExistsError:
             continue                # someone else created it just now
         except OSError as error:
-            raise _explained(path, error, dir_fd)
+            raise _explained(path, error)
     else:
         raise Unsafe(path, "keeps appearing and disappearing")
     try:
@@ -87,44 +87,38 @@ def open_file(path, flags, mode=0o600, dir_fd=None):
     return fd, info, created
 
 
-def _explained(path, error, dir_fd=None):
+def _explained(path, error):
     if error.errno in _LINK_ERRORS or error.errno == errno.ENXIO:
         # ENXIO: a FIFO without a reader, or a device, opened for writing.
-        return Unsafe(path, _describe(path, dir_fd) or error.strerror)
+        return Unsafe(path, _describe(path) or error.strerror)
     return error
-
-
-_DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC
 
 
 def open_shared(path, flags, mode=0o600):
     """:func:`open_file` for a file whose directory others may write:
-    ``(descriptor, fstat, created, fstat of the directory)``.
+    ``(descriptor, fstat, created, stat of the directory)``.
 
-    The file is opened relative to the directory's own descriptor, and the
-    directory's owner is read from that descriptor, so both checks are of
-    the directory the file really is in.  Of the two ways to make such an
-    open safe, opening with the directory owner's uid, or opening as root
-    and then requiring the file to be that owner's, we take the second:
-    one ``fstat`` where the first would switch a root process's
-    credentials twice per file (and its groups, which are restored
-    differently on each system), and the answer is the same on every
-    system we run on.  A file this call creates is root's until the
-    caller gives it away (the log gives it to the directory's owner).
+    Of the two ways to make such an open safe, opening with the directory
+    owner's uid, or opening as root and then requiring the file to be that
+    owner's, we take the second: one ``fstat`` where the first would switch
+    a root process's credentials twice per file (and its groups, which are
+    restored differently on each system), and the answer is the same on
+    every system we run on.  The directory is found by its name, which
+    costs no descriptor (a run short of them still gets its log): the
+    directory above it is root's (the prefix), so nobody else can put
+    another directory under that name.  A file this call creates is
+    root's until the caller gives it away (the log gives it to the
+    directory's owner).
     """
-    directory, name = os.path.split(path)
-    dir_fd = os.open(directory or ".", _DIRECTORY_FLAGS)
+    fd, info, created = open_file(path, flags, mode)
     try:
-        directory_info = os.fstat(dir_fd)
-        fd, info, created = open_file(name, flags, mode, dir_fd=dir_fd)
-    except Unsafe as error:
-        raise Unsafe(path, error.strerror)
-    finally:
-        os.close(dir_fd)
-    reason = None if created else foreign(info, directory_info)
-    if reason:
+        directory_info = os.stat(os.path.dirname(path) or ".")
+        reason = None if created else foreign(info, directory_info)
+        if reason:
+            raise Unsafe(path, reason)
+    except BaseException:
         os.close(fd)
-        raise Unsafe(path, reason)
+        raise
     return fd, info, created, directory_info
 
 
@@ -242,10 +236,9 @@ def _not_root_only(info):
     return None
 
 
-def _describe(path, dir_fd=None):
+def _describe(path):
     try:
-        return "is %s, not a regular file" % _kind(
-            os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        return "is %s, not a regular file" % _kind(os.lstat(path).st_mode)
     except OSError:
         return None
 
