@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+import tcpd
 from conftest import PYTHON, invocation, state_file
 from test_iptables import HOSTILE
 
@@ -120,6 +121,53 @@ def test_wazuhs_unbracketed_ipv6_lines_are_removed_by_a_delete(etc):
     assert etc.code("delete", "-", "2001:db8::21", "1.1", "1") == 0
     assert etc.read() == b""
 
+
+
+# Files as tcpd reads them (tcp_wrappers' xgets): only a newline ends a line;
+# a backslash right before it joins the next line to this one, comments
+# included; a last line without a newline (a backslash-newline at the very
+# end is one) makes tcpd deny every client that reached it.
+TCPD_FILES = {
+    "continuation at the end": b"# admin\nsshd: 10.0.0.1 \\\n",
+    "continuation at the end, no blank": b"sshd: 10.0.0.1\\\n",
+    "continuation into a last line without newline": b"sshd: 10.0.0.1 \\\n  10.0.0.2",
+    "comment ending in a backslash at the end": b"sshd: 10.0.0.1\n# to do: \\\n",
+    "our line continuing the administrator's rule": b"sshd: 10.0.0.1 \\\nALL:192.0.2.7\n",
+    "our line continuing a comment": b"# was: \\\nALL:192.0.2.7\nsshd: 10.0.0.1\n",
+    "our line after a lone CR": b"in.telnetd: 10.0.0.1\rALL:192.0.2.7\n",
+    "our line before a lone CR": b"ALL:192.0.2.7\rin.telnetd: 10.0.0.1\n",
+    "backslash before CRLF, no continuation": b"# admin\r\nsshd: 10.0.0.1 \\\r\n",
+    "last line without newline": b"sshd: 10.0.0.1\nin.telnetd: 10.0.0.2",
+}
+OURS = ("ALL", "192.0.2.7", "denied")
+
+
+@pytest.mark.parametrize("name", sorted(TCPD_FILES))
+def test_tcpd_reads_our_line_as_a_rule_and_the_administrators_as_before(etc, name):
+    """tcpdmatch and tcpdchk judge: after an add, every rule of the
+    administrator's is still there and every client but ours gets what it
+    got before; ours is denied, by a rule of its own when the file reaches
+    it; a delete gives back the file byte for byte."""
+    data = TCPD_FILES[name]
+    etc.write(data)
+    rules, verdicts = tcpd.rules(etc.path), tcpd.verdicts(etc.path)
+    assert etc.code("add", "-", "192.0.2.7", "1.1", "1") == 0
+    assert etc.outcome() == "add 192.0.2.7: blocked: /etc/hosts.deny (exit 0)"
+    added = tcpd.rules(etc.path)
+    assert [rule[1:] for rule in added].count(OURS) == [rule[1:] for rule in rules].count(OURS) + 1
+    assert [rule for rule in added if rule[1:] != OURS] == [rule for rule in rules if rule[1:] != OURS]
+    assert tcpd.verdicts(etc.path) == {
+        probe: "denied" if probe[1] == "192.0.2.7" else before
+        for probe, before in verdicts.items()}
+    assert etc.code("add", "-", "192.0.2.7", "1.2", "1") == 0
+    assert etc.outcome() == "add 192.0.2.7: already blocked: /etc/hosts.deny (exit 0)"
+    assert etc.code("delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert etc.outcome() == "delete 192.0.2.7: unblocked: /etc/hosts.deny (exit 0)"
+    assert etc.read() == data
+    assert (tcpd.rules(etc.path), tcpd.verdicts(etc.path)) == (rules, verdicts)
+    assert etc.code("delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert etc.outcome() == "delete 192.0.2.7: was not blocked: /etc/hosts.deny (exit 0)"
+    assert etc.read() == data
 
 def test_missing_file_is_created_0644_root(etc):
     assert etc.code("add", "-", "192.0.2.7", "1.1", "1") == 0

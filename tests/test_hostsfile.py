@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+import tcpd
 from ossec_ar import hostsfile
 from ossec_ar.address import parse as IP
 from ossec_ar.hostsfile import HOSTS_ALLOW, HOSTS_DENY, add, delete, members, style_for
@@ -171,30 +172,145 @@ def test_freebsd_insertion_keeps_a_missing_final_newline():
         b"ALL : 192.0.2.7 : deny\nsshd : ALL : allow")
 
 
+
+# ------------------------------------------------ the file as tcpd reads it
+#
+# tcp_wrappers reads with fgets: only a newline ends a line (a lone CR is a
+# byte of the line, which tcpd then splits on as on a blank); a backslash
+# right before the newline joins the next line to this one, in a comment
+# too; a backslash before CRLF does not.  A last line with no newline makes
+# Debian's tcpd deny every client that reaches it (tcpdmatch shows it).
+
+@pytest.mark.parametrize("data,at", [
+    (b"sshd: 10.0.0.1 \\\n", 0),                           # continued into nothing
+    (b"# admin\nsshd: 10.0.0.1\\\n", 8),
+    (b"# admin\nsshd: 10.0.0.1 \\\n  10.0.0.2", 8),         # continued, no newline
+    (b"# admin\nsshd: 10.0.0.1 \\\n\\\n", 8),
+    (b"sshd: 10.0.0.1\n# note \\\n", 15),                   # a comment continues too
+    (b"sshd: 10.0.0.1\nin.telnetd: 10.0.0.2\r", 15),        # a lone CR ends nothing
+    (b"sshd: 10.0.0.1 \\\n\n", None),                       # ended by an empty line
+    (b"sshd: 10.0.0.1 \\\r\n", None),                       # no continuation
+    (b"sshd: 10.0.0.1\rin.telnetd: 10.0.0.2\n", None),
+])
+def test_our_line_never_continues_another_one(data, at):
+    """It goes at the end, or, when the file's last line is not ended as
+    tcpd ends a line, before the line that begins the last rule: every byte
+    of the administrator's stays as it was, and a delete restores them."""
+    address = IP("192.0.2.7")
+    new = add(data, address, HOSTS_DENY)
+    newline = b"\r\n" if b"\r\n" in data.split(b"\n", 1)[0] + b"\n" else b"\n"
+    at = len(data) if at is None else at
+    assert new == data[:at] + b"ALL:192.0.2.7" + newline + data[at:]
+    assert address in members(new, HOSTS_DENY)
+    assert delete(new, address, HOSTS_DENY) == (data, 1)
+
+
+@pytest.mark.parametrize("data", [
+    b"sshd: 10.0.0.1 \\\nALL:192.0.2.7\n",
+    b"sshd: 10.0.0.1\\\nALL:192.0.2.7",
+    b"# was: \\\nALL:192.0.2.7\nsshd: 10.0.0.1\n",
+    b"sshd: 10.0.0.1 \\\n\\\nALL:192.0.2.7\n",
+    b"in.telnetd: 10.0.0.1\rALL:192.0.2.7\n",
+    b"ALL:192.0.2.7\rin.telnetd: 10.0.0.1\n",
+    b"sshd: 10.0.0.1 \\\nALL:[::ffff:192.0.2.7]\n",           # the line-by-line scan
+    b"in.telnetd: [2001:db8::1]\rALL:192.0.2.7\n",
+])
+def test_a_line_that_is_no_rule_of_its_own_is_not_ours(data):
+    """Another rule's continuation, or a piece of a line after or before a
+    lone CR, is the administrator's: no block, never removed."""
+    address = IP("192.0.2.7")
+    assert delete(data, address, HOSTS_DENY) == (data, 0)
+    assert address not in members(data, HOSTS_DENY)
+    new = add(data, address, HOSTS_DENY)
+    assert new is not None and address in members(new, HOSTS_DENY)
+    assert delete(new, address, HOSTS_DENY) == (data, 1)
+
+
+def test_carriage_returns_at_the_end_of_our_line_are_blanks_of_it():
+    # tcpd splits on CR as on a blank: the whole line is our rule, and goes.
+    data = b"# admin\nALL:192.0.2.7\r\r\nsshd: 10.0.0.1\n"
+    assert IP("192.0.2.7") in members(data, HOSTS_DENY)
+    assert delete(data, IP("192.0.2.7"), HOSTS_DENY) == (b"# admin\nsshd: 10.0.0.1\n", 1)
+
+
+def test_a_backslash_before_crlf_continues_nothing():
+    data = b"sshd: 10.0.0.1 \\\r\nALL:192.0.2.7\r\n"
+    assert IP("192.0.2.7") in members(data, HOSTS_DENY)
+    assert add(data, IP("192.0.2.7"), HOSTS_DENY) is None
+    assert delete(data, IP("192.0.2.7"), HOSTS_DENY) == (b"sshd: 10.0.0.1 \\\r\n", 1)
+
+
+def test_freebsd_first_rule_is_found_as_tcpd_reads_the_file(tmp_path):
+    """A comment ending in a backslash swallows the next line: the
+    administrator's ALL : ALL : allow below it is switched off, and must
+    stay so.  tcpdmatch judges (Debian's tcpd reads hosts.allow's options)."""
+    data = (b"# off for now: \\\nALL : ALL : allow\n# rules\nsshd : 10.0.0.1 : allow\n"
+            b"in.telnetd : ALL : deny\n")
+    (tmp_path / "hosts.allow").write_bytes(data)
+    before = tcpd.verdicts(str(tmp_path))
+    new = add(data, IP("192.0.2.7"), HOSTS_ALLOW)
+    assert new == data.replace(b"sshd", b"ALL : 192.0.2.7 : deny\nsshd")
+    (tmp_path / "hosts.allow").write_bytes(new)
+    assert tcpd.verdicts(str(tmp_path)) == {
+        probe: "denied" if probe[1] == "192.0.2.7" else verdict
+        for probe, verdict in before.items()}
+    assert before[("sshd", "192.0.2.7")] == "granted"
+    assert delete(new, IP("192.0.2.7"), HOSTS_ALLOW) == (data, 1)
+
+
+@pytest.mark.parametrize("data", [b"# only comments \\\n", b"# only comments\nsshd : x \\\n"])
+def test_freebsd_file_without_a_rule_gets_our_line_as_a_rule(data):
+    new = add(data, IP("192.0.2.7"), HOSTS_ALLOW)
+    at = data.rindex(b"\n", 0, len(data) - 1) + 1 if data.count(b"\n") > 1 else 0
+    assert new == data[:at] + b"ALL : 192.0.2.7 : deny\n" + data[at:]
+
 # ------------------------------------------------ the byte search, differentially
 
+def tcpd_lines(data):
+    """*data* in lines as tcpd's fgets reads them: each up to a newline."""
+    lines = data.split(b"\n") if data else []
+    return [line + b"\n" for line in lines[:-1]] + [line for line in lines[-1:] if line]
+
+
+def tcpd_rules(lines):
+    """The lines grouped into what tcpd reads as one line each: a line that
+    ends in a backslash and its newline is joined by the next one."""
+    rules = []
+    for index, line in enumerate(lines):
+        if index and lines[index - 1].endswith(b"\\\n"):
+            rules[-1].append(line)
+        else:
+            rules.append([line])
+    return rules
+
+
 def reference_add(data, address, style):
-    """add() as it was before the byte search: every line tested in turn."""
-    lines = data.splitlines(True) if data else []
-    if any(style.blocks(line, address) for line in lines):
+    """add() as a line-by-line reading: every rule tested in turn."""
+    rules = tcpd_rules(tcpd_lines(data))
+    if any(len(rule) == 1 and style.blocks(rule[0], address) for rule in rules):
         return None
+    lines = tcpd_lines(data)
     newline = b"\r\n" if lines and lines[0].endswith(b"\r\n") else b"\n"
+    at = None
     if style.at_top:
-        at = next((index for index, line in enumerate(lines)
-                   if line.strip() and not line.strip().startswith(b"#")
-                   and style.address_of(line) is None), len(lines))
-    elif lines and not lines[-1].endswith((b"\n", b"\r")):
-        at = len(lines) - 1
-    else:
-        at = len(lines)
-    lines.insert(at, style.line(address) + newline)
-    return b"".join(lines)
+        for index, rule in enumerate(rules):
+            text = b"".join(rule).replace(b"\\\n", b"").strip()
+            if (text and not text.startswith(b"#")
+                    and (len(rule) > 1 or style.address_of(rule[0]) is None)):
+                at = index
+                break
+    if at is None:
+        ended = rules and rules[-1][-1].endswith(b"\n") and not rules[-1][-1].endswith(b"\\\n")
+        at = len(rules) if ended or not rules else len(rules) - 1
+    rules.insert(at, [style.line(address) + newline])
+    return b"".join(b"".join(rule) for rule in rules)
 
 
 def reference_delete(data, address, style):
-    lines = data.splitlines(True) if data else []
-    kept = [line for line in lines if not style.blocks(line, address, bare_ipv6=True)]
-    return b"".join(kept), len(lines) - len(kept)
+    rules = tcpd_rules(tcpd_lines(data))
+    kept = [rule for rule in rules
+            if not (len(rule) == 1 and style.blocks(rule[0], address, bare_ipv6=True))]
+    return b"".join(b"".join(rule) for rule in kept), len(rules) - len(kept)
 
 
 # With IPv6 addresses of two colons (2001::7): their lines have no more
@@ -225,7 +341,8 @@ def fragments(style, text):
 
 OTHERS = ["", "#", "# ALL:ALL", "sshd: 192.0.2.7", "in.telnetd: ALL", "ALL : ALL : allow",
           "sshd : 10.0.0.0/8 : allow", "ALL:", "ALL:[", "ALL:[]", "ALL:ALL", "ALL : : deny",
-          "ALL:12:00", "vsftpd: [2001:db8::]/32", "\xff\xfe"]
+          "ALL:12:00", "vsftpd: [2001:db8::]/32", "\xff\xfe", "sshd: 10.0.0.1 \\",
+          "# note \\", "\\", "in.telnetd: 10.0.0.1\rALL:192.0.2.7", "ALL:192.0.2.7\r# x"]
 
 
 def random_file(rng, style):
@@ -235,10 +352,12 @@ def random_file(rng, style):
             line = rng.choice(fragments(style, rng.choice(POOL)))
         else:
             line = rng.choice(OTHERS)
-        lines.append(line.encode("utf-8", "surrogateescape") + rng.choice([b"\n", b"\n", b"\r\n", b"\r"]))
+        lines.append(line.encode("utf-8", "surrogateescape") + rng.choice([b"\n", b"\n", b"\r\n", b"\r", b"\\\n", b" \\\n", b"\\\r\n"]))
     data = b"".join(lines)
     if data and rng.random() < 0.2:
         data = data.rstrip(b"\r\n")                 # no line end after the last line
+    elif data and rng.random() < 0.1:
+        data += b"\\\n"                             # continued into nothing
     return data
 
 

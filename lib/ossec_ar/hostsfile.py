@@ -4,15 +4,19 @@ Two styles, as the stock host-deny.sh writes them:
 
 ``hosts.deny`` (every system but FreeBSD)
     ``ALL:192.0.2.7`` or ``ALL:[2001:db8::7]``, at the end of the file
-    (before its last line if that has no newline).
+    (before its last rule if that is not ended as tcpd ends a line).
 ``hosts.allow`` (FreeBSD, whose tcpd reads only this file)
     ``ALL : 192.0.2.7 : deny``.  The file is first-match and FreeBSD's
     default one ends in ``ALL : ALL : allow``, so our lines go before the
     first rule of the file (after its opening comments), in the order added.
 
-A line is ours only if it is exactly one of these forms for one address;
-comments, other services' lines and lines that merely contain the address
-are the administrator's and are never touched.  One more form is removed by
+The file is read as tcp_wrappers reads it (its xgets): only a newline ends
+a line, so a lone CR is a byte of the line; a backslash right before the
+newline joins the next line to this one, comments included (before CRLF it
+does not).  A line is ours only if it is exactly one of these forms for one
+address and a rule of its own: not the continuation of the line before it.
+Comments, other services' lines, lines that merely contain the address and
+continuation lines are the administrator's and are never touched.  One more form is removed by
 a delete, but never written nor counted as a block: Wazuh's own host-deny
 writes IPv6 without brackets (``ALL:2001:db8::21``, and ``ALL : 2001:db8::21
 : deny`` on FreeBSD; src/active-response/host-deny.c @ v4.2.0 to v4.14.7),
@@ -56,20 +60,17 @@ class Style:
         while at >= 0:
             start = _line_start(data, at)
             end = _line_end(data, at)
-            if self.blocks(data[start:end], address, bare_ipv6):
+            if not _continues(data, start) and self.blocks(data[start:end], address, bare_ipv6):
                 spans.append((start, end))
             at = data.find(whole, end)
         return spans
 
     def _scan(self, data, whole, address, bare_ipv6):
         spans = []
-        start = 0
-        for line in _lines(data):
-            end = start + len(line)
-            if ((whole in line or line.count(b":") > self._colons)
+        for start, line, continued in _physical(data):
+            if (not continued and (whole in line or line.count(b":") > self._colons)
                     and self.blocks(line, address, bare_ipv6)):
-                spans.append((start, end))
-            start = end
+                spans.append((start, start + len(line)))
         return spans
 
     def blocks(self, line, address, bare_ipv6=False):
@@ -120,17 +121,10 @@ def add(data, address, style):
     if style.ours(data, address):
         return None
     line = style.line(address) + _newline(data)
-    if not style.at_top:
-        # At the end; but before a last line that has no newline, which
-        # stays the administrator's last line, byte for byte.  Every line
-        # of hosts.deny denies, so the order changes nothing.
-        at = len(data)
-        if data and not data.endswith((b"\n", b"\r")):
-            at = _line_start(data, at)
-        return data[:at] + line + data[at:]
-    lines = _lines(data)
-    lines.insert(_first_rule(lines, style), line)
-    return b"".join(lines)
+    at = _first_rule(data, style) if style.at_top else None
+    if at is None:
+        at = _last_rule(data)
+    return data[:at] + line + data[at:]
 
 
 def delete(data, address, style):
@@ -148,13 +142,13 @@ def delete(data, address, style):
 
 def members(data, style):
     """The addresses that lines of ours in *data* block."""
-    found = (style.address_of(line) for line in _lines(data or b""))
+    found = (style.address_of(line) for _, line, continued in _physical(data or b"")
+             if not continued)
     return {address for address in found if address is not None}
 
 
-# Every byte but a colon and the two that end lines (bytes.splitlines
-# ends a line at either).
-_NOT_COLON_OR_EOL = bytes(byte for byte in range(256) if byte not in b":\r\n")
+# Every byte but a colon and the newline, the one byte that ends a line.
+_NOT_COLON_OR_EOL = bytes(byte for byte in range(256) if byte not in b":\n")
 
 
 def _colon_hosts(data, colons):
@@ -163,22 +157,51 @@ def _colon_hosts(data, colons):
 
 
 def _line_start(data, at):
-    return max(data.rfind(b"\n", 0, at), data.rfind(b"\r", 0, at)) + 1
+    return data.rfind(b"\n", 0, at) + 1
 
 
 def _line_end(data, at):
-    """Where the line holding byte *at* ends, its line end included."""
-    ends = [end for end in (data.find(b"\n", at), data.find(b"\r", at)) if end >= 0]
-    if not ends:
-        return len(data)
-    end = min(ends)
-    if data[end:end + 2] == b"\r\n":
-        return end + 2
-    return end + 1
+    """Where the line holding byte *at* ends, its newline included."""
+    end = data.find(b"\n", at)
+    return len(data) if end < 0 else end + 1
 
 
-def _lines(data):
-    return data.splitlines(True) if data else []
+def _continues(data, start):
+    """True if the line starting at *start* is the continuation of the one
+    before it (which ends in a backslash and its newline)."""
+    return data[max(start - 2, 0):start] == b"\\\n"
+
+
+def _physical(data):
+    """(start, line, continued) for each line of *data*, newline included."""
+    start, continued = 0, False
+    while start < len(data):
+        end = _line_end(data, start)
+        line = data[start:end]
+        yield start, line, continued
+        continued = line.endswith(b"\\\n")
+        start = end
+
+
+def _rule_start(data, start):
+    """Where the rule holding the line that starts at *start* begins."""
+    while start and _continues(data, start):
+        start = _line_start(data, start - 1)
+    return start
+
+
+def _last_rule(data):
+    """Where our line goes to be the last rule of a file.
+
+    At the end, if tcpd ends the file's last line there (a newline with
+    no backslash before it).  Otherwise (no newline at the end, or a
+    backslash before the last one), before the rule that last line is
+    part of: ending that line for tcpd would change what it does (Debian's
+    tcpd denies every client that reaches a line without a newline), and
+    our line after it would be its continuation.  Every rule of hosts.deny
+    denies, so the order changes nothing.
+    """
+    return _rule_start(data, _line_start(data, len(data)))
 
 
 def _newline(data):
@@ -187,13 +210,32 @@ def _newline(data):
     return b"\r\n" if data[end - 2:end] == b"\r\n" else b"\n"
 
 
-def _first_rule(lines, style):
-    """Where hosts.allow's first rule that is not ours is (or its end)."""
-    for index, line in enumerate(lines):
-        text = line.strip()
-        if text and not text.startswith(b"#") and style.address_of(line) is None:
-            return index
-    return len(lines)
+def _first_rule(data, style):
+    """Where hosts.allow's first rule that is not ours begins, or None.
+
+    A rule is what tcpd reads as one line: a line and its continuations.
+    """
+    rule = None                  # [start, first line, whole text, line count]
+    for start, line, continued in _physical(data):
+        if continued:
+            rule[2] += line
+            rule[3] += 1
+            continue
+        if rule is not None and _is_rule(rule, style):
+            return rule[0]
+        rule = [start, line, line, 1]
+    if rule is not None and _is_rule(rule, style):
+        return rule[0]
+    return None
+
+
+def _is_rule(rule, style):
+    """True unless *rule* is blank, a comment (all of it) or ours."""
+    _, first, text, count = rule
+    text = text.replace(b"\\\n", b"").strip()
+    if not text or text.startswith(b"#"):
+        return False
+    return count > 1 or style.address_of(first) is None
 
 
 def _host(address):
