@@ -274,3 +274,80 @@ def test_list_never_reads_a_network_in_the_firewall_as_a_host(nft_netns, install
                       ("firewall-drop", "2001:db8::9"): "unknown"}
     text = admin(nft_netns, install, "list").stdout
     assert "198.51.100.9" in text and "10.0.0.0" not in text and "2001:db8:: " not in text
+
+
+# -- link-local blocks made by an earlier version ------------------------------
+
+def plant(netns, install, address, ago=0, rule=True):
+    """A block of *address* as an earlier version made it (they blocked
+    link-local addresses): our rule in the chain and the ledger's record."""
+    from ossec_ar import ledger
+    if rule:
+        tool = "ip6tables" if ":" in address else "iptables"
+        netns.check([tool, "-w", "-A", "OSSEC", "-s", address, "-j", "DROP"])
+    path = os.path.join(install.prefix, "var", "ossec-ar", "firewall-drop.ledger")
+    with open(path, "a") as f:
+        f.write(ledger.Record(time.time() - ago, "add", "firewall-drop", address,
+                              "iptables", "5712", "1.1").line())
+
+
+def ledger_text(install):
+    with open(os.path.join(install.prefix, "var", "ossec-ar", "firewall-drop.ledger")) as f:
+        return f.read()
+
+
+def test_link_local_is_never_blocked_but_an_old_block_of_one_is_listed_and_lifted(
+        nft_netns, install):
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    assert run(nft_netns, install, "add", "-", "2001:db8::7", "1.1", "5712") == 0
+    ours = (nft_netns.rules(), nft_netns.rules("ip6tables"))
+    plant(nft_netns, install, "169.254.169.254")
+    plant(nft_netns, install, "fe80::1")
+    rules, rules6, ledger = nft_netns.rules(), nft_netns.rules("ip6tables"), ledger_text(install)
+    for given, net in (("169.254.169.254", "169.254.0.0/16"),
+                       ("::ffff:169.254.1.2", "169.254.0.0/16"),
+                       ("169.254.1.2", "169.254.0.0/16"),
+                       ("FE80::2", "fe80::/10"),
+                       ("fe80::1", "fe80::/10")):
+        assert run(nft_netns, install, "add", "-", given, "1.1", "5712") == 65
+        assert outcome(install) == ("add %s: refused: link-local address (%s) (exit 65)"
+                                    % (given, net))
+    assert (nft_netns.rules(), nft_netns.rules("ip6tables"), ledger_text(install)) == (
+        rules, rules6, ledger)
+    rows = listing(nft_netns, install)
+    assert {key: row["state"] for key, row in rows.items()} == {
+        ("firewall-drop", "192.0.2.7"): "in force",
+        ("firewall-drop", "2001:db8::7"): "in force",
+        ("firewall-drop", "169.254.169.254"): "in force",
+        ("firewall-drop", "fe80::1"): "in force"}
+    # execd's delete, and the administrator's unblock, still lift them.
+    assert run(nft_netns, install, "delete", "-", "169.254.169.254", "1.1", "5712") == 0
+    assert outcome(install) == ("delete 169.254.169.254: unblocked: iptables: removed 1 "
+                                "from OSSEC (exit 0)")
+    result = admin(nft_netns, install, "unblock", "fe80::1")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "/bin/ossec-ar: delete fe80::1: unblocked: firewall-drop: unblocked: " in \
+        install.log_lines()[-1]
+    assert (nft_netns.rules(), nft_netns.rules("ip6tables")) == ours
+    assert sorted(listing(nft_netns, install)) == [("firewall-drop", "192.0.2.7"),
+                                                   ("firewall-drop", "2001:db8::7")]
+
+
+def test_an_old_link_local_block_expires_and_is_never_restored(nft_netns, install):
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    assert run(nft_netns, install, "add", "-", "2001:db8::7", "1.1", "5712") == 0
+    plant(nft_netns, install, "169.254.1.2", ago=3 * 3600)
+    plant(nft_netns, install, "fe80::7", rule=False)         # lost: a reload
+    result = admin(nft_netns, install, "restore")
+    assert result.returncode == 65
+    assert "fe80::7 (firewall-drop): refused: link-local address (fe80::/10)" in \
+        result.stdout
+    assert "fe80::7" not in " ".join(nft_netns.rules("ip6tables"))
+    assert install.log_lines()[-1].endswith(
+        "/bin/ossec-ar: restore -: failed: fe80::7 firewall-drop: refused (exit 65)")
+    result = admin(nft_netns, install, "expire", "--older-than", "2h")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "169.254" not in " ".join(nft_netns.rules())
+    assert OURS % "192.0.2.7" in nft_netns.rules()
+    assert install.log_lines()[-1].endswith(
+        "/bin/ossec-ar: expire -: unblocked: 169.254.1.2 firewall-drop: unblocked (exit 0)")

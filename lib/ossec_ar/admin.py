@@ -331,7 +331,7 @@ def _table(rows, notes):
 # unblock, restore, expire
 
 def unblock(host, args):
-    address = addresses.parse(args.address)
+    address = addresses.parse(args.address, lifting=True)
     results = lift(host.programs, address)
     return _report(host, ["unblock", address.text], "delete", address.text, results)
 
@@ -405,7 +405,7 @@ def _apply(host, args, key, rows, notes, verb, nothing, done, change, lifting, l
     for row in rows:
         program = programs[row["program"]]
         outcome = _change(program, lambda address: change(program, address),
-                          addresses.parse(row["address"]), lifting)
+                          addresses.parse(row["address"], lifting=True), lifting)
         if outcome is None:
             outcome = (program.name, "skipped", "no longer in the ledger", exits.OK)
         results.append({"address": row["address"], "program": outcome[0],
