@@ -248,7 +248,7 @@ def _address(shape, alert):
     for path in shape.addresses:
         value = _field(alert, path)
         if isinstance(value, str):
-            return value
+            return _whole(value)
         if value is not None and odd is None:
             odd = path
     if odd is not None:
@@ -294,8 +294,24 @@ def _escaped(match):
 
 def _text(value):
     if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return str(value)
+        return _whole(str(value))
     return "-"
+
+
+# JSON can write half of a UTF-16 pair ("\ud800"), which json.loads gives
+# as a lone surrogate: no encoding holds one, so it could be neither logged
+# nor recorded.  (A whole pair is read as one character; raw bytes of a
+# surrogate are not UTF-8 and were refused already.)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole(text):
+    """*text* with each lone surrogate written as its JSON escape: in an
+    address, which it makes no address, refused (65) as any other; in an
+    id, shown as the request wrote it, never stopping the run."""
+    if _LONE_SURROGATE.search(text):
+        return _LONE_SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), text)
+    return text
 
 
 def _shown(value):
