@@ -532,3 +532,37 @@ def test_a_lone_surrogate_elsewhere_never_stops_a_delete(nft_netns, install, fie
     records, skipped = ledger.read(path)
     assert skipped == [] and [r.op for r in records] == ["add", "delete"]
     assert ledger.in_force(records) == {}
+
+
+# -- control characters in the logged request line --------------------------
+
+CONTROLS = [
+    # (raw in a string of the request, exit code: JSON allows DEL and C1 raw)
+    (b"\x1b[2J\x1b]0;title\x07", 64), (b"\x07", 64), (b"\x08", 64), (b"\x01", 64),
+    (b"\x1f", 64), (b"\x7f", 0), (u"\u009b2J".encode(), 0), (u"\u0090".encode(), 0),
+]
+RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")
+
+
+@pytest.mark.parametrize("ctl,code", CONTROLS, ids=[repr(c) for c, _ in CONTROLS])
+def test_control_characters_are_logged_as_json_escapes(nft_netns, install, ctl, code):
+    line = message(full_log="PLACE").replace(b"PLACE", b"sshd" + ctl + b"x")
+    execd = execd_in(nft_netns, install)
+    run = execd.exchange(PROGRAM, line, lambda reply: with_command(line, "continue"))
+    assert run.code == code
+    data = log_bytes(install)
+    assert RAW_CONTROL.search(data) is None            # nothing raw reaches the log
+    first = data.decode("utf-8").splitlines()[0]
+    logged_json = first[AR_LOG_JSON.match(first.encode()).end():]
+    # Still JSON for the manager's decoder, and the same value as sent.
+    value = json.loads(logged_json)
+    assert value["parameters"]["alert"]["full_log"] == "sshd" + ctl.decode() + "x"
+    escapes = "".join("\\u%04x" % ord(ch) if ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f
+                      else ch for ch in ctl.decode())
+    assert "sshd%sx" % escapes in logged_json
+    if code == 0:
+        assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()
+        assert logged(install)[1][1].startswith("add 192.0.2.7: blocked: ")
+    else:
+        assert nft_netns.rules() == []
+        assert ": refused: input is not valid JSON" in logged(install)[1][1]
