@@ -11,6 +11,7 @@ have lifted.
 """
 
 import os
+import time
 
 from . import address as addresses
 from . import config, ledger
@@ -121,10 +122,12 @@ class Program:
 
     def expire(self, address, before):
         """Lift *address* if the ledger's block of it began before the time
-        *before*: (status, detail), or None when it is not (or no longer) so."""
+        *before*: (status, detail), or None when it is not (or no longer) so.
+        A block dated after now (the clock was ahead when it was recorded)
+        counts as old: its age is unknown, and it would outlive every expiry."""
         with self.lock():
             entry = ledger.last(self.prefix, self.name, address)
-            if entry is None or entry.op != "add" or entry.time >= before:
+            if entry is None or entry.op != "add" or before <= entry.time <= time.time():
                 return None
             status, detail = self.unblock(address)
             return status, self._recorded("delete", address, self.where_deleted, "-", "-",
