@@ -10,7 +10,6 @@ ACCEPTED = [
     ("::FFFF:C000:0207", "192.0.2.7"),
     ("2001:DB8:0:0:0:0:0:7", "2001:db8::7"),            # normalised
     ("2001:db8::7", "2001:db8::7"),
-    ("fe80::1", "fe80::1"),                             # link-local attackers exist
     ("64:ff9b::192.0.2.7", "64:ff9b::c000:207"),
 ]
 
@@ -45,6 +44,13 @@ REFUSED = [
     ("ff02::1", "multicast"),
     ("255.255.255.255", "broadcast"),
     ("::192.0.2.7", "IPv4-compatible"),
+    ("169.254.169.254", "link-local address (169.254.0.0/16)"),   # cloud metadata
+    ("169.254.0.0", "link-local address (169.254.0.0/16)"),
+    ("169.254.255.255", "link-local address (169.254.0.0/16)"),
+    ("::ffff:169.254.169.254", "link-local address (169.254.0.0/16)"),
+    ("fe80::1", "link-local address (fe80::/10)"),                # an IPv6 router
+    ("FE80::1", "link-local address (fe80::/10)"),
+    ("febf:ffff::1", "link-local address (fe80::/10)"),
     ("1:2:3:4:5:6:7:8:9", "not an IPv6 address"),
     ("12345::", "not an IPv6 address"),
     ("\udcff\udcfe", "names are never resolved"),
@@ -55,6 +61,44 @@ REFUSED = [
 @pytest.mark.parametrize("text,expected", ACCEPTED)
 def test_accepted_addresses_are_normalised(text, expected):
     assert str(address.parse(text)) == expected
+
+
+LINK_LOCAL = [
+    ("169.254.169.254", "169.254.169.254"),
+    ("::ffff:169.254.169.254", "169.254.169.254"),
+    ("169.254.0.1", "169.254.0.1"),
+    ("fe80::1", "fe80::1"),
+    ("FE80:0::0:1", "fe80::1"),
+    ("febf::7", "febf::7"),
+]
+
+
+@pytest.mark.parametrize("text,expected", LINK_LOCAL)
+def test_link_local_is_refused_for_an_add_but_read_for_a_lift(text, expected):
+    # A block of one made by an earlier version must stay liftable.
+    with pytest.raises(exits.Stop) as info:
+        address.parse(text)
+    assert info.value.code == exits.REFUSED
+    assert info.value.reason.startswith("link-local address (")
+    found = address.parse(text, lifting=True)
+    assert found.text == expected
+    with pytest.raises(exits.Stop) as info:
+        address.check_addable(found)
+    assert info.value.code == exits.REFUSED
+
+
+@pytest.mark.parametrize("text", ["169.253.255.255", "169.255.0.0", "fec0::1", "fe7f::1",
+                                  "168.254.1.1", "170.254.1.1"])
+def test_the_borders_of_link_local_are_blocked(text):
+    assert address.parse(text).text == text
+
+
+@pytest.mark.parametrize("text,reason", [("127.0.0.1", "loopback"), ("::", "unspecified"),
+                                         ("ff02::1", "multicast"), ("x", "names")])
+def test_lifting_keeps_every_other_refusal(text, reason):
+    with pytest.raises(exits.Stop) as info:
+        address.parse(text, lifting=True)
+    assert reason in info.value.reason
 
 
 @pytest.mark.parametrize("text,reason", REFUSED)
@@ -119,6 +163,9 @@ def reference(text):
                 return "refused", "'this network' address (0.0.0.0/8)"
         elif found in _COMPATIBLE:
             return "refused", "deprecated IPv4-compatible IPv6 address"
+        if found.is_link_local:
+            return "refused", "link-local address (%s)" % (
+                "169.254.0.0/16" if found.version == 4 else "fe80::/10")
         return "ok", str(found)
     except Exception as error:                 # the reference must not fail
         raise AssertionError("reference failed on %r: %r" % (text, error))
@@ -136,6 +183,9 @@ def edge_cases():
     cases = [value for value, _ in ACCEPTED] + [value for value, _ in REFUSED]
     for first in (0, 1, 9, 10, 99, 100, 126, 127, 128, 223, 224, 239, 240, 254, 255, 256):
         cases += ["%d.0.0.0" % first, "%d.255.255.255" % first, "%d.1.2.3" % first]
+    for second in (253, 254, 255):
+        cases += ["169.%d.0.0" % second, "169.%d.255.255" % second]
+    cases += ["fe7f:ffff::", "fe80::", "fe80::1", "febf:ffff::1", "fec0::", "::ffff:169.254.1.1"]
     cases += ["255.255.255.254", "255.255.255.255", "0.0.0.1", "00.1.2.3", "1.2.3.00",
               "1.2.3.4.", ".1.2.3", "1.2.3..4", "1.2.3.4 ", " 1.2.3.4", "1.2.3.-4",
               "4294967295", "0x7f.0.0.1", "1e3.0.0.1", "١.٢.٣.٤", "１.２.３.４"]

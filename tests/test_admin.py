@@ -274,3 +274,153 @@ def test_list_never_reads_a_network_in_the_firewall_as_a_host(nft_netns, install
                       ("firewall-drop", "2001:db8::9"): "unknown"}
     text = admin(nft_netns, install, "list").stdout
     assert "198.51.100.9" in text and "10.0.0.0" not in text and "2001:db8:: " not in text
+
+
+# -- link-local blocks made by an earlier version ------------------------------
+
+def plant(netns, install, address, ago=0, rule=True):
+    """A block of *address* as an earlier version made it (they blocked
+    link-local addresses): our rule in the chain and the ledger's record."""
+    from ossec_ar import ledger
+    if rule:
+        tool = "ip6tables" if ":" in address else "iptables"
+        netns.check([tool, "-w", "-A", "OSSEC", "-s", address, "-j", "DROP"])
+    path = os.path.join(install.prefix, "var", "ossec-ar", "firewall-drop.ledger")
+    with open(path, "a") as f:
+        f.write(ledger.Record(time.time() - ago, "add", "firewall-drop", address,
+                              "iptables", "5712", "1.1").line())
+
+
+def ledger_text(install):
+    with open(os.path.join(install.prefix, "var", "ossec-ar", "firewall-drop.ledger")) as f:
+        return f.read()
+
+
+def test_link_local_is_never_blocked_but_an_old_block_of_one_is_listed_and_lifted(
+        nft_netns, install):
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    assert run(nft_netns, install, "add", "-", "2001:db8::7", "1.1", "5712") == 0
+    ours = (nft_netns.rules(), nft_netns.rules("ip6tables"))
+    plant(nft_netns, install, "169.254.169.254")
+    plant(nft_netns, install, "fe80::1")
+    rules, rules6, ledger = nft_netns.rules(), nft_netns.rules("ip6tables"), ledger_text(install)
+    for given, net in (("169.254.169.254", "169.254.0.0/16"),
+                       ("::ffff:169.254.1.2", "169.254.0.0/16"),
+                       ("169.254.1.2", "169.254.0.0/16"),
+                       ("FE80::2", "fe80::/10"),
+                       ("fe80::1", "fe80::/10")):
+        assert run(nft_netns, install, "add", "-", given, "1.1", "5712") == 65
+        assert outcome(install) == ("add %s: refused: link-local address (%s) (exit 65)"
+                                    % (given, net))
+    assert (nft_netns.rules(), nft_netns.rules("ip6tables"), ledger_text(install)) == (
+        rules, rules6, ledger)
+    rows = listing(nft_netns, install)
+    assert {key: row["state"] for key, row in rows.items()} == {
+        ("firewall-drop", "192.0.2.7"): "in force",
+        ("firewall-drop", "2001:db8::7"): "in force",
+        ("firewall-drop", "169.254.169.254"): "in force",
+        ("firewall-drop", "fe80::1"): "in force"}
+    # execd's delete, and the administrator's unblock, still lift them.
+    assert run(nft_netns, install, "delete", "-", "169.254.169.254", "1.1", "5712") == 0
+    assert outcome(install) == ("delete 169.254.169.254: unblocked: iptables: removed 1 "
+                                "from OSSEC (exit 0)")
+    result = admin(nft_netns, install, "unblock", "fe80::1")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "/bin/ossec-ar: delete fe80::1: unblocked: firewall-drop: unblocked: " in \
+        install.log_lines()[-1]
+    assert (nft_netns.rules(), nft_netns.rules("ip6tables")) == ours
+    assert sorted(listing(nft_netns, install)) == [("firewall-drop", "192.0.2.7"),
+                                                   ("firewall-drop", "2001:db8::7")]
+
+
+def test_an_old_link_local_block_expires_and_is_never_restored(nft_netns, install):
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    assert run(nft_netns, install, "add", "-", "2001:db8::7", "1.1", "5712") == 0
+    plant(nft_netns, install, "169.254.1.2", ago=3 * 3600)
+    plant(nft_netns, install, "fe80::7", rule=False)         # lost: a reload
+    result = admin(nft_netns, install, "restore")
+    assert result.returncode == 65
+    assert "fe80::7 (firewall-drop): refused: link-local address (fe80::/10)" in \
+        result.stdout
+    assert "fe80::7" not in " ".join(nft_netns.rules("ip6tables"))
+    assert install.log_lines()[-1].endswith(
+        "/bin/ossec-ar: restore -: failed: fe80::7 firewall-drop: refused (exit 65)")
+    result = admin(nft_netns, install, "expire", "--older-than", "2h")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "169.254" not in " ".join(nft_netns.rules())
+    assert OURS % "192.0.2.7" in nft_netns.rules()
+    assert install.log_lines()[-1].endswith(
+        "/bin/ossec-ar: expire -: unblocked: 169.254.1.2 firewall-drop: unblocked (exit 0)")
+
+
+# -- records dated in the future: the clock was ahead when they were written ----
+
+def test_a_block_recorded_in_the_future_is_flagged_and_expired(nft_netns, install):
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    assert run(nft_netns, install, "add", "-", "192.0.2.8", "1.1", "5712") == 0
+    # 192.0.2.7 was blocked while the clock was a year ahead.
+    path = os.path.join(install.prefix, "var", "ossec-ar", "firewall-drop.ledger")
+    from ossec_ar import ledger
+    records, skipped = ledger.read(path)
+    assert skipped == [] and len(records) == 2
+    records[0].time += 365 * 86400
+    with open(path, "w") as f:
+        f.write("".join(entry.line() for entry in records))
+    result = admin(nft_netns, install, "list", "--json")
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert [n for n in data["notes"] if "192.0.2.7" in n] == [
+        "ledger %s: the block of 192.0.2.7 is dated in the future (the clock was ahead "
+        "when it was written, or is behind now): expire counts it as old" % path]
+    assert {row["address"]: row["state"] for row in data["blocks"]} == {
+        "192.0.2.7": "in force", "192.0.2.8": "in force"}
+    dry = admin(nft_netns, install, "expire", "--older-than", "2h", "--dry-run", "--json")
+    assert [row["address"] for row in json.loads(dry.stdout)["expire"]] == ["192.0.2.7"]
+    result = admin(nft_netns, install, "expire", "--older-than", "2h")
+    assert (result.returncode, result.stderr) == (0, "")
+    rules = nft_netns.rules()
+    assert OURS % "192.0.2.7" not in rules and OURS % "192.0.2.8" in rules
+    assert install.log_lines()[-1].endswith(
+        "/bin/ossec-ar: expire -: unblocked: 192.0.2.7 firewall-drop: unblocked (exit 0)")
+    assert list(listing(nft_netns, install)) == [("firewall-drop", "192.0.2.8")]
+
+
+@pytest.mark.parametrize("stamp", ["1e300", "99999999999999999", "inf", "nan", "-inf"])
+def test_a_time_no_clock_can_show_is_a_skipped_line_never_a_traceback(nft_netns, install,
+                                                                      stamp):
+    assert run(nft_netns, install, "add", "-", "192.0.2.8", "1.1", "5712") == 0
+    path = os.path.join(install.prefix, "var", "ossec-ar", "firewall-drop.ledger")
+    import binascii
+    body = "1 %s add firewall-drop 192.0.2.7 iptables 5712 1.1" % stamp
+    with open(path, "a") as f:
+        f.write("%s %08x\n" % (body, binascii.crc32(body.encode())))
+    for args in (["list"], ["list", "--json"], ["expire", "--older-than", "1h"],
+                 ["restore", "--dry-run"]):
+        result = admin(nft_netns, install, *args)
+        assert (result.returncode, result.stderr) == (0, ""), args
+        assert "Traceback" not in result.stdout
+        assert "skipped line 2: bad time" in result.stdout, args
+    assert OURS % "192.0.2.8" in nft_netns.rules()                # nothing lost
+
+
+CLOCK_PAST_2262 = ("the system clock is past 2262-04-11, later than Python can read it: "
+                   "set the clock")
+
+
+@pytest.mark.parametrize("args", [["list"], ["expire", "--older-than", "1h"]])
+def test_a_clock_past_2262_is_a_line_never_a_traceback(nft_netns, install, args):
+    # Python reads the clock as 64-bit nanoseconds: time.time() fails then.
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    rules, log = nft_netns.rules(), install.log_lines()
+    result = nft_netns.run(["env", "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime",
+                            "2263-01-01 00:00:00",
+                            os.path.join(install.prefix, "bin", "ossec-ar")] + args)
+    if args == ["list"]:                # shown as it is, with a note
+        assert (result.returncode, result.stderr) == (0, "")
+        assert result.stdout.splitlines()[1].split()[:3] == [
+            "192.0.2.7", "firewall-drop", "in"]
+        assert result.stdout.splitlines()[-1] == "note: " + CLOCK_PAST_2262
+    else:                               # no age can be told: nothing is lifted
+        assert (result.returncode, result.stdout) == (75, "")
+        assert result.stderr == "ossec-ar: failed: %s (exit 75)\n" % CLOCK_PAST_2262
+    assert (nft_netns.rules(), install.log_lines()) == (rules, log)

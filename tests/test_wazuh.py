@@ -475,3 +475,94 @@ def test_hostile_json_is_refused_and_changes_nothing(nft_netns, install, line, c
     program, outcome = WAZUH_LINE.match(lines[1]).groups()
     assert ": refused: " + reason in outcome
     assert outcome.endswith("(exit %d)" % code)
+
+
+# -- lone surrogates: "\ud800" is valid JSON text but no Unicode text ----------
+
+def with_surrogate(line, place=b"PLACE"):
+    """*line* with *place* replaced by a JSON escape of a lone surrogate."""
+    assert line.count(place) == 1
+    return line.replace(place, b"\\ud800")
+
+
+@pytest.mark.parametrize("srcip", ["PLACE", "192.0.2.7PLACE", "PLACE192.0.2.7"])
+def test_a_lone_surrogate_in_the_address_is_a_refused_address(nft_netns, install, srcip):
+    line = with_surrogate(message("add", srcip=srcip))
+    run = execd_in(nft_netns, install).exchange(
+        PROGRAM, line, lambda reply: with_command(line, "continue"), timeout=15)
+    assert (run.code, run.reply, run.stderr) == (65, None, b"")
+    assert nft_netns.rules() == [] and nft_netns.rules("ip6tables") == []
+    data = log_bytes(install)
+    data.decode("utf-8")                                   # the log stays UTF-8
+    lines = install.log_lines()
+    assert len(lines) == 2 and lines[0].endswith(line.decode())
+    program, outcome = WAZUH_LINE.match(lines[1]).groups()
+    assert outcome.startswith("add ") and ": refused: not an IP" in outcome
+    assert "\\ud800" in outcome and outcome.endswith("(exit 65)")
+
+
+@pytest.mark.parametrize("field", ["rule", "alert_id", "full_log", "agent"])
+def test_a_lone_surrogate_elsewhere_never_stops_a_delete(nft_netns, install, field):
+    execd = execd_in(nft_netns, install)
+    assert execd.run(from_manager_4(alert())).code == 0
+    assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()
+    value = alert(**({field: "PLACE"} if field != "agent" else {}))
+    if field == "agent":
+        value["agent"]["name"] = "PLACE"
+    request = from_manager_4(value)
+    request["command"] = "delete"
+    request["origin"]["module"] = "wazuh-execd"
+    request["parameters"]["program"] = PROGRAM
+    line = with_surrogate(printed(request))
+    delete = execd.delete(PROGRAM, line)
+    assert (delete.code, delete.rest, delete.stderr) == (0, b"", b"")
+    assert nft_netns.rules() == EMPTY_CHAIN
+    log_bytes(install).decode("utf-8")                     # the log stays UTF-8
+    entries = logged(install)
+    assert len(entries) == 4 and entries[2][1] == line.decode()
+    assert entries[3][1].startswith("delete 192.0.2.7: unblocked: iptables: removed 1 "
+                                    "from OSSEC")
+    assert entries[3][1].endswith("(exit 0)")
+    if field in ("rule", "alert_id"):
+        # Shown as the request wrote it (the backslash escaped, as in any id).
+        assert "\\\\ud800" in entries[3][1]
+    # The ledger holds the delete: nothing is left in force.
+    from ossec_ar import ledger
+    path = os.path.join(install.prefix, "var", "ossec-ar", "firewall-drop.ledger")
+    records, skipped = ledger.read(path)
+    assert skipped == [] and [r.op for r in records] == ["add", "delete"]
+    assert ledger.in_force(records) == {}
+
+
+# -- control characters in the logged request line --------------------------
+
+CONTROLS = [
+    # (raw in a string of the request, exit code: JSON allows DEL and C1 raw)
+    (b"\x1b[2J\x1b]0;title\x07", 64), (b"\x07", 64), (b"\x08", 64), (b"\x01", 64),
+    (b"\x1f", 64), (b"\x7f", 0), (u"\u009b2J".encode(), 0), (u"\u0090".encode(), 0),
+]
+RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")
+
+
+@pytest.mark.parametrize("ctl,code", CONTROLS, ids=[repr(c) for c, _ in CONTROLS])
+def test_control_characters_are_logged_as_json_escapes(nft_netns, install, ctl, code):
+    line = message(full_log="PLACE").replace(b"PLACE", b"sshd" + ctl + b"x")
+    execd = execd_in(nft_netns, install)
+    run = execd.exchange(PROGRAM, line, lambda reply: with_command(line, "continue"))
+    assert run.code == code
+    data = log_bytes(install)
+    assert RAW_CONTROL.search(data) is None            # nothing raw reaches the log
+    first = data.decode("utf-8").splitlines()[0]
+    logged_json = first[AR_LOG_JSON.match(first.encode()).end():]
+    # Still JSON for the manager's decoder, and the same value as sent.
+    value = json.loads(logged_json)
+    assert value["parameters"]["alert"]["full_log"] == "sshd" + ctl.decode() + "x"
+    escapes = "".join("\\u%04x" % ord(ch) if ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f
+                      else ch for ch in ctl.decode())
+    assert "sshd%sx" % escapes in logged_json
+    if code == 0:
+        assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()
+        assert logged(install)[1][1].startswith("add 192.0.2.7: blocked: ")
+    else:
+        assert nft_netns.rules() == []
+        assert ": refused: input is not valid JSON" in logged(install)[1][1]

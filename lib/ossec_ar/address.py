@@ -54,12 +54,17 @@ class Address:
         return (self.version, self.packed) < (other.version, other.packed)
 
 
-def parse(text):
+def parse(text, lifting=False):
     """Return the normalised :class:`Address` in *text*.
 
     Raises :class:`~ossec_ar.exits.Stop` (exit 65) with a reason an
     administrator can act on when *text* is not an address we block.
     ``::ffff:a.b.c.d`` is the IPv4 address, which is how it reaches us.
+
+    With *lifting* (a delete, an unblock, an expiry, a ledger read back)
+    a link-local address is let through: earlier versions blocked them,
+    and such a block must stay liftable.  Adds pass through
+    :func:`check_addable` as well.
     """
     if text in ("", "-"):
         raise refused(REFUSED, "no address given")
@@ -73,7 +78,22 @@ def parse(text):
     else:
         raise refused(REFUSED, "not an IP address (names are never resolved)")
     _check_blockable(address)
+    if not lifting:
+        check_addable(address)
     return address
+
+
+def check_addable(address):
+    """Refuse (65) what may be lifted but never blocked anew: a link-local
+    address.  Nothing from the internet comes from one, and blocking one
+    cuts the host off from its cloud's metadata service (169.254.169.254:
+    its credentials) or from its IPv6 router (fe80::/10)."""
+    packed = address.packed
+    if address.version == 4:
+        if packed[0] == 169 and packed[1] == 254:
+            raise refused(REFUSED, "link-local address (169.254.0.0/16)")
+    elif packed[0] == 0xfe and packed[1] & 0xc0 == 0x80:
+        raise refused(REFUSED, "link-local address (fe80::/10)")
 
 
 def host(text):

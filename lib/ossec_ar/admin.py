@@ -290,12 +290,32 @@ def list_blocks(host, args):
 
 def _reconcile(host):
     """Rows for every block the ledgers hold or the host shows, marked
-    "in force", "lost" (ledger only) or "unknown" (host only)."""
+    "in force", "lost" (ledger only) or "unknown" (host only).  A block
+    dated after now (the clock was ahead when it was recorded) is noted:
+    expire takes it for old, or it would outlive every expiry."""
     rows, notes = [], []
+    try:
+        now = _now()
+    except exits.Stop as stop:
+        now = ledger.LAST_TIME
+        notes.append(stop.reason)
     for program in host.programs:
         for address, entry, where in program.blocks(notes):
             rows.append(_row(program.name, address, entry, where))
+            if entry is not None and entry.time > now:
+                notes.append("ledger %s: the block of %s is dated in the future (the "
+                             "clock was ahead when it was written, or is behind now): "
+                             "expire counts it as old"
+                             % (ledger.ledger_path(host.prefix, program.name), address))
     return rows, notes
+
+
+def _now():
+    try:
+        return time.time()
+    except OverflowError:       # a clock past 2262 (ledger.LAST_TIME)
+        raise exits.failed(exits.TEMPFAIL, "the system clock is past 2262-04-11, "
+                           "later than Python can read it: set the clock")
 
 
 def _row(program, address, entry, where):
@@ -331,7 +351,7 @@ def _table(rows, notes):
 # unblock, restore, expire
 
 def unblock(host, args):
-    address = addresses.parse(args.address)
+    address = addresses.parse(args.address, lifting=True)
     results = lift(host.programs, address)
     return _report(host, ["unblock", address.text], "delete", address.text, results)
 
@@ -383,9 +403,11 @@ def restore(host, args):
 
 
 def expire(host, args):
-    before = time.time() - args.older_than
+    now = _now()
+    before = now - args.older_than
     rows, notes = _reconcile(host)
-    old = [row for row in rows if row["since"] is not None and row["since"] < before]
+    old = [row for row in rows if row["since"] is not None
+           and not before <= row["since"] <= now]
     return _apply(host, args, "expire", old, notes, "would lift",
                   "nothing older than %ds" % args.older_than, exits.UNBLOCKED,
                   lambda program, address: program.expire(address, before), True,
@@ -405,7 +427,7 @@ def _apply(host, args, key, rows, notes, verb, nothing, done, change, lifting, l
     for row in rows:
         program = programs[row["program"]]
         outcome = _change(program, lambda address: change(program, address),
-                          addresses.parse(row["address"]), lifting)
+                          addresses.parse(row["address"], lifting=True), lifting)
         if outcome is None:
             outcome = (program.name, "skipped", "no longer in the ledger", exits.OK)
         results.append({"address": row["address"], "program": outcome[0],

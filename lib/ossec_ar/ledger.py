@@ -33,6 +33,9 @@ from .exits import CONFIG, Stop, failed
 
 VERSION = "1"
 LIMIT = 1 << 20
+# Python holds the clock in signed 64-bit nanoseconds: time.time() fails
+# past 2262-04-11, and no record can be later (nor a far later one shown).
+LAST_TIME = (1 << 63) // 10 ** 9
 _HEADER = "# compacted to "
 
 
@@ -295,6 +298,8 @@ def _parse(raw):
     try:
         when = float(fields[1])
     except ValueError:
+        return None, "bad time"
+    if not 0 <= when < LAST_TIME:          # also NaN
         return None, "bad time"
     return Record(when, *fields[2:]), None
 

@@ -11,6 +11,7 @@ have lifted.
 """
 
 import os
+import time
 
 from . import address as addresses
 from . import config, ledger
@@ -56,7 +57,7 @@ class Program:
         run.  A delete is never stopped by the configuration: with a broken
         or untrusted one it uses the defaults and says so.
         """
-        address = addresses.parse(request.address)
+        address = addresses.parse(request.address, lifting=request.action != "add")
         problem = None
         if request.action == "add":
             self.settings
@@ -106,7 +107,9 @@ class Program:
 
     def restore(self, address):
         """Block *address* again if the ledger still holds its block:
-        (status, detail), or None when it was lifted in the meantime."""
+        (status, detail), or None when it was lifted in the meantime.
+        Refused (65) as an add would be: link-local, allowlisted."""
+        addresses.check_addable(address)
         self.check_allowed(address)
         with self.lock():
             entry = ledger.last(self.prefix, self.name, address)
@@ -119,10 +122,12 @@ class Program:
 
     def expire(self, address, before):
         """Lift *address* if the ledger's block of it began before the time
-        *before*: (status, detail), or None when it is not (or no longer) so."""
+        *before*: (status, detail), or None when it is not (or no longer) so.
+        A block dated after now (the clock was ahead when it was recorded)
+        counts as old: its age is unknown, and it would outlive every expiry."""
         with self.lock():
             entry = ledger.last(self.prefix, self.name, address)
-            if entry is None or entry.op != "add" or entry.time >= before:
+            if entry is None or entry.op != "add" or before <= entry.time <= time.time():
                 return None
             status, detail = self.unblock(address)
             return status, self._recorded("delete", address, self.where_deleted, "-", "-",
@@ -164,7 +169,9 @@ class Program:
 
         Every address read back from the ledger goes through the parser
         and refusals that argv does: a record for 127.0.0.1 or a network is
-        reported and skipped, never shown as a block nor acted on.
+        reported and skipped, never shown as a block nor acted on.  A
+        link-local one is read as a delete reads it (an earlier version's
+        block of one is shown, and can be lifted, never restored).
         """
         records, skipped = ledger.read_trusted(self.prefix, self.name)
         path = ledger.ledger_path(self.prefix, self.name)
@@ -173,7 +180,7 @@ class Program:
         held = {}
         for text, entry in ledger.in_force(records).items():
             try:
-                held[addresses.parse(text)] = entry
+                held[addresses.parse(text, lifting=True)] = entry
             except Stop as stop:            # not an address we would block
                 notes.append("ledger %s: record for %s skipped: %s"
                              % (path, text, stop.reason))

@@ -24,7 +24,7 @@ from .program import combined, lift, require_root
 
 
 def respond(prefix, request):
-    address = addresses.parse(request.address)
+    address = addresses.parse(request.address, lifting=True)
     settings, problem = config.load_for_lifting(prefix)
     require_root()
     if request.action == "add" and request.confirm is not None:

@@ -248,7 +248,7 @@ def _address(shape, alert):
     for path in shape.addresses:
         value = _field(alert, path)
         if isinstance(value, str):
-            return value
+            return _whole(value)
         if value is not None and odd is None:
             odd = path
     if odd is not None:
@@ -261,11 +261,16 @@ def _address(shape, alert):
 # log: NUL (C string functions stop there, and Wazuh's logcollector drops a
 # line that holds one), LF, and the other line boundaries of readers that
 # decode the text (VT, FF, CR, FS, GS, RS, NEL, U+2028, U+2029), and bytes
-# that are not UTF-8 (a lone 0x85 ends a line in Latin-1).  cJSON, which
-# prints execd's requests, escapes every control character inside strings,
-# so a real request has none of them raw but NEL, U+2028 and U+2029 from an
-# alert's text, and their \uXXXX escapes mean the same to a JSON parser.
-_LINE_BREAKING = re.compile("[\x00\x0a-\x0d\x1c-\x1e\x85\u2028\u2029\udc80-\udcff]")
+# that are not UTF-8 (a lone 0x85 ends a line in Latin-1); and every other
+# control character (ESC, BEL, DEL, the C1 set with its CSI), which a
+# terminal showing the log would obey.  TAB alone stays: it splits nothing
+# and is JSON's white space between tokens.  cJSON, which prints execd's
+# requests, escapes every C0 control character inside strings, so a real
+# request has none of these raw but DEL and C1 characters (JSON allows them
+# raw), NEL, U+2028 and U+2029 from an alert's text; inside a JSON string
+# their \uXXXX escapes mean the same, so the line parses to the same value,
+# and a request refused for a raw C0 character is logged as valid JSON.
+_LINE_BREAKING = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]")
 
 
 def logged(line):
@@ -273,8 +278,8 @@ def logged(line):
 
     Wazuh's own programs log it so, and the manager's ar_log_json decoder
     parses it as JSON (rules 651-654 read its command and
-    parameters.program): only what could end or split the line is
-    escaped.  Nothing else is, so a request that parses still parses, to
+    parameters.program): only control characters and what could end or
+    split the line are escaped.  Nothing else is, so a request that parses still parses, to
     the same value.
     """
     text = line.decode("utf-8", "surrogateescape")
@@ -294,8 +299,24 @@ def _escaped(match):
 
 def _text(value):
     if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return str(value)
+        return _whole(str(value))
     return "-"
+
+
+# JSON can write half of a UTF-16 pair ("\ud800"), which json.loads gives
+# as a lone surrogate: no encoding holds one, so it could be neither logged
+# nor recorded.  (A whole pair is read as one character; raw bytes of a
+# surrogate are not UTF-8 and were refused already.)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole(text):
+    """*text* with each lone surrogate written as its JSON escape: in an
+    address, which it makes no address, refused (65) as any other; in an
+    id, shown as the request wrote it, never stopping the run."""
+    if _LONE_SURROGATE.search(text):
+        return _LONE_SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), text)
+    return text
 
 
 def _shown(value):
