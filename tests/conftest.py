@@ -61,6 +61,12 @@ def fs(fs):
 
 INSTALL_PREFIX = "/var/ossec"
 
+# The words that run a command with the clock past 2262-04-11 (where Python's
+# time.time() fails), the monotonic clock left alone; out of any faketime
+# the tests themselves run under (test_dates.py), which would complain.
+AFTER_2262 = ["env", "-u", "LD_PRELOAD", "-u", "FAKETIME", "-u", "FAKETIME_SHARED",
+              "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime", "2263-01-01 00:00:00"]
+
 
 # ---------------------------------------------------------------- no test hangs
 #

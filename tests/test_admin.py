@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import Install, make_install, state_file
+from conftest import AFTER_2262, Install, make_install, state_file
 from test_iptables import outcome, run
 from test_packets import CLIENT_V4, SERVER_V4, Pair
 
@@ -412,9 +412,8 @@ def test_a_clock_past_2262_is_a_line_never_a_traceback(nft_netns, install, args)
     # Python reads the clock as 64-bit nanoseconds: time.time() fails then.
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
     rules, log = nft_netns.rules(), install.log_lines()
-    result = nft_netns.run(["env", "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime",
-                            "2263-01-01 00:00:00",
-                            os.path.join(install.prefix, "bin", "ossec-ar")] + args)
+    result = nft_netns.run(AFTER_2262 + [os.path.join(install.prefix, "bin", "ossec-ar")]
+                           + args)
     if args == ["list"]:                # shown as it is, with a note
         assert (result.returncode, result.stderr) == (0, "")
         assert result.stdout.splitlines()[1].split()[:3] == [
@@ -424,3 +423,40 @@ def test_a_clock_past_2262_is_a_line_never_a_traceback(nft_netns, install, args)
         assert (result.returncode, result.stdout) == (75, "")
         assert result.stderr == "ossec-ar: failed: %s (exit 75)\n" % CLOCK_PAST_2262
     assert (nft_netns.rules(), install.log_lines()) == (rules, log)
+
+
+def test_a_0_1_ledger_root_did_not_write_is_ignored_with_a_note(nft_netns, install):
+    """Wazuh's var/db is root:wazuh 0770: whatever its group leaves at the
+    0.1 ledger's name is nobody's word but theirs, and stops nothing."""
+    for name in ("firewall-drop.ledger", "host-deny.ledger"):
+        path = os.path.join(install.prefix, "var", "ossec-ar", name)
+        if os.path.lexists(path):
+            os.unlink(path)
+    db = os.path.join(install.prefix, "var", "db")
+    made = not os.path.exists(db)
+    os.makedirs(db, exist_ok=True)
+    mode = os.stat(db).st_mode & 0o7777
+    os.chmod(db, 0o770)
+    old = os.path.join(db, "ossec-ar-firewall-drop.ledger")
+    with open(old, "w") as f:
+        f.write("1 1700000000.000 add firewall-drop 203.0.113.66 iptables 5712 1.1 00000000\n")
+    try:
+        reason = ("version 0.1's ledger ignored: %s is writable by its group (mode 0770); it "
+                  "is used only if root alone could have written it" % db)
+        for args in (["list"], ["expire", "--older-than", "1"], ["restore"]):
+            result = admin(nft_netns, install, *args)
+            assert (result.returncode, result.stderr) == (0, ""), (args, result)
+            assert "note: " + reason in result.stdout.splitlines(), (args, result.stdout)
+        result = admin(nft_netns, install, "list", "--json")
+        data = json.loads(result.stdout)
+        assert data["blocks"] == [] and reason in data["notes"]
+        result = admin(nft_netns, install, "status", "--json")
+        assert [item["note"] for item in json.loads(result.stdout)["ledgers"]] == [reason, None]
+        with open(old) as f:
+            assert "203.0.113.66" in f.read()          # left as it was
+    finally:
+        os.unlink(old)
+        if made:
+            os.rmdir(db)
+        else:
+            os.chmod(db, mode)

@@ -186,3 +186,26 @@ def test_the_firewalld_drop_names_use_firewalld_whatever_the_configuration_says(
     assert firewalld.run([program, "delete", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
     assert firewalld.entries("ossec4") == []
     assert firewalld.connects(SERVER_V4)
+
+
+# -- Is firewalld running? A pid file is only a hint -----------------------
+
+FIREWALLD_CMDLINE = b"/usr/bin/python3\0/usr/sbin/firewalld\0--nofork\0"
+
+
+@pytest.mark.parametrize("uid,comm,cmdline,running", [
+    (0, b"firewalld\n", FIREWALLD_CMDLINE, True),
+    (0, b"firewalld\n", b"/usr/sbin/firewalld\0--nofork\0", True),
+    (1000, b"firewalld\n", FIREWALLD_CMDLINE, False),         # anyone's process
+    (0, b"firewalld\n", b"/usr/bin/sleep\0" b"100\0", False),  # renamed by prctl
+    (0, b"sshd\n", b"/usr/sbin/sshd\0", False),                 # the pid reused
+    (1000, b"firewalld\n", b"/home/u/firewalld\0", False),
+], ids=["root's python script", "root's program", "another uid's", "root's, renamed",
+        "another daemon", "another uid's program of that name"])
+def test_a_pid_file_counts_only_for_roots_firewalld(fs, uid, comm, cmdline, running):
+    from ossec_ar import system
+    fs.create_file("/run/firewalld.pid", contents="4242\n")
+    fs.create_file("/proc/4242/comm", contents=comm)
+    fs.create_file("/proc/4242/cmdline", contents=cmdline)
+    os.chown("/proc/4242", uid, uid)
+    assert system.daemon_running("firewalld") is running

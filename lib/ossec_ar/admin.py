@@ -186,6 +186,8 @@ def status(host, args):
         lines.append("ledger %s: %s: %d records, %d skipped (%s)" % (
             item["program"], item["path"], item["records"], item["skipped"],
             _yes(item["writable"], "writable")))
+        if item["note"]:
+            lines.append("note: " + log.printable(item["note"]))
     for item in data["locks"]:
         lines.append("lock %s: %s" % (item["program"], item["state"]))
     return Result(data, "\n".join(lines))
@@ -249,13 +251,15 @@ def _writable(path):
 
 def _ledger_state(prefix, program):
     item = {"program": program, "path": "-", "records": 0, "skipped": 0,
-            "writable": False, "problem": None}
+            "writable": False, "problem": None, "note": None}
+    notes = []
     try:
         item["path"] = ledger.ledger_path(prefix, program)
-        records, skipped = ledger.read_trusted(prefix, program)
+        records, skipped = ledger.read_trusted(prefix, program, notes)
     except exits.Stop as stop:
         item["problem"] = stop.reason
         return item
+    item["note"] = "; ".join(notes) or None
     item.update(records=len(records), skipped=len(skipped),
                 writable=_writable(item["path"]))
     return item
@@ -295,7 +299,7 @@ def _reconcile(host):
     expire takes it for old, or it would outlive every expiry."""
     rows, notes = [], []
     try:
-        now = _now()
+        now = ledger.now()
     except exits.Stop as stop:
         now = ledger.LAST_TIME
         notes.append(stop.reason)
@@ -308,14 +312,6 @@ def _reconcile(host):
                              "expire counts it as old"
                              % (ledger.ledger_path(host.prefix, program.name), address))
     return rows, notes
-
-
-def _now():
-    try:
-        return time.time()
-    except OverflowError:       # a clock past 2262 (ledger.LAST_TIME)
-        raise exits.failed(exits.TEMPFAIL, "the system clock is past 2262-04-11, "
-                           "later than Python can read it: set the clock")
 
 
 def _row(program, address, entry, where):
@@ -403,7 +399,7 @@ def restore(host, args):
 
 
 def expire(host, args):
-    now = _now()
+    now = ledger.now()
     before = now - args.older_than
     rows, notes = _reconcile(host)
     old = [row for row in rows if row["since"] is not None

@@ -283,10 +283,24 @@ def _networks(value):
     networks = []
     for item in value.replace(",", " ").split():
         try:
-            networks.append((item, ipaddress.ip_network(item, strict=False)))
+            network = ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ValueError("%r is not an IP address or network" % item)
+        networks.append((item, _unmapped(network)))
     return tuple(networks)
+
+
+def _unmapped(network):
+    """An IPv4-mapped network (``::ffff:192.0.2.10``, ``::ffff:10.0.0.0/104``)
+    as the IPv4 one it means: the programs read a mapped address as IPv4,
+    so only then can the entry match it."""
+    import ipaddress
+    mapped = network.version == 6 and network.prefixlen >= 96 and \
+        network.network_address.ipv4_mapped is not None
+    if not mapped:
+        return network
+    return ipaddress.ip_network("%s/%d" % (network.network_address.ipv4_mapped,
+                                           network.prefixlen - 96))
 
 
 # section -> key -> (Settings attribute, parser of the value); the backends'

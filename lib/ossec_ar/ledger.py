@@ -29,7 +29,7 @@ import os
 import time
 
 from . import safefile, state
-from .exits import CONFIG, Stop, failed
+from .exits import CONFIG, TEMPFAIL, Stop, failed
 
 VERSION = "1"
 LIMIT = 1 << 20
@@ -37,6 +37,17 @@ LIMIT = 1 << 20
 # past 2262-04-11, and no record can be later (nor a far later one shown).
 LAST_TIME = (1 << 63) // 10 ** 9
 _HEADER = "# compacted to "
+
+
+def now():
+    """The time a record would carry; a clock past :data:`LAST_TIME`
+    stops the run (75) before anything is changed, since no record of the
+    change could be written or read back."""
+    try:
+        return time.time()
+    except OverflowError:
+        raise failed(TEMPFAIL, "the system clock is past 2262-04-11, later than Python can"
+                     " read it: set the clock")
 
 
 class Record:
@@ -154,21 +165,37 @@ def adopt_legacy(prefix, program, path):
     os.rename(old, path)
 
 
-def read_trusted(prefix, program):
+def read_trusted(prefix, program, notes=None):
     """(records, skipped lines) of *program*'s ledger as ossec-ar reads it;
-    exit 78 when the file could have been written by someone but root."""
+    exit 78 when the file could have been written by someone but root.
+
+    Until a run moves it, a 0.1 ledger is read in its old place, but only
+    if root alone could have written it.  That place is ``var/db``, which
+    Wazuh gives to its group: a file there that is not trusted is nobody's
+    word but the group's, so it is ignored (with a line in *notes*), never
+    a reason to stop.
+    """
     path = ledger_path(prefix, program)
-    if not os.path.lexists(path) and os.path.lexists(legacy_path(prefix, program)):
+    legacy = not os.path.lexists(path) and os.path.lexists(legacy_path(prefix, program))
+    if legacy:
         path = legacy_path(prefix, program)     # not yet moved by a run
     try:
         data, info = safefile.read_file(path, _READ_LIMIT)
     except OSError as error:
-        raise failed(CONFIG, "ledger %s: %s" % (path, error.strerror))
-    if data is None:
+        if not legacy:
+            raise failed(CONFIG, "ledger %s: %s" % (path, error.strerror))
+        data, reason = None, "%s: %s" % (path, error.strerror)
+    else:
+        reason = None if data is None else safefile.untrusted(path, info, prefix)
+    if reason and legacy:
+        if notes is not None:
+            notes.append("version 0.1's ledger ignored: %s; it is used only if root alone"
+                         " could have written it" % reason)
         return [], []
-    reason = safefile.untrusted(path, info, prefix)
     if reason:
         raise failed(CONFIG, "ledger not trusted: %s" % reason)
+    if data is None:
+        return [], []
     return parse(data)
 
 

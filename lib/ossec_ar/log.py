@@ -36,7 +36,7 @@ def c_date(now=None):
     many zones) the time is given in UTC instead, which every decoder reads.
     """
     if now is None:
-        now = time.time()
+        now = _clock()
     tm = time.localtime(now)
     zone = tm.tm_zone or ""
     if not zone or not set(zone) <= _ZONE_LETTERS:
@@ -47,9 +47,20 @@ def c_date(now=None):
         tm.tm_hour, tm.tm_min, tm.tm_sec, zone, tm.tm_year)
 
 
+def _clock():
+    """Now, as a number localtime() takes.  Past 2262-04-11 time.time()
+    fails (Python holds it in 64-bit nanoseconds) where time(2) still
+    answers: the line is still dated, and the run then stops on the clock
+    (ledger.now)."""
+    try:
+        return time.time()
+    except OverflowError:
+        return time.mktime(time.localtime())
+
+
 def wazuh_date(now=None):
     """``2021/05/01 10:00:00`` in local time, as Wazuh's programs log."""
-    tm = time.localtime(time.time() if now is None else now)
+    tm = time.localtime(_clock() if now is None else now)
     return "%04d/%02d/%02d %02d:%02d:%02d" % (tm.tm_year, tm.tm_mon, tm.tm_mday,
                                               tm.tm_hour, tm.tm_min, tm.tm_sec)
 

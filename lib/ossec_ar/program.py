@@ -58,6 +58,7 @@ class Program:
         or untrusted one it uses the defaults and says so.
         """
         address = addresses.parse(request.address, lifting=request.action != "add")
+        ledger.now()                    # a clock no record can hold stops here
         problem = None
         if request.action == "add":
             self.settings
@@ -173,7 +174,7 @@ class Program:
         link-local one is read as a delete reads it (an earlier version's
         block of one is shown, and can be lifted, never restored).
         """
-        records, skipped = ledger.read_trusted(self.prefix, self.name)
+        records, skipped = ledger.read_trusted(self.prefix, self.name, notes)
         path = ledger.ledger_path(self.prefix, self.name)
         notes += ["ledger %s: skipped line %d: %s" % (path, number, reason)
                   for number, reason in skipped]

@@ -48,10 +48,22 @@ def daemon_running(name):
 
 
 def _is_process(pid, name):
-    """A live process of that name (a pid file may be stale, its pid reused)."""
+    """A live process of root's that runs the daemon *name*: a pid file may
+    be stale and its pid reused by any process of anyone, which may call
+    itself anything.  The name is checked in the command line too, as the
+    program run or the script its interpreter runs (firewalld is a Python
+    script: ``/usr/bin/python3 /usr/sbin/firewalld ...``)."""
     comm = _small_file("/proc/%d/comm" % pid)
     if comm is not None:
-        return comm.strip() == name.encode()
+        if comm.strip() != name.encode():
+            return False
+        try:
+            if os.stat("/proc/%d" % pid).st_uid != 0:
+                return False
+        except OSError:
+            return False
+        words = (_small_file("/proc/%d/cmdline" % pid) or b"").split(b"\0")[:2]
+        return any(os.path.basename(word) == name.encode() for word in words)
     if os.path.isdir("/proc/self"):
         return False
     try:                         # no /proc (the BSDs): a live pid will do

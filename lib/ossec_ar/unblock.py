@@ -16,7 +16,7 @@ lifts again, which changes nothing.
 """
 
 from . import address as addresses
-from . import config
+from . import config, ledger
 from .exits import UNBLOCKED, Stop
 from .firewall import FirewallDrop
 from .hostdeny import HostDeny
@@ -25,6 +25,7 @@ from .program import combined, lift, require_root
 
 def respond(prefix, request):
     address = addresses.parse(request.address, lifting=True)
+    ledger.now()                        # a clock no record can hold stops here
     settings, problem = config.load_for_lifting(prefix)
     require_root()
     if request.action == "add" and request.confirm is not None:
