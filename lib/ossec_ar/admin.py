@@ -26,7 +26,7 @@ from .address import Address
 from .firewall import FirewallDrop
 from .hostdeny import HostDeny
 from .lock import lock_file
-from .program import combined, lift, require_root
+from .program import combined, lift, nothing_there, require_root
 
 PROBE = Address("192.0.2.1", 4, bytes((192, 0, 2, 1)))
 _ASCII_DIGITS = frozenset("0123456789")
@@ -305,7 +305,7 @@ def _reconcile(host):
         notes.append(stop.reason)
     for program in host.programs:
         for address, entry, where in program.blocks(notes):
-            rows.append(_row(program.name, address, entry, where))
+            rows.append(_row(program, address, entry, where))
             if entry is not None and entry.time > now:
                 notes.append("ledger %s: the block of %s is dated in the future (the "
                              "clock was ahead when it was written, or is behind now): "
@@ -315,8 +315,14 @@ def _reconcile(host):
 
 
 def _row(program, address, entry, where):
-    state = ("in force" if where else "lost") if entry else "unknown"
-    return {"program": program, "address": address.text, "state": state,
+    """A block's row.  "unknown": the host shows it and the ledger does not
+    know it, or the ledger holds it where it cannot be checked now (its
+    tool is gone), so that it is neither called lost nor restored."""
+    if entry is None or not where and (entry.backend, address.version) in program.unchecked:
+        state = "unknown"
+    else:
+        state = "in force" if where else "lost"
+    return {"program": program.name, "address": address.text, "state": state,
             "backend": (entry.backend if entry else "-"), "where": where or "-",
             "since": entry.time if entry else None,
             "since_text": _when(entry.time) if entry else "-",
@@ -358,8 +364,8 @@ def _change(program, change, address, lifting=False):
     try:
         outcome = change(address)
     except exits.Stop as stop:
-        if lifting and stop.code == exits.UNAVAILABLE:
-            # No firewall tool of ours here: none of our layouts exists.
+        if lifting and nothing_there(program, address, stop):
+            # No firewall tool of ours here, nothing in the ledger.
             return program.name, exits.NOT_BLOCKED, stop.reason, exits.OK
         return program.name, stop.status, stop.reason, stop.code
     if outcome is None:

@@ -68,16 +68,28 @@ class FirewallDrop(Program):
         it; if none of them holds it, or the ledger does not know it, from
         every layout of ours whose tools are here.  An address blocked
         before the backend was changed (or by the other choice of ``auto``,
-        or by the stock scripts) must not stay blocked for ever."""
-        entries = backends.on(self.system.name)
-        usable = [e.name for e in entries if self._missing(e, address.version) is None]
-        if not usable:
-            reasons = ["%s: %s" % (e.name, self._missing(e, address.version))
-                       for e in entries]
+        or by the stock scripts) must not stay blocked for ever.
+
+        A layout the ledger names is never passed over: if its tools are
+        gone, it is reached over netlink where the backend can (nftables),
+        else the run fails (69) naming it, rather than say "was not
+        blocked" while the block may stand."""
+        here = {e.name: e for e in backends.on(self.system.name)}
+        usable = [name for name, e in here.items() if self._missing(e, address.version) is None]
+        held = [name for name in ledger.holders(self.prefix, self.name, address)
+                if name in here]
+        first = [name for name in held if name in usable or here[name].netlink]
+        unreachable = [name for name in held if name not in first]
+        if unreachable:
+            raise failed(UNAVAILABLE, "the ledger says %s is blocked in %s, which cannot be"
+                         " examined here (%s)" % (address, ", ".join(unreachable), "; ".join(
+                             self._missing(here[name], address.version)
+                             for name in unreachable)))
+        if not usable and not first:
+            reasons = ["%s: %s" % (name, self._missing(e, address.version))
+                       for name, e in here.items()]
             raise failed(UNAVAILABLE, "no usable firewall tool (%s)"
                          % ("; ".join(reasons) or "none for %s" % self.system.name))
-        first = [name for name in ledger.holders(self.prefix, self.name, address)
-                 if name in usable]
         if first:
             status, detail = self._delete_from(first, address)
             if status == UNBLOCKED:
@@ -113,16 +125,19 @@ class FirewallDrop(Program):
 
     def present(self, notes):
         where = {}
+        self.unchecked = set()
         for entry in backends.on(self.system.name):
             backend = None
             for version in (4, 6):
                 if self._missing(entry, version) is not None:
+                    self.unchecked.add((entry.name, version))
                     continue
                 backend = backend or self._load(entry.name)
                 try:
                     members = backend.members(version)
                 except Stop as stop:
                     notes.append("%s: cannot list: %s" % (entry.name, stop.reason))
+                    self.unchecked.add((entry.name, version))
                     continue
                 for address in members:
                     where.setdefault(address, []).append(entry.name)

@@ -155,8 +155,12 @@ class Program:
 
     def present(self, notes):
         """{Address: where} of what is blocked on the host now; a layout
-        that cannot be listed adds to *notes*."""
+        that cannot be listed adds to *notes*, and to :attr:`unchecked`."""
         raise NotImplementedError
+
+    # (layout, IP version) pairs that present() could not list, so that a
+    # block the ledger puts there is "unknown", never "lost".
+    unchecked = frozenset()
 
     def verify(self, notes):
         """Check every layout of ours whole, under the lock, and repair
@@ -195,19 +199,27 @@ class Program:
 
 def lift(programs, address, rule="-", alert="-"):
     """[(program, status, detail, exit code)]: *address* lifted by each of
-    *programs*, each under its own lock, as their own deletes do.  With no
-    firewall tool at all on the host, no layout of ours is there either."""
+    *programs*, each under its own lock, as their own deletes do."""
     results = []
     for program in programs:
         try:
             status, detail = program.delete(address, rule, alert)
         except Stop as stop:
-            if stop.code != UNAVAILABLE:
+            if not nothing_there(program, address, stop):
                 results.append((program.name, stop.status, stop.reason, stop.code))
                 continue
             status, detail = NOT_BLOCKED, stop.reason
         results.append((program.name, status, detail, OK))
     return results
+
+
+def nothing_there(program, address, stop):
+    """True if *stop*, which ended *program*'s lifting of *address*, means
+    there was nothing to lift: no firewall tool at all on the host, and no
+    block of it in the ledger (then no layout of ours can be there).  A
+    block the ledger holds and no tool can reach is a failure."""
+    return stop.code == UNAVAILABLE and not ledger.holders(program.prefix, program.name,
+                                                         address)
 
 
 def combined(results, changed):

@@ -23,11 +23,13 @@ def _per_family(tools):
 class Entry:
     """A backend as the registry knows it."""
 
-    __slots__ = ("name", "systems", "tools", "daemon", "_tools_on")
+    __slots__ = ("name", "systems", "tools", "daemon", "_tools_on", "netlink")
 
-    def __init__(self, name, systems, tools, daemon=None, tools_on=None):
+    def __init__(self, name, systems, tools, daemon=None, tools_on=None, netlink=False):
         self.name = name
         self.systems = systems
+        # True: it can find and lift a block over netlink, without its tools
+        self.netlink = netlink
         # {4: (tool, ...), 6: (tool, ...)}: on every system but those of *tools_on*
         self.tools = _per_family(tools)
         self.daemon = daemon        # the daemon that must be running, if any
@@ -61,7 +63,7 @@ class Entry:
 # Registration: a new backend is one line here and one module of that name.
 REGISTRY = {entry.name: entry for entry in (
     Entry("iptables", ("Linux",), {4: ("iptables",), 6: ("ip6tables",)}),
-    Entry("nftables", ("Linux",), ("nft",)),
+    Entry("nftables", ("Linux",), ("nft",), netlink=True),
     Entry("ipset", ("Linux",), {4: ("ipset", "iptables", "iptables-restore"),
                                 6: ("ipset", "ip6tables", "ip6tables-restore")}),
     Entry("firewalld", ("Linux",), ("firewall-cmd",), daemon="firewalld"),

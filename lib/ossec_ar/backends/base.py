@@ -64,7 +64,10 @@ class Backend:
 
     def run(self, tool, *args, input=b""):
         """A ``commands.Result``; *input* goes to the tool's stdin."""
-        return self.tools.run([self.tools.find(tool)] + list(args), self.timeout, input)
+        path = self.tools.find(tool)
+        if path is None:            # only a delete over netlink gets here without it
+            raise exits.failed(exits.UNAVAILABLE, self.tools.not_found(tool))
+        return self.tools.run([path] + list(args), self.timeout, input)
 
     def check(self, tool, *args, input=b"", harmless=()):
         """Like :meth:`run`, but a failure stops the run with exit 75, unless
