@@ -159,3 +159,31 @@ def test_closed_descriptors_on_entry_never_make_the_log_stdout(nft_netns, instal
                                                "sh"])
     lines = check_run(result, install, "ossec")
     assert result.returncode == 0 and len(lines) == 2
+
+
+def test_host_deny_out_of_descriptors_is_75_or_done(install, etc_copy):
+    """host-deny's read-modify-write of hosts.deny, at every descriptor
+    limit from where nothing can open to where the line is written: 75
+    with its line, or done; the file whole either way."""
+    deny = os.path.join(etc_copy, "hosts.deny")
+    private = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+               'mount --bind "$0" /etc; exec "$@"', etc_copy]
+    codes = {}
+    for limit in range(4, 24):
+        install.reset()
+        with open(deny, "w") as f:
+            f.write("# the administrator's\nALL: 198.51.100.1\n")
+        result = subprocess.run(private + ["prlimit", "--nofile=%d:%d" % (limit, limit), "--",
+                                           install.program("host-deny.sh"), "add", "-",
+                                           ADDRESS, "1.1", "5712"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        lines = check_run(result, install, "ossec")
+        codes[limit] = result.returncode
+        with open(deny) as f:
+            text = f.read()
+        if result.returncode == 75:
+            assert lines and "Too many open files" in lines[1], (limit, lines)
+            assert text == "# the administrator's\nALL: 198.51.100.1\n"
+        else:
+            assert text == "# the administrator's\nALL: 198.51.100.1\nALL:%s\n" % ADDRESS
+    assert codes[4] == 75 and codes[23] == 0, codes

@@ -13,7 +13,7 @@ import os
 import stat
 
 from . import safefile
-from .exits import IOERR, failed
+from .exits import IOERR, RESOURCE_ERRORS, TEMPFAIL, failed
 
 _TEMP_MARK = ".ossec-ar-"
 _SELINUX = "security.selinux"
@@ -45,7 +45,7 @@ def resolve(path):
             except FileNotFoundError:
                 return current
             except OSError as error:
-                raise failed(IOERR, "cannot use %s: %s" % (current, error.strerror))
+                raise _failed(error, "cannot use %s: %s" % (current, error.strerror))
             if not stat.S_ISLNK(info.st_mode):
                 reason = safefile.not_plain(info) or safefile.untrusted(current, info, "/")
                 if reason is None:
@@ -64,12 +64,19 @@ def resolve(path):
                  % (path, _MAX_LINKS))
 
 
+def _failed(error, reason):
+    """The Stop for *error*: 74, the file left as it was; but running out
+    of descriptors, memory or processes is 75, worth another try, as in
+    every other run."""
+    return failed(TEMPFAIL if error.errno in RESOURCE_ERRORS else IOERR, reason)
+
+
 def read(path):
     """The bytes of the regular file *path*, or None if it does not exist."""
     try:
         data, _ = safefile.read_file(path, MAX_SIZE + 1)
     except OSError as error:
-        raise failed(IOERR, "cannot read %s: %s" % (path, error.strerror))
+        raise _failed(error, "cannot read %s: %s" % (path, error.strerror))
     if data is not None and len(data) > MAX_SIZE:
         raise failed(IOERR, "cannot read %s: larger than %d bytes" % (path, MAX_SIZE))
     return data
@@ -87,7 +94,7 @@ def replace(path, data):
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                      | os.O_CLOEXEC, 0o600)
     except OSError as error:
-        raise failed(IOERR, "cannot %s: %s; %s left as it was"
+        raise _failed(error, "cannot %s: %s; %s left as it was"
                      % (step, error.strerror, path))
     try:
         step = "write " + temp
@@ -104,7 +111,7 @@ def replace(path, data):
         if fd is not None:
             os.close(fd)
         _unlink_quietly(temp)
-        raise failed(IOERR, "cannot %s: %s; %s left as it was"
+        raise _failed(error, "cannot %s: %s; %s left as it was"
                      % (step, error.strerror, path))
     _sync_directory(directory, path)
 
@@ -116,7 +123,7 @@ def _template(path):
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise failed(IOERR, "cannot stat %s: %s" % (path, error.strerror))
+        raise _failed(error, "cannot stat %s: %s" % (path, error.strerror))
     label = None
     getxattr = getattr(os, "getxattr", None)      # Linux only
     if getxattr is not None:
@@ -124,7 +131,7 @@ def _template(path):
             label = getxattr(path, _SELINUX)
         except OSError as error:
             if error.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
-                raise failed(IOERR, "cannot read the SELinux label of %s: %s"
+                raise _failed(error, "cannot read the SELinux label of %s: %s"
                              % (path, error.strerror))
     return info, label
 
@@ -163,7 +170,7 @@ def _sync_directory(directory, path):
     except OSError as error:
         if error.errno in _SYNC_UNSUPPORTED:
             return
-        raise failed(IOERR, "%s was replaced, but syncing %s failed: %s"
+        raise _failed(error, "%s was replaced, but syncing %s failed: %s"
                      % (path, directory, error.strerror))
 
 
