@@ -1,6 +1,6 @@
 """firewall-drop: block or unblock one address in the host firewall."""
 
-from . import backends, ledger
+from . import backends
 from .exits import NOT_BLOCKED, TEMPFAIL, UNAVAILABLE, UNBLOCKED, Stop, Unusable, failed
 from .program import Program
 
@@ -63,7 +63,7 @@ class FirewallDrop(Program):
             names = [prefer] + [name for name in names if name != prefer]
         return names
 
-    def unblock(self, address):
+    def unblock(self, address, held):
         """Remove *address* from the backends that the ledger says blocked
         it; if none of them holds it, or the ledger does not know it, from
         every layout of ours whose tools are here.  An address blocked
@@ -76,8 +76,7 @@ class FirewallDrop(Program):
         blocked" while the block may stand."""
         here = {e.name: e for e in backends.on(self.system.name)}
         usable = [name for name, e in here.items() if self._missing(e, address.version) is None]
-        held = [name for name in ledger.holders(self.prefix, self.name, address)
-                if name in here]
+        held = [name for name in held if name in here]
         first = [name for name in held if name in usable or here[name].netlink]
         unreachable = [name for name in held if name not in first]
         if unreachable:

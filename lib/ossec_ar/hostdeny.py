@@ -23,7 +23,7 @@ class HostDeny(Program):
         status, where = self._change(hostsfile.add, address, BLOCKED, ALREADY_BLOCKED)
         return status, where, self.style.path
 
-    def unblock(self, address):
+    def unblock(self, address, held=()):
         return self._change(_delete, address, UNBLOCKED, NOT_BLOCKED)
 
     def present(self, notes):

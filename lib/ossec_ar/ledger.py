@@ -89,12 +89,14 @@ def legacy_path(prefix, program):
     return os.path.join(prefix, "var", "db", "ossec-ar-%s.ledger" % program)
 
 
-def record(prefix, program, op, address, backend="-", rule="-", alert="-"):
+def record(prefix, program, op, address, backend="-", rule="-", alert="-", when=None):
     """Append one record to *program*'s ledger; None, or what went wrong.
 
-    The caller holds *program*'s lock.
+    The caller holds *program*'s lock.  *when* is the record's time, if
+    not now (a block put back in the ledger keeps its own).
     """
-    entry = Record(time.time(), op, program, str(address), backend or "-",
+    entry = Record(time.time() if when is None else when, op, program, str(address),
+                   backend or "-",
                    rule or "-", alert or "-")
     try:
         path = ledger_path(prefix, program)
@@ -210,13 +212,26 @@ def last(prefix, program, address):
 def holders(prefix, program, address):
     """The backends of the adds of *address* since its last delete, the
     latest first: where its blocks are, as far as the ledger knows."""
+    return backends_of(adds_in_force(prefix, program, address))
+
+
+def backends_of(adds):
+    """The backends of these add records, each once, in their order."""
     found = []
-    for entry in _latest(prefix, program, address):
-        if entry.op != "add":
-            break
+    for entry in adds:
         if entry.backend not in found:
             found.append(entry.backend)
     return found
+
+
+def adds_in_force(prefix, program, address):
+    """The add records of *address* since its last delete, latest first."""
+    adds = []
+    for entry in _latest(prefix, program, address):
+        if entry.op != "add":
+            break
+        adds.append(entry)
+    return adds
 
 
 def _latest(prefix, program, address):

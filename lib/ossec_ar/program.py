@@ -102,9 +102,7 @@ class Program:
 
     def delete(self, address, rule="-", alert="-"):
         with self.lock():
-            status, detail = self.unblock(address)
-            return status, self._recorded("delete", address, self.where_deleted, rule,
-                                          alert, detail)
+            return self._lift(address, rule, alert)
 
     def restore(self, address):
         """Block *address* again if the ledger still holds its block:
@@ -130,9 +128,26 @@ class Program:
             entry = ledger.last(self.prefix, self.name, address)
             if entry is None or entry.op != "add" or before <= entry.time <= time.time():
                 return None
-            status, detail = self.unblock(address)
-            return status, self._recorded("delete", address, self.where_deleted, "-", "-",
-                                          detail)
+            return self._lift(address, "-", "-")
+
+    def _lift(self, address, rule, alert):
+        """Unblock *address*, under the lock, with the ledger's delete
+        written first: a run killed after the firewall change and before
+        its record would leave a block in the ledger that ``restore`` puts
+        back.  If the unblock fails, the ledger's adds are put back as they
+        were (their own times), since the block may still stand."""
+        adds = ledger.adds_in_force(self.prefix, self.name, address)
+        problem = ledger.record(self.prefix, self.name, "delete", address, self.where_deleted,
+                                rule, alert)
+        try:
+            status, detail = self.unblock(address, ledger.backends_of(adds))
+        except Stop:
+            if problem is None:
+                for entry in reversed(adds):
+                    ledger.record(self.prefix, self.name, "add", address, entry.backend,
+                                  entry.rule, entry.alert, when=entry.time)
+            raise
+        return status, detail + ("; " + problem if problem else "")
 
     def _recorded(self, op, address, where, rule, alert, detail):
         problem = ledger.record(self.prefix, self.name, op, address, where, rule, alert)
@@ -149,8 +164,9 @@ class Program:
         """(status, detail, where): block *address*, under the lock."""
         raise NotImplementedError
 
-    def unblock(self, address):
-        """(status, detail): lift *address* wherever we may have blocked it."""
+    def unblock(self, address, held):
+        """(status, detail): lift *address* wherever we may have blocked it;
+        *held* are the backends the ledger says hold it, latest first."""
         raise NotImplementedError
 
     def present(self, notes):
