@@ -14,8 +14,10 @@ rulesets use 0).  A ban is one element of a hash set, so the
 hundred-thousandth costs what the first did.
 
 An add where the layout is whole runs no nft at all: over netlink
-(nfnetlink.py) it checks that our chains are on their hooks and hold our
-rules and nothing else, asks for the element ("already blocked" is the
+(nfnetlink.py) it checks that our table is awake, our sets are of our
+type with no flags (a timeout would expire a ban, an interval set would
+read a lone address as the start of a range), our chains are on their
+hooks and hold our rules and nothing else, asks for the element ("already blocked" is the
 kernel's own answer) and adds it, each in a fraction of a millisecond.  A
 delete asks for the element and deletes it.  nft would cost 4 ms a run
 before doing anything, fetches every set element before it shows a
