@@ -2,6 +2,7 @@
 the real tools in private network namespaces."""
 
 import json
+import time
 
 import pytest
 
@@ -86,13 +87,15 @@ def test_nftables_layout_is_repaired_and_never_duplicated(nft_netns, install):
     nft_netns.check(["nft", "flush chain inet ossec input"])
     assert run(nft_netns, install, "add", "-", "192.0.2.1", "1.1", "1") == 0   # already
     assert outcome(install) == ("add 192.0.2.1: already blocked: nftables table inet ossec, "
-                                "set v4 (chains created) (exit 0)")
+                                "set v4 (repaired: chain input empty, chain forward missing) "
+                                "(exit 0)")
     assert nft_ruleset(nft_netns) == NFT_LAYOUT
     # A flushed chain, or an extra rule in it, is refilled by the next add.
     nft_netns.check(["nft", "flush chain inet ossec forward"])
     nft_netns.check(["nft", "add rule inet ossec input tcp dport 22 accept"])
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
-    assert outcome(install).endswith("set v4 (exit 0)")
+    assert outcome(install).endswith("set v4 (repaired: chain input held other rules, "
+                                     "chain forward empty) (exit 0)")
     assert nft_ruleset(nft_netns) == NFT_LAYOUT
     assert nft_elements(nft_netns, "v4") == ["192.0.2.%d" % n for n in (1, 2, 3, 4, 5, 6, 7)]
     nft_netns.check(["nft", "delete table inet ossec"])     # as `nft flush ruleset` does
@@ -102,12 +105,16 @@ def test_nftables_layout_is_repaired_and_never_duplicated(nft_netns, install):
 
 
 @pytest.mark.parametrize("damage,repair", [
-    ("flush chain inet ossec input", "refilled"),
-    ("add rule inet ossec forward ip saddr 192.0.2.1 accept", "refilled"),  # after ours
-    ("insert rule inet ossec input ip saddr 192.0.2.1 accept", "refilled"),  # a hole
-    ("add rule inet ossec input ip saddr @v4 counter drop", "refilled"),     # not ours
-    ("delete chain inet ossec forward", "created"),
-    ("add chain inet ossec input { policy drop; }", "refilled"),
+    ("flush chain inet ossec input", "chain input empty"),
+    ("add rule inet ossec forward ip saddr 192.0.2.1 accept",               # after ours
+     "chain forward held other rules"),
+    ("insert rule inet ossec input ip saddr 192.0.2.1 accept",              # a hole
+     "chain input held other rules"),
+    ("add rule inet ossec input ip saddr @v4 counter drop",                 # not ours
+     "chain input held other rules"),
+    ("delete chain inet ossec forward", "chain forward missing"),
+    ("add chain inet ossec input { policy drop; }",
+     "chain input was filter hook input priority -10 policy drop"),
 ])
 def test_nftables_layout_damage_is_repaired_by_the_next_add_and_by_restore(
         nft_netns, install, damage, repair):
@@ -117,7 +124,7 @@ def test_nftables_layout_damage_is_repaired_by_the_next_add_and_by_restore(
     assert nft_ruleset(nft_netns) != NFT_LAYOUT
     restored = admin(nft_netns, install, "restore")
     assert restored.returncode == 0, restored.stdout + restored.stderr
-    assert "note: nftables: chains %s\n" % repair in restored.stdout
+    assert "note: nftables: repaired: %s\n" % repair in restored.stdout
     assert nft_ruleset(nft_netns) == NFT_LAYOUT
     assert "nftables" not in admin(nft_netns, install, "restore").stdout   # whole now
     nft_netns.check(["nft", damage])
@@ -136,9 +143,11 @@ def test_nftables_restore_makes_no_table_where_none_was(nft_netns, install):
 
 def test_nftables_failure_is_exit_75_with_nfts_own_error(nft_netns, install):
     install.configure("[firewall-drop]\nbackend = nftables\nnft_table = ossec\n")
-    # A chain of that name on another hook: our layout cannot be applied.
-    nft_netns.check(["nft", "add table inet ossec; add chain inet ossec input "
-                            "{ type filter hook output priority 0; }"])
+    # A set of intervals under our name that a chain of someone else's uses:
+    # it cannot be rebuilt, so nothing is said blocked.
+    nft_netns.check(["nft", "add table inet ossec; add set inet ossec v4 { type ipv4_addr; "
+                            "flags interval; }; add chain inet ossec theirs; "
+                            "add rule inet ossec theirs ip saddr @v4 accept"])
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 75
     text = outcome(install)
     assert text.startswith("add 192.0.2.7: failed: nft exited 1: Error: ")
@@ -236,3 +245,90 @@ def test_each_backend_drops_ipv4_and_ipv6_packets(pair, install, backend):
         assert not pair.connects(server)
         assert pair.server.run([program, "delete", "-", client, "1.1", "1"]).returncode == 0
         assert pair.connects(server)
+
+
+# Layouts someone else left (or made first) under our names, on which an
+# add used to say "blocked" while the packets passed.  Each: nft run before
+# any add, nft run after a first add, and what the add must say it repaired.
+OUR_CHAINS = ("add set inet ossec v6 { type ipv6_addr; }; "
+              "add chain inet ossec input { type filter hook input priority -10; }; "
+              "add chain inet ossec forward { type filter hook forward priority -10; }; "
+              "add rule inet ossec input ip saddr @v4 drop; "
+              "add rule inet ossec input ip6 saddr @v6 drop; "
+              "add rule inet ossec forward ip saddr @v4 drop; "
+              "add rule inet ossec forward ip6 saddr @v6 drop")
+# A set rebuilt is declared again after the other: either order is ours.
+LAYOUTS = (NFT_LAYOUT, NFT_LAYOUT.replace(
+    "\tset v4 {\n\t\ttype ipv4_addr\n\t}\n\n\tset v6 {\n\t\ttype ipv6_addr\n\t}",
+    "\tset v6 {\n\t\ttype ipv6_addr\n\t}\n\n\tset v4 {\n\t\ttype ipv4_addr\n\t}"))
+HOSTILE = {
+    "chains-on-output": (
+        "add table inet ossec; "
+        "add chain inet ossec input { type filter hook output priority -10; }; "
+        "add chain inet ossec forward { type filter hook output priority 0; }", None,
+        "set v4 missing, set v6 missing, chain input was filter hook output priority -10 policy accept, "
+        "chain forward was filter hook output priority 0 policy accept"),
+    "table-dormant": (None, "add table inet ossec { flags dormant; }", "table dormant"),
+    "set-timeout": ("add table inet ossec; add set inet ossec v4 { type ipv4_addr; "
+                    "timeout 1s; }; " + OUR_CHAINS, None,
+                    "set v4 was type ipv4_addr flags timeout"),
+    "element-timeouts": (
+        "add table inet ossec; add set inet ossec v4 { type ipv4_addr; flags timeout; }; "
+        "add element inet ossec v4 { 192.0.2.7 timeout 1s }; " + OUR_CHAINS, None,
+        "set v4 was type ipv4_addr flags timeout"),
+    "set-interval": ("add table inet ossec; add set inet ossec v4 { type ipv4_addr; "
+                     "flags interval; }; " + OUR_CHAINS, None,
+                     "set v4 was type ipv4_addr flags interval"),
+    "accept-before-ours": (None, "insert rule inet ossec input ip saddr 192.0.2.7 accept",
+                           "chain input held other rules"),
+}
+
+
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+def test_nftables_hostile_layout_is_repaired_before_blocked_is_said(pair, install, hostile):
+    first, then, repaired = HOSTILE[hostile]
+    use(install, "nftables")
+    if first:
+        pair.server.check(["nft", first])
+    else:
+        assert run(pair.server, install, "add", "-", "198.51.100.1", "1.1", "1") == 0
+        pair.server.check(["nft", then])
+    # (A client whose address is an element timing out is dropped until then.)
+    assert pair.connects(SERVER_V4) or hostile == "element-timeouts"
+    assert run(pair.server, install, "add", "-", CLIENT_V4, "1.1", "1") == 0
+    if "timeout" in hostile:
+        time.sleep(1.5)                 # past the timeout the element was given
+    assert not pair.connects(SERVER_V4)
+    assert outcome(install).endswith("set v4 (repaired: %s) (exit 0)" % repaired)
+    assert outcome(install).startswith("add 192.0.2.7: blocked: ")
+    assert nft_ruleset(pair.server) in LAYOUTS
+    # The address next below the client's: in a set of intervals, a lone
+    # start would drop the client too, after its delete.
+    assert run(pair.server, install, "add", "-", "192.0.2.6", "1.1", "1") == 0
+    assert nft_elements(pair.server, "v4") == ["192.0.2.6", "192.0.2.7"] + (
+        [] if first else ["198.51.100.1"])
+    assert run(pair.server, install, "delete", "-", CLIENT_V4, "1.1", "1") == 0
+    assert outcome(install).startswith("delete 192.0.2.7: unblocked: ")
+    assert pair.connects(SERVER_V4)
+
+
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+def test_nftables_hostile_layout_is_broken_for_status_and_repaired_by_restore(
+        nft_netns, install, hostile):
+    first, then, repaired = HOSTILE[hostile]
+    use(install, "nftables")
+    assert run(nft_netns, install, "add", "-", "192.0.2.1", "1.1", "1") == 0
+    nft_netns.check(["nft", "delete table inet ossec"])
+    nft_netns.check(["nft", first or "add table inet ossec"])
+    if then:
+        nft_netns.check(["nft", "add set inet ossec v4 { type ipv4_addr; }; " + OUR_CHAINS
+                         + "; " + then])
+    status = admin(nft_netns, install, "status")
+    assert "layout nftables: broken: %s" % repaired in status.stdout
+    restored = admin(nft_netns, install, "restore")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "note: nftables: repaired: %s\n" % repaired in restored.stdout
+    assert "192.0.2.1 (firewall-drop): blocked: " in restored.stdout
+    assert nft_ruleset(nft_netns) in LAYOUTS
+    assert "layout nftables: whole" in admin(nft_netns, install, "status").stdout
+    assert "nftables" not in admin(nft_netns, install, "restore").stdout

@@ -159,7 +159,7 @@ def status(host, args):
             "backend": {"configured": host.settings.backend, "auto": _auto_choice(host)},
             "tools": _tools(host), "config": _config_state(host.prefix),
             "log": {"path": host.log_file, "writable": _writable(host.log_file)},
-            "ledgers": [], "locks": []}
+            "layouts": _layouts(host), "ledgers": [], "locks": []}
     for program in host.programs:
         data["ledgers"].append(_ledger_state(host.prefix, program.name))
         try:
@@ -176,6 +176,7 @@ def status(host, args):
     lines.append("tools:")
     lines += ["  %-17s %s" % (tool["name"], (tool["path"] + "  " + tool["version"]).strip()
                               if tool["path"] else "not found") for tool in data["tools"]]
+    lines += ["layout %s: %s" % (item["backend"], item["state"]) for item in data["layouts"]]
     conf = data["config"]
     lines.append("config: %s: %s" % (conf["path"], conf["state"]))
     lines.append("log: %s (%s)" % (host.log_file, _yes(data["log"]["writable"], "writable")))
@@ -207,6 +208,19 @@ def _auto_choice(host):
         if reason is None and choice is None:
             choice = name
     return {"choice": choice, "tried": tried}
+
+
+def _layouts(host):
+    """Each usable backend's word on its layout (those that check one)."""
+    found = []
+    tools = host.system.tools
+    for entry in backends.on(host.system.name):
+        if entry.missing(tools, 4, host.system.name) is None:
+            state = backends.load(entry.name, host.settings, tools,
+                                  host.system.name).layout_state()
+            if state:
+                found.append({"backend": entry.name, "state": state})
+    return found
 
 
 def _tools(host):
@@ -440,5 +454,6 @@ def _apply(host, args, key, rows, notes, verb, nothing, done, change, lifting, l
     host.log([key] + list(logged), key, "-", "failed" if code else done, summary, code)
     return Result({"dry_run": False, {"restore": "restored", "expire": "expired"}[key]:
                    results, "notes": notes},
-                  "\n".join("%s (%s): %s: %s" % (r["address"], r["program"], r["status"],
-                                                r["detail"]) for r in results), code)
+                  "\n".join(["%s (%s): %s: %s" % (r["address"], r["program"], r["status"],
+                                                 r["detail"]) for r in results]
+                            + ["note: " + log.printable(n) for n in notes]), code)

@@ -34,7 +34,8 @@ NFPROTO_INET = 1
 ENOENT, EEXIST = 2, 17
 
 _NFTABLES = 10 << 8                 # NFNL_SUBSYS_NFTABLES, as a message type
-_NEWCHAIN, _GETCHAIN, _NEWRULE, _GETRULE = 3, 4, 6, 7
+_NEWTABLE, _GETTABLE, _NEWCHAIN, _GETCHAIN, _NEWRULE, _GETRULE = 0, 1, 3, 4, 6, 7
+_NEWSET, _GETSET = 9, 10
 _NEWSETELEM, _GETSETELEM, _DELSETELEM = 12, 13, 14
 _BATCH_BEGIN, _BATCH_END = 0x10, 0x11
 _REQUEST, _ACK, _DUMP = 0x1, 0x4, 0x300
@@ -45,6 +46,12 @@ _TYPE = 0x3fff                      # an attribute's type without its flags
 
 _TABLE, _CHAIN_NAME, _CHAIN_HOOK, _CHAIN_POLICY, _CHAIN_TYPE = 1, 3, 4, 5, 7
 _RULE_CHAIN, _RULE_EXPRESSIONS = 2, 4
+_TABLE_FLAGS, TABLE_DORMANT = 2, 1
+_SET_NAME, _SET_FLAGS, _SET_KEY_TYPE, _SET_KEY_LEN = 2, 3, 4, 5
+_SET_FLAG_NAMES = ((1, "anonymous"), (2, "constant"), (4, "interval"), (8, "map"),
+                   (0x10, "timeout"), (0x20, "dynamic"), (0x40, "object"), (0x80, "concat"),
+                   (0x100, "expr"))
+_KEY_TYPES = {(7, 4): "ipv4_addr", (8, 16): "ipv6_addr"}     # nft's datatypes, key length
 _ELEM_SET, _ELEM_ELEMENTS = 2, 3
 _LIST_ELEM = 1
 _EXPR_NAME, _EXPR_DATA = 1, 2
@@ -74,6 +81,33 @@ def chains(table, family=NFPROTO_INET, timeout=5.0):
                      "priority", str(_be32(hook.get(2), signed=True)),       # PRIORITY
                      "policy", _VERDICTS.get(_be32(attributes.get(_CHAIN_POLICY)), "?")]
         found[_string_of(attributes.get(_CHAIN_NAME))] = " ".join(words)
+    return found
+
+
+def table_flags(table, family=NFPROTO_INET, timeout=5.0):
+    """The flags of *table* (TABLE_DORMANT), None if there is no such table."""
+    flags = None
+    for attributes in _dump(_GETTABLE, _NEWTABLE, table, family, timeout):
+        flags = _be32(attributes.get(_TABLE_FLAGS)) or 0
+    return flags
+
+
+def sets(table, family=NFPROTO_INET, timeout=5.0):
+    """``{set: declaration}`` for every set of *table*, in nft's words
+    (``"type ipv4_addr flags interval"``; a key nft has no word for is
+    ``"type 9/4"``, its datatype and length)."""
+    found = {}
+    for attributes in _dump(_GETSET, _NEWSET, table, family, timeout):
+        key = (_be32(attributes.get(_SET_KEY_TYPE)), _be32(attributes.get(_SET_KEY_LEN)))
+        flags = _be32(attributes.get(_SET_FLAGS)) or 0
+        words = ["type", _KEY_TYPES.get(key) or "%s/%s" % key]
+        named = [name for bit, name in _SET_FLAG_NAMES if flags & bit]
+        unnamed = flags & ~sum(bit for bit, _ in _SET_FLAG_NAMES)
+        if unnamed:
+            named.append(hex(unnamed))
+        if named:
+            words += ["flags", ",".join(named)]
+        found[_string_of(attributes.get(_SET_NAME))] = " ".join(words)
     return found
 
 

@@ -62,6 +62,11 @@ class Backend:
         For ``ossec-ar restore``: a layout no add has met since it broke."""
         return None
 
+    def layout_state(self):
+        """For ``ossec-ar status``: whether the layout an add relies on is
+        whole, read without changing anything; None where nobody checks."""
+        return None
+
     def run(self, tool, *args, input=b""):
         """A ``commands.Result``; *input* goes to the tool's stdin."""
         path = self.tools.find(tool)

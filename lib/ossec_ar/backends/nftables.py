@@ -14,8 +14,10 @@ rulesets use 0).  A ban is one element of a hash set, so the
 hundred-thousandth costs what the first did.
 
 An add where the layout is whole runs no nft at all: over netlink
-(nfnetlink.py) it checks that our chains are on their hooks and hold our
-rules and nothing else, asks for the element ("already blocked" is the
+(nfnetlink.py) it checks that our table is awake, our sets are of our
+type with no flags (a timeout would expire a ban, an interval set would
+read a lone address as the start of a range), our chains are on their
+hooks and hold our rules and nothing else, asks for the element ("already blocked" is the
 kernel's own answer) and adds it, each in a fraction of a millisecond.  A
 delete asks for the element and deletes it.  nft would cost 4 ms a run
 before doing anything, fetches every set element before it shows a
@@ -40,6 +42,8 @@ _HOOKS = ("input", "forward")
 # Each chain's rules as nfnetlink reads them back: the two of _MATCH, drop.
 _RULES = [("meta nfproto", "cmp eq 02", "payload network 12 4", "lookup v4", "verdict drop"),
           ("meta nfproto", "cmp eq 0a", "payload network 8 16", "lookup v6", "verdict drop")]
+_SET_TYPES = {4: "type ipv4_addr", 6: "type ipv6_addr"}     # as nfnetlink.sets says them
+_CHAIN = "filter hook %s priority -10 policy accept"         # as nfnetlink.chains says it
 _MISSING = "No such file or directory"
 _EXISTS = "File exists"
 # A kernel without nf_tables (netlink answers EPROTONOSUPPORT): no add can
@@ -57,11 +61,34 @@ class Backend(Base):
         return "nftables table inet %s, set %s" % (self.nft_table, _SETS[address.version])
 
     def add(self, address):
-        whole = self._whole()
-        if whole:
+        layout = self._read_layout()
+        if layout is not None and layout.whole():
             status = self._quick(address, "add")
             if status is not None:
                 return status, self.where(address)
+        elif layout is not None:
+            return self._repair_and_add(address, layout)
+        return self._add_through_nft(address, whole=layout is not None)
+
+    def _repair_and_add(self, address, layout):
+        """One nft transaction that rebuilds what *layout* shows wrong and
+        adds the element.  "Already blocked" only where the element sat in
+        a set of ours that needed no rebuilding."""
+        name = _SETS[address.version]
+        status = BLOCKED
+        if layout.sets.get(name) == _SET_TYPES[address.version]:
+            try:
+                if nfnetlink.element("get", self.nft_table, name, address.packed,
+                                     timeout=self.timeout) == 0:
+                    status = ALREADY_BLOCKED
+            except nfnetlink.NetlinkError:
+                pass
+        self._succeeded(self._nft(self._repair_script(layout) + [
+            "add element inet %s %s { %s }" % (self.nft_table, name, address)]))
+        return status, self.where(address) + _repaired(layout)
+
+    def _add_through_nft(self, address, whole):
+        """The add where netlink gave no usable answer."""
         element = "create element inet %s %s { %s }" % (
             self.nft_table, _SETS[address.version], address)
         result = self._nft([element])
@@ -113,26 +140,70 @@ class Backend(Base):
         except nfnetlink.NetlinkError:
             return None
 
-    def _whole(self):
-        """True if the kernel says our chains are on their hooks at priority
-        -10 and hold our rules and nothing else."""
+    def _read_layout(self):
+        """Our table as the kernel describes it over netlink (a _Layout);
+        None where netlink gives no answer."""
         try:
-            chains = nfnetlink.chains(self.nft_table, timeout=self.timeout)
-            rules = nfnetlink.rules(self.nft_table, timeout=self.timeout)
+            flags = nfnetlink.table_flags(self.nft_table, timeout=self.timeout)
+            if flags is None:
+                return _Layout(None, {}, {}, {})
+            return _Layout(flags, nfnetlink.chains(self.nft_table, timeout=self.timeout),
+                           nfnetlink.rules(self.nft_table, timeout=self.timeout),
+                           nfnetlink.sets(self.nft_table, timeout=self.timeout))
         except nfnetlink.NetlinkError:
-            return False        # cannot tell: applying the layout again is always safe
-        return all(chains.get(hook) == "filter hook %s priority -10 policy accept" % hook
-                   and rules.get(hook) == _RULES for hook in _HOOKS)
+            return None
+
+    def _repair_script(self, layout):
+        """nft commands that turn *layout* into ours: the table woken, our
+        chains emptied, chains on another hook or priority and sets of another kind
+        deleted (a set's single addresses come back, without timeouts),
+        then everything declared and filled again."""
+        table = "inet " + self.nft_table
+        present = [hook for hook in _HOOKS if hook in layout.chains]
+        script = ["add table " + table]         # also wakes a dormant table
+        script += ["flush chain %s %s" % (table, hook) for hook in present]
+        script += ["delete chain %s %s" % (table, hook) for hook in present
+                   if _hook_of(layout.chains[hook]) != _hook_of(_CHAIN % hook)]
+        kept = []
+        for version, name in sorted(_SETS.items()):
+            if layout.sets.get(name, _SET_TYPES[version]) != _SET_TYPES[version]:
+                script.append("delete set %s %s" % (table, name))
+                members = sorted(str(a) for a in self.members(version))
+                if members:
+                    kept.append("add element %s %s { %s }" % (table, name,
+                                                             ", ".join(members)))
+        return script + self.layout() + kept
+
+    def layout_state(self):
+        """What ``ossec-ar status`` says of our layout: whole, absent, broken
+        (and how), or why it cannot tell.  Reads only."""
+        layout = self._read_layout()
+        if layout is None:
+            return "cannot tell (no answer over netlink)"
+        if layout.flags is None:
+            return "absent"
+        problems = layout.problems()
+        if not problems:
+            return "whole"
+        return "broken: %s (repaired by the next add or by ossec-ar restore)" % (
+            ", ".join(problems))
 
     def verify(self):
         """The add's check, for ``ossec-ar restore``, which repairs a layout
         no add has met since it broke.  None if it was whole or was never
         made, else what was done."""
+        layout = self._read_layout()
+        if layout is None:
+            return self._verify_through_nft()
+        if layout.flags is None or layout.whole():
+            return None          # none: not ours to make here, no add ever used it
+        self._succeeded(self._nft(self._repair_script(layout)))
+        return "repaired: " + ", ".join(layout.problems())
+
+    def _verify_through_nft(self):
         tables = self._nft(["list tables inet"])
         if "table inet " + self.nft_table not in tables.output.splitlines():
             self.sort(tables, None, ((None, _NOTHING_THERE),))
-            return None          # not ours to make here: no add ever used it
-        if self._whole():
             return None
         result, created = self._apply([])
         self._succeeded(result)
@@ -146,7 +217,11 @@ class Backend(Base):
             return set()
         elements = []
         for item in json.loads(result.output)["nftables"]:
-            elements += [e for e in item.get("set", {}).get("elem", ()) if isinstance(e, str)]
+            for element in item.get("set", {}).get("elem", ()):
+                if isinstance(element, dict):       # one with a timeout; ranges are not ours
+                    element = element.get("elem", {}).get("val")
+                if isinstance(element, str):
+                    elements.append(element)
         return addresses(elements, version)
 
     def _apply(self, extra):
@@ -194,3 +269,47 @@ def _describe(result):
     how = ("timed out" if result.returncode is None
            else "exited %d" % result.returncode)
     return "nft %s: %s" % (how, " / ".join(errors))
+
+
+class _Layout:
+    """Our table as netlink read it: its flags (None: no table), chains,
+    rules and sets as nfnetlink describes them."""
+
+    def __init__(self, flags, chains, rules, sets):
+        self.flags, self.chains, self.rules, self.sets = flags, chains, rules, sets
+
+    def whole(self):
+        return self.flags is not None and not self.problems()
+
+    def problems(self):
+        """Each thing that keeps a ban from dropping packets, in words."""
+        if self.flags is None:
+            return ["table missing"]
+        found = ["table dormant"] if self.flags & nfnetlink.TABLE_DORMANT else []
+        for version, name in sorted(_SETS.items()):
+            found += _differs("set", name, self.sets.get(name), _SET_TYPES[version])
+        for hook in _HOOKS:
+            differs = _differs("chain", hook, self.chains.get(hook), _CHAIN % hook)
+            rules = self.rules.get(hook, [])
+            if not differs and rules != _RULES:
+                differs = ["chain %s %s" % (hook, "held other rules" if rules else "empty")]
+            found += differs
+        return found
+
+
+def _differs(kind, name, declared, ours):
+    if declared is None:
+        return ["%s %s missing" % (kind, name)]
+    return [] if declared == ours else ["%s %s was %s" % (kind, name, declared)]
+
+
+def _hook_of(declaration):
+    """A chain's declaration without its policy, which a declaration can
+    change in place; its type, hook and priority cannot be."""
+    return declaration.rsplit(" policy ", 1)[0]
+
+
+def _repaired(layout):
+    if layout.flags is None:
+        return " (chains created)"
+    return " (repaired: %s)" % ", ".join(layout.problems())
