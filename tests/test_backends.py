@@ -190,16 +190,50 @@ def test_ipset_rules_are_repaired(nft_netns, install):
     assert sorted(members(nft_netns, "ossec4")) == ["192.0.2.7", "192.0.2.8"]
 
 
-def test_ipset_hash_full_is_exit_75_and_loses_nothing(nft_netns, install):
+@pytest.fixture
+def pair():
+    pair = Pair("nft")
+    yield pair
+    pair.close()
+
+
+@pytest.mark.parametrize("create,found", [
+    (["hash:ip", "timeout", "2"], "hash:ip, family inet hashsize 1024 maxelem 65536 timeout 2"),
+    (["hash:net"], "hash:net, family inet hashsize 1024 maxelem 65536"),
+    (["hash:ip", "maxelem", "2"], "hash:ip, family inet hashsize 1024 maxelem 2"),
+], ids=["elements expire", "a network type", "other options"])
+def test_ipset_a_set_not_of_our_making_is_refused(pair, install, create, found):
     use(install, "ipset")
-    nft_netns.check(["ipset", "create", "ossec4", "hash:ip", "maxelem", "2"])
-    for n in (1, 2):
-        assert run(nft_netns, install, "add", "-", "192.0.2.%d" % n, "1.1", "1") == 0
-    assert run(nft_netns, install, "add", "-", "192.0.2.3", "1.1", "1") == 75
-    assert outcome(install) == ("add 192.0.2.3: failed: `/usr/sbin/ipset add ossec4 "
-                                "192.0.2.3` exited 1: ipset v7.17: Hash is full, cannot add "
-                                "more elements (exit 75)")
-    assert sorted(members(nft_netns, "ossec4")) == ["192.0.2.1", "192.0.2.2"]
+    pair.server.check(["ipset", "create", "ossec4"] + create)
+    assert pair.connects(SERVER_V4)
+    result = pair.server.run([install.program(), "add", "-", CLIENT_V4, "1.1", "1"])
+    assert result.returncode == 75
+    text = outcome(install)
+    assert text.startswith("add 192.0.2.7: failed: ipset ossec4 is not the set we make "
+                           "(hash:ip, family inet maxelem 1048576, nothing else) but %s "
+                           "bucketsize 12 initval 0x" % found)
+    assert text.endswith(": remove it (and the iptables rules that use it); the next add "
+                         "makes ours (exit 75)")
+    assert members(pair.server, "ossec4") == []       # nothing claimed, nothing added
+    assert pair.connects(SERVER_V4)
+
+
+def test_ipset_a_delete_that_a_network_element_still_covers_is_not_unblocked(pair, install):
+    use(install, "ipset")
+    server = pair.server
+    server.check(["ipset", "create", "ossec4", "hash:net"])
+    server.check(["ipset", "add", "ossec4", "192.0.2.0/24"])
+    server.check(["ipset", "add", "ossec4", CLIENT_V4])
+    for hook in ("INPUT", "FORWARD"):
+        server.check(["iptables", "-w", "-I", hook, "1", "-m", "set", "--match-set", "ossec4",
+                      "src", "-j", "DROP"])
+    assert not pair.connects(SERVER_V4)
+    result = server.run([install.program(), "delete", "-", CLIENT_V4, "1.1", "1"])
+    assert result.returncode == 75
+    assert outcome(install).startswith(
+        "delete 192.0.2.7: failed: ipset ossec4 still matches 192.0.2.7 after the delete: "
+        "an element wider than one address covers it")
+    assert not pair.connects(SERVER_V4)
 
 
 @pytest.mark.parametrize("first,second", [("iptables", "nftables"), ("nftables", "ipset"),
@@ -226,13 +260,6 @@ def test_auto_uses_nftables_where_iptables_is_missing(nft_netns, install):
     assert result.returncode == 0
     assert outcome(install) == ("delete 192.0.2.7: unblocked: nftables table inet ossec, "
                                 "set v4 (exit 0)")
-
-
-@pytest.fixture
-def pair():
-    pair = Pair("nft")
-    yield pair
-    pair.close()
 
 
 @pytest.mark.parametrize("backend", ["iptables", "nftables", "ipset"])

@@ -104,6 +104,7 @@ def outcome(install):
 
 def test_auto_uses_firewalld_and_blocks_survive_reload(firewalld, install):
     program = install.program()
+    make_layout(firewalld)
     for server, client, name in ((SERVER_V4, CLIENT_V4, "ossec4"),
                                  (SERVER_V6, CLIENT_V6, "ossec6")):
         assert firewalld.connects(server)
@@ -133,20 +134,26 @@ def test_auto_uses_firewalld_and_blocks_survive_reload(firewalld, install):
     assert not os.path.exists("/etc/firewalld/ipsets/ossec4.xml")
 
 
-def test_layout_is_created_once_with_one_reload(firewalld, install):
-    program = install.program()
-    assert firewalld.run([program, "add", "-", "192.0.2.9", "1.1", "1"]).returncode == 0
-    assert outcome(install) == ("add 192.0.2.9: blocked: firewalld ipset ossec4 in zone drop "
-                                "(created, firewall reloaded) (exit 0)")
-    assert firewalld.check(["firewall-cmd", "--permanent", "--zone=drop",
-                            "--list-sources"]).split() == ["ipset:ossec4", "ipset:ossec6"]
-    assert firewalld.run([program, "add", "-", "192.0.2.10", "1.1", "1"]).returncode == 0
-    assert outcome(install) == ("add 192.0.2.10: blocked: firewalld ipset ossec4 in zone "
-                                "drop (exit 0)")
+def test_ossec_ar_firewalld_setup_makes_the_layout_with_its_one_reload(firewalld, install):
+    import os.path
+    admin = os.path.join(install.prefix, "bin", "ossec-ar")
+    result = firewalld.run([admin, "firewalld-setup"])
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "firewalld: ipsets ossec4 and ossec6 bound to zone drop; firewalld reloaded\n", "")
+    assert firewalld.check(["firewall-cmd", "--zone=drop", "--list-sources"]).split() == [
+        "ipset:ossec4", "ipset:ossec6"]
+    firewalld.check(["firewall-cmd", "--add-port=%d/tcp" % PORT])   # lost by the reload
+    assert firewalld.run([install.program(), "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert outcome(install) == ("add 192.0.2.7: blocked: firewalld ipset ossec4 in zone drop "
+                                "(exit 0)")
+    assert not firewalld.connects(SERVER_V4)
+    assert firewalld.run([admin, "firewalld-setup"]).returncode == 0     # again: no change
+    assert firewalld.entries("ossec4") == [CLIENT_V4]
 
 
 def test_delete_reaches_firewalld_even_when_another_backend_is_chosen(firewalld, install):
     program = install.program()
+    make_layout(firewalld)
     assert firewalld.run([program, "add", "-", "192.0.2.9", "1.1", "1"]).returncode == 0
     install.configure("[firewall-drop]\nbackend = iptables\n")
     assert firewalld.run([program, "delete", "-", "192.0.2.9", "1.1", "1"]).returncode == 0
@@ -175,17 +182,77 @@ def test_the_firewalld_drop_names_use_firewalld_whatever_the_configuration_says(
         firewalld, install, name):
     install.configure("[firewall-drop]\nbackend = nftables\n")
     program = install.program(name)
+    make_layout(firewalld)
     assert firewalld.connects(SERVER_V4)
     assert firewalld.run([program, "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
     assert install.log_lines()[-1].split("/%s: " % name, 1)[1].startswith(
         "add %s: blocked: firewalld ipset ossec4 in zone drop" % CLIENT_V4)
-    # The layout's one reload also dropped the test service's runtime port.
-    firewalld.check(["firewall-cmd", "--add-port=%d/tcp" % PORT])
     assert firewalld.entries("ossec4") == [CLIENT_V4]
     assert not firewalld.connects(SERVER_V4)
     assert firewalld.run([program, "delete", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
     assert firewalld.entries("ossec4") == []
     assert firewalld.connects(SERVER_V4)
+
+
+# -- An add never reloads firewalld; a drop zone that accepts is refused ----
+
+DIRECT_RULE = ["ipv4", "filter", "INPUT", "0", "-s", "198.51.100.1", "-j", "DROP"]
+
+
+def make_layout(firewalld):
+    """Our layout, made by hand as an administrator would (with the one
+    reload that makes permanent ipsets live), then the test service's port."""
+    for name, family in (("ossec4", "inet"), ("ossec6", "inet6")):
+        firewalld.check(["firewall-cmd", "--permanent", "--new-ipset=" + name,
+                         "--type=hash:ip", "--option=family=" + family,
+                         "--option=maxelem=1048576"])
+        firewalld.check(["firewall-cmd", "--permanent", "--zone=drop",
+                         "--add-source=ipset:" + name])
+    firewalld.check(["firewall-cmd", "--reload"])
+    firewalld.check(["firewall-cmd", "--add-port=%d/tcp" % PORT])
+
+
+def runtime_rules_kept(firewalld):
+    ports = firewalld.check(["firewall-cmd", "--list-ports"]).split()
+    direct = firewalld.check(["firewall-cmd", "--direct", "--get-all-rules"])
+    return "%d/tcp" % PORT in ports and "198.51.100.1" in direct
+
+
+def test_an_add_never_reloads_firewalld(firewalld, install):
+    program = install.program()
+    firewalld.check(["firewall-cmd", "--direct", "--add-rule"] + DIRECT_RULE)
+    result = firewalld.run([program, "add", "-", CLIENT_V4, "1.1", "1"])
+    assert runtime_rules_kept(firewalld)
+    assert result.returncode == 75
+    assert outcome(install) == (
+        "add 192.0.2.7: failed: firewalld has no ipset ossec4 in its running configuration: "
+        "make the layout with `ossec-ar firewalld-setup` (it reloads firewalld once; an add "
+        "never does) (exit 75)")
+    assert firewalld.connects(SERVER_V4)
+    make_layout(firewalld)
+    firewalld.check(["firewall-cmd", "--direct", "--add-rule"] + DIRECT_RULE)
+    assert firewalld.run([program, "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert outcome(install) == ("add 192.0.2.7: blocked: firewalld ipset ossec4 in zone drop "
+                                "(exit 0)")
+    assert runtime_rules_kept(firewalld)
+    assert not firewalld.connects(SERVER_V4)
+    assert firewalld.entries("ossec4", permanent=True) == [CLIENT_V4]
+
+
+def test_a_drop_zone_that_accepts_is_refused(firewalld, install):
+    program = install.program()
+    make_layout(firewalld)
+    firewalld.check(["firewall-cmd", "--permanent", "--zone=drop", "--set-target=ACCEPT"])
+    firewalld.check(["firewall-cmd", "--reload"])
+    firewalld.check(["firewall-cmd", "--add-port=%d/tcp" % PORT])
+    result = firewalld.run([program, "add", "-", CLIENT_V4, "1.1", "1"])
+    assert firewalld.connects(SERVER_V4)
+    assert result.returncode == 75
+    assert outcome(install) == (
+        "add 192.0.2.7: failed: firewalld zone drop has target ACCEPT, so our ipsets bound "
+        "to it accept: set it back with `firewall-cmd --permanent --zone=drop "
+        "--set-target=DROP` and reload firewalld (exit 75)")
+    assert firewalld.entries("ossec4") == []
 
 
 # -- Is firewalld running? A pid file is only a hint -----------------------

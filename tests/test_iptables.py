@@ -386,3 +386,52 @@ def test_a_clock_past_2262_stops_a_run_with_a_dated_line(nft_netns, install, nam
     assert invocation.startswith("Thu Jan  1 ") and " 2263 " in invocation
     assert last.endswith(": %s %s: failed: %s (exit 75)" % (args[0], args[2], CLOCK_PAST_2262))
     assert nft_netns.rules() == rules
+
+
+# -- A foreign rule in our chain must not let banned packets pass ----------
+
+@pytest.fixture(params=["nft", "legacy"])
+def pair(request):
+    from test_packets import Pair
+    pair = Pair(request.param)
+    yield pair
+    pair.close()
+
+
+@pytest.mark.parametrize("target", ["RETURN", "ACCEPT"])
+def test_a_rule_that_lets_packets_out_of_our_chain_is_removed_and_named(pair, install,
+                                                                        target):
+    from test_packets import CLIENT_V4, SERVER_V4
+    program = install.program()
+    pair.server.check(["iptables", "-w", "-N", "OSSEC"])
+    pair.server.check(["iptables", "-w", "-A", "OSSEC", "-j", target])
+    pair.server.check(["iptables", "-w", "-A", "OSSEC", "-s", "10.0.0.0/8", "-j", "DROP"])
+    assert pair.connects(SERVER_V4)
+    assert pair.server.run([program, "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert not pair.connects(SERVER_V4)
+    assert outcome(install) == (
+        "add 192.0.2.7: blocked: iptables chain OSSEC (repaired: removed a rule not ours "
+        "from chain OSSEC: -j %s, jump from INPUT, jump from FORWARD) (exit 0)" % target)
+    # An administrator's own DROP lets nothing through: it stays.
+    assert pair.server.rules() == OURS + ["-A OSSEC -s 10.0.0.0/8 -j DROP",
+                                          "-A OSSEC -s 192.0.2.7/32 -j DROP"]
+    assert pair.server.run([program, "delete", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert pair.connects(SERVER_V4)
+
+
+def test_list_and_restore_see_a_return_put_before_our_rules(pair, install):
+    from test_admin import admin, listing
+    from test_packets import CLIENT_V4, SERVER_V4
+    program = install.program()
+    assert pair.server.run([program, "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    assert not pair.connects(SERVER_V4)
+    pair.server.check(["iptables", "-w", "-I", "OSSEC", "1", "-j", "RETURN"])
+    assert pair.connects(SERVER_V4)
+    assert listing(pair.server, install)["firewall-drop", CLIENT_V4]["state"] == "lost"
+    result = admin(pair.server, install, "restore")
+    assert (result.returncode, result.stderr) == (0, "")
+    # The repair put the block back in force: nothing left to re-add.
+    assert result.stdout == ("nothing to restore\nnote: iptables: repaired: removed a rule "
+                             "not ours from chain OSSEC: -j RETURN\n")
+    assert not pair.connects(SERVER_V4)
+    assert listing(pair.server, install)["firewall-drop", CLIENT_V4]["state"] == "in force"

@@ -6,6 +6,7 @@
     ossec-ar restore [--dry-run]            re-apply blocks the firewall lost
     ossec-ar expire --older-than D [--dry-run]
                                             lift blocks older than D
+    ossec-ar firewalld-setup                make the firewalld layout (reloads)
 
 Output is for people; ``--json`` gives the same data for scripts.  Exit
 codes are the programs' own (README, "Exit codes").  Every change goes
@@ -131,6 +132,10 @@ def _parser():
                       help="seconds, or a number followed by s, m, h, d or w")
     step.add_argument("--dry-run", action="store_true", help="only print them")
     step.set_defaults(handler=expire)
+    step = sub.add_parser("firewalld-setup", parents=[common], help="make the firewalld "
+                          "ipsets of firewall-drop and bind them to the drop zone; "
+                          "reloads firewalld once (an add never does)")
+    step.set_defaults(handler=firewalld_setup)
     return parser
 
 
@@ -457,3 +462,18 @@ def _apply(host, args, key, rows, notes, verb, nothing, done, change, lifting, l
                   "\n".join(["%s (%s): %s: %s" % (r["address"], r["program"], r["status"],
                                                  r["detail"]) for r in results]
                             + ["note: " + log.printable(n) for n in notes]), code)
+
+
+def firewalld_setup(host, args):
+    """The only place that reloads firewalld: a reload loses every
+    runtime-only rule, so an add never makes the layout itself."""
+    program = host.programs[0]
+    reason = program._missing(backends.REGISTRY["firewalld"], 4)
+    if reason:
+        raise exits.failed(exits.UNAVAILABLE, "firewalld: " + reason)
+    with program.lock():
+        program._load("firewalld").create_layout()
+    text = ("firewalld: ipsets %s and %s bound to zone drop; firewalld reloaded"
+            % (host.settings.option("ipset_v4", "ossec4"),
+               host.settings.option("ipset_v6", "ossec6")))
+    return Result({"firewalld_setup": text}, text)

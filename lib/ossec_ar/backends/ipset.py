@@ -8,15 +8,28 @@ Layout (set names configurable)::
     ip6tables -I INPUT|FORWARD 1 -m set --match-set ossec6 src -j DROP
 
 A ban is one set element: constant time to add and to match.  An add is
-two calls when the layout is whole: ``ipset add`` (whose answer says
-whether the address was there already) and one ``iptables-restore
---noflush`` holding a ``-C`` line for each rule, which fails if one is
-gone.  A set is created only when missing, so one that the administrator
-made with other options is used as it is; when it is full, the add fails
-with ipset's own "Hash is full" and exit 75, never silently.
+two calls when the layout is whole: one ``ipset restore`` (below) and one
+``iptables-restore --noflush`` holding a ``-C`` line for each rule, which
+fails if one is gone.
+
+Our sets are exactly what we create: hash:ip, that family, that maxelem,
+no timeout and no other option.  A set of that name made otherwise (whose
+elements expire, or a net type where a delete cannot lift an address that a
+wider element covers) is a broken layout: the add fails with exit 75 and a
+line saying what the set is, and adds nothing.  The check costs no call of
+its own: the add's ``ipset restore`` reads ``list -t NAME`` (the header),
+then ``create NAME ... -exist`` (which the kernel refuses when the existing
+set's type or options differ), then ``add NAME ADDR`` and ``list -t NAME``
+again (the count of elements says whether the address was new); it stops
+at the first line that fails, and the line number says which.  A full set fails
+with ipset's own "Hash is full" and exit 75, never silently.  A delete
+runs ``del`` and ``test`` in one ``ipset -`` batch: if the address still
+matches after the delete, it is not "unblocked" but exit 75.
 """
 
+from ..commands import Result
 from ..config import table_name
+from ..exits import TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
                    addresses, unusable)
 from .iptables import HOOKS, TOOLS, Table
@@ -27,6 +40,8 @@ _NO_SET = "set with the given name does not exist"
 # Not in the set, no such set, or a kernel without ip_set.
 _ABSENT = ("it's not added", "does not exist", "Protocol not supported")
 _NO_KERNEL = ("Protocol not supported", "Cannot open session to kernel")
+_HEADER_KEYS = ("Name", "Type", "Revision", "Header", "Size in memory", "References",
+                "Number of entries")
 
 
 class Backend(Base):
@@ -38,15 +53,26 @@ class Backend(Base):
 
     def add(self, address):
         name = self.set_name(address.version)
+        create = self._create_line(name, address.version)
+        add = "add %s %s\n" % (name, address.text)
         repairs = []
-        result = self.run("ipset", "add", name, address.text)
-        if _NO_SET in result.output:
-            self.check("ipset", "create", name, "hash:ip", "family", FAMILY[address.version],
-                       "maxelem", str(MAXELEM))
+        # -exist, once given, holds for the lines after it too: "add" then
+        # never says "already added", so the two headers' counts say it.
+        listed = "list -t %s\n" % name
+        result = self._restore(listed + create + " -exist\n" + add + listed)
+        counts = _entry_counts(result)
+        if _failed_at(result, 1) and _NO_SET in result.output:
+            result = self._restore(create + "\n" + add)
+            counts = [0, 1]
             repairs.append("created set %s" % name)
-            result = self.run("ipset", "add", name, address.text)
-        status = self.sort(result, BLOCKED, ((ALREADY_BLOCKED, ("already added",)),
-                                             (unusable, _NO_KERNEL)))
+        elif _failed_at(result, 2):
+            raise failed(TEMPFAIL, "ipset %s is not the set we make (hash:ip, family %s "
+                         "maxelem %d, nothing else) but %s: remove it (and the iptables "
+                         "rules that use it); the next add makes ours"
+                         % (name, FAMILY[address.version], MAXELEM, _found(result)))
+        status = self.sort(_errors_only(result), BLOCKED, ((unusable, _NO_KERNEL),))
+        if len(counts) == 2 and counts[0] == counts[1]:
+            status = ALREADY_BLOCKED
         if repairs or not self._rules_in_place(address.version, name):
             repairs += self._ensure_rules(address.version, name)
         detail = "ipset %s" % name
@@ -55,9 +81,25 @@ class Backend(Base):
         return status, detail
 
     def delete(self, address):
+        """``del`` then ``test`` in one batch (``ipset -`` goes on after a
+        failed line): an address still matched after the delete is covered
+        by a wider element, and stays dropped."""
         name = self.set_name(address.version)
-        result = self.run("ipset", "del", name, address.text)
+        batch = "del {0} {1}\ntest {0} {1}\n".format(name, address.text)
+        result = self.run("ipset", "-", input=batch.encode())
+        if "%s is in set %s" % (address.text, name) in result.output:
+            raise failed(TEMPFAIL, "ipset %s still matches %s after the delete: an element "
+                         "wider than one address covers it" % (name, address.text))
+        result = _errors_only(result)
+        if not result.output:
+            return UNBLOCKED, "ipset %s" % name
         return self.sort(result, UNBLOCKED, ((NOT_BLOCKED, _ABSENT),)), "ipset %s" % name
+
+    def _create_line(self, name, version):
+        return "create %s hash:ip family %s maxelem %d" % (name, FAMILY[version], MAXELEM)
+
+    def _restore(self, lines):
+        return self.run("ipset", "restore", input=lines.encode())
 
     def members(self, version):
         result = self.run("ipset", "list", self.set_name(version))
@@ -86,3 +128,28 @@ class Backend(Base):
                 table.change("-I", hook, "1", *rule)
                 repairs.append("%s rule in %s" % (table.tool, hook))
         return repairs
+
+
+def _failed_at(result, line):
+    return not result.ok and ("Error in line %d:" % line) in result.output
+
+
+def _entry_counts(result):
+    return [int(line.split(": ", 1)[1]) for line in result.output.splitlines()
+            if line.startswith("Number of entries: ")]
+
+
+def _found(result):
+    """What ``list -t`` said the set is: its type and header."""
+    fields = dict(line.split(": ", 1) for line in result.output.splitlines()
+                  if line.split(": ", 1)[0] in ("Type", "Header"))
+    return "%s, %s" % (fields.get("Type", "?"), fields.get("Header", "?"))
+
+
+def _errors_only(result):
+    """*result* without the header lines of ``list -t`` and the prompts of
+    ``ipset -``: what is left is the tools' messages."""
+    lines = [line.replace("ipset> ", "") for line in result.output.splitlines()]
+    kept = [line for line in lines if line.strip() and line.split(": ", 1)[0]
+            not in _HEADER_KEYS and " is NOT in set " not in line]
+    return Result(result.argv, result.returncode, "\n".join(kept))

@@ -6,6 +6,14 @@ Every add re-creates whatever of that layout is missing, so a flushed
 firewall heals at the next ban.  Every delete also removes the rules that the
 stock scripts put straight into INPUT and FORWARD.
 
+The chain holds our DROP rules and nothing that could take a packet out
+of it before them: a rule whose target is not DROP, REJECT, LOG or NFLOG
+(a RETURN, an ACCEPT, a jump elsewhere) is deleted by the next add, which
+names it in its outcome line, and by ``ossec-ar restore``.  An
+administrator's own DROP of a network in our chain stays.  Until then
+``ossec-ar list`` counts only the rules before such a rule as in force.
+The check reads the listing the add makes anyway: no extra call.
+
 One ``iptables -S`` listing per run gives the chain, the jumps and the rules
 at once; it is cheaper than a ``-C`` per item, and what we then change is
 decided from one consistent view (the run holds our lock).  The listing has
@@ -13,6 +21,7 @@ the same format under iptables-legacy and iptables-nft.  Its cost grows
 with the chain, which is why ``auto`` prefers the set layouts.
 """
 
+import shlex
 import time
 
 from ..config import chain_name
@@ -24,6 +33,8 @@ HOOKS = ("INPUT", "FORWARD")
 TOOLS = {4: "iptables", 6: "ip6tables"}
 _HOST_BITS = {4: "/32", 6: "/128"}
 _RESOURCE_PROBLEM = 4   # the xtables lock, or a concurrent nftables update
+# Targets after which a packet can go nowhere but to a drop or to the next rule.
+_KEEPS_PACKETS_IN = frozenset(("DROP", "REJECT", "LOG", "NFLOG"))
 
 
 class Backend(Base):
@@ -62,12 +73,32 @@ class Backend(Base):
         return UNBLOCKED, "%s: removed %s" % (table.tool, ", ".join(removed))
 
     def members(self, version):
-        """Our single-address rules only: a network an administrator put in
-        our chain by hand is not one of our blocks."""
+        """Our single-address rules that packets reach: a network an
+        administrator put in our chain by hand is not one of our blocks, and
+        a rule after one that lets packets out of the chain blocks nothing."""
         rules = self.table(version).rules()
-        return addresses([rule[1] for rule in rules.get(self.chain, ())
+        reached = []
+        for rule in rules.get(self.chain, ()):
+            if lets_packets_out(rule):
+                break
+            reached.append(rule)
+        return addresses([rule[1] for rule in reached
                           if len(rule) == 4 and rule[0] == "-s"
                           and rule[2:] == ["-j", "DROP"]], version)
+
+    def verify(self):
+        """For ``ossec-ar restore``: repair each family's layout where our
+        chain exists (it is never created here)."""
+        done = []
+        for version, tool in sorted(TOOLS.items()):
+            if self.tools.find(tool) is None:
+                continue
+            table = self.table(version)
+            rules = table.rules()
+            if self.chain in rules:
+                prefix = "" if version == 4 else tool + ": "
+                done += [prefix + repair for repair in self._ensure_layout(table, rules)]
+        return "repaired: " + ", ".join(done) if done else None
 
     def table(self, version):
         return Table(self, TOOLS[version])
@@ -78,6 +109,7 @@ class Backend(Base):
             table.change("-N", self.chain)
             rules[self.chain] = []
             repairs.append("created chain %s" % self.chain)
+        repairs += self._remove_rules_letting_packets_out(table, rules[self.chain])
         jump = ["-j", self.chain]
         for hook in HOOKS:
             positions = [i for i, rule in enumerate(rules.get(hook, ())) if rule == jump]
@@ -95,6 +127,37 @@ class Backend(Base):
             repairs.append("jump from %s%s" % (hook, " moved to the top"
                                                if positions else ""))
         return repairs
+
+    def _remove_rules_letting_packets_out(self, table, chain_rules):
+        """Delete, by number and from the last, each rule of our chain that
+        could let a packet out before our DROPs; *chain_rules* is updated."""
+        removed = []
+        for index in reversed(range(len(chain_rules))):
+            if lets_packets_out(chain_rules[index]):
+                table.change("-D", self.chain, str(index + 1))
+                removed.insert(0, "removed a rule not ours from chain %s: %s"
+                               % (self.chain, " ".join(chain_rules.pop(index))))
+        return removed
+
+
+def lets_packets_out(rule):
+    """Whether a rule (its words after ``-A CHAIN``) may end a packet's
+    walk through our chain other than by dropping it: its target is not one
+    of _KEEPS_PACKETS_IN, or it is a goto.  A rule without a target only
+    counts packets.  Our own ``-s ADDR -j DROP`` is decided without parsing."""
+    if rule[-2:] == ["-j", "DROP"]:
+        return False
+    try:
+        words = shlex.split(" ".join(rule))
+    except ValueError:          # quoting we cannot read: assume the worst
+        return True
+    if "-g" in words or "--goto" in words:
+        return True
+    for flag in ("-j", "--jump"):
+        if flag in words:
+            position = words.index(flag) + 1
+            return position >= len(words) or words[position] not in _KEEPS_PACKETS_IN
+    return False
 
 
 def _drop_rule(address):
