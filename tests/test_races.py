@@ -23,8 +23,11 @@ import time
 
 import pytest
 
+from ossec_ar import backends, exits, log, state
 from test_attacks import (ATTACKER_PYTHON, GID, IN_PRIVATE_MOUNTS, UID, as_attacker, checksums,
                           drop_agent, make_agent)
+from test_attacks import agent, wazuh_agent         # noqa: F401 (fixtures, both layouts)
+from test_unblock import Agent as UnblockAgent
 from test_packets import CLIENT_V4, SERVER_V4, Pair
 
 # Runs in the agent's private mounts and network namespace: binds /dev/log
@@ -68,13 +71,6 @@ def many_runs(agent, program, address, actions):
                             timeout=30 + 2 * len(actions))
     assert result.returncode == 0, result
     return json.loads(result.stdout)
-
-
-@pytest.fixture(params=["ossec", "wazuh"])
-def agent(request):
-    host = make_agent(request.param)
-    yield host
-    drop_agent(host)
 
 
 def ledger_records(agent):
@@ -295,17 +291,8 @@ def ossec_agent():
     drop_agent(host)
 
 
-@pytest.fixture
-def wazuh_agent():
-    host = make_agent("wazuh")
-    yield host
-    drop_agent(host)
-
-
 # -- Lifting is never stopped by the configuration ---------------------------
 
-from ossec_ar import backends, exits, log, state       # noqa: E402
-from test_unblock import Agent as UnblockAgent      # noqa: E402
 
 BROKEN = "[firewall-drop]\nbackend = iptable\n"     # a typo, by root
 
