@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from . import __version__, backends, config, exits, ledger, log, safefile
+from . import __version__, backends, config, exits, ledger, log, protect, safefile
 from . import address as addresses
 from .address import Address
 from .firewall import FirewallDrop
@@ -164,7 +164,8 @@ def status(host, args):
             "backend": {"configured": host.settings.backend, "auto": _auto_choice(host)},
             "tools": _tools(host), "config": _config_state(host.prefix),
             "log": {"path": host.log_file, "writable": _writable(host.log_file)},
-            "layouts": _layouts(host), "ledgers": [], "locks": []}
+            "layouts": _layouts(host), "ledgers": [], "locks": [],
+            "protected": _protected(host)}
     for program in host.programs:
         data["ledgers"].append(_ledger_state(host.prefix, program.name))
         try:
@@ -196,7 +197,25 @@ def status(host, args):
             lines.append("note: " + log.printable(item["note"]))
     for item in data["locks"]:
         lines.append("lock %s: %s" % (item["program"], item["state"]))
+    protected = data["protected"]
+    lines.append("protected (protect = %s): %s" % (
+        " ".join(protected["protect"]) or "none",
+        "%d addresses" % len(protected["addresses"]) if protected["protect"] else
+        "none; only the allowlist is refused"))
+    lines += ["  %-39s %s" % (item["address"], item["reason"])
+              for item in protected["addresses"]]
+    lines += ["  note: %s" % note for note in protected["notes"]]
     return Result(data, "\n".join(lines))
+
+
+def _protected(host):
+    """What the protections cover now (see ``protect``): each address
+    once per protection, with the reason an add of it is refused."""
+    settings = host.settings
+    rows, notes = protect.listing(settings.protect, host.prefix, host.system)
+    return {"protect": list(settings.protect), "notes": notes,
+            "addresses": [{"address": address.text, "protection": name, "reason": reason}
+                          for address, name, reason in rows]}
 
 
 def _auto_choice(host):

@@ -36,6 +36,7 @@ class Settings:
     lock_wait = 60.0
     host_deny_lock_wait = 60.0
     allowlist = ()          # (text as written, ip_network) pairs
+    protect = ("self", "gateways", "resolvers", "manager")     # protect.NAMES
     system_name = None      # None: what uname(2) says
     tool_dirs = ()          # (): commands.DEFAULT_TOOL_DIRS
 
@@ -290,6 +291,21 @@ def _networks(value):
     return tuple(networks)
 
 
+def _protections(value):
+    """``protect``: any of the protections' names, or ``none``."""
+    from .protect import NAMES
+    words = value.replace(",", " ").split()
+    if words == ["none"]:
+        return ()
+    for word in words:
+        if word not in NAMES:
+            raise ValueError("unknown protection %r (known: %s; or none alone)"
+                             % (word, ", ".join(NAMES)))
+    if not words:
+        raise ValueError("no protection given (to turn them all off: none)")
+    return tuple(name for name in NAMES if name in words)
+
+
 def _unmapped(network):
     """An IPv4-mapped network (``::ffff:192.0.2.10``, ``::ffff:10.0.0.0/104``)
     as the IPv4 one it means: the programs read a mapped address as IPv4,
@@ -309,7 +325,8 @@ _KEYS = {
     "firewall-drop": {"backend": ("backend", _backend),
                       "lock_wait": ("lock_wait", _seconds)},
     "host-deny": {"lock_wait": ("host_deny_lock_wait", _seconds)},
-    "allowlist": {"addresses": ("allowlist", _networks)},
+    "allowlist": {"addresses": ("allowlist", _networks),
+                  "protect": ("protect", _protections)},
     "system": {"name": ("system_name", _system),
                "tool_dirs": ("tool_dirs", _directories)},
 }

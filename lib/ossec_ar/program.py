@@ -14,7 +14,7 @@ import os
 import time
 
 from . import address as addresses
-from . import config, ledger
+from . import config, ledger, protect
 from .exits import (BLOCKED, NOPERM, NOT_BLOCKED, OK, REFUSED, UNAVAILABLE, UNBLOCKED, Stop,
                     failed, refused)
 from .lock import FileLock, lock_file
@@ -59,10 +59,10 @@ class Program:
         """
         address = addresses.parse(request.address, lifting=request.action != "add")
         ledger.now()                    # a clock no record can hold stops here
-        problem = None
+        problem = note = None
         if request.action == "add":
             self.settings
-            self.check_allowed(address)
+            note = self.check_allowed(address)
         elif self._settings is None:
             self._settings, problem = config.load_for_lifting(self.prefix)
         require_root()
@@ -70,6 +70,8 @@ class Program:
             if request.confirm is not None:
                 request.confirm(address)
             status, detail = self.add(address, request.rule_id, request.alert_id)
+            if note:
+                detail += "; " + note
         else:
             try:
                 status, detail = self.delete(address, request.rule_id, request.alert_id)
@@ -82,16 +84,23 @@ class Program:
         return status, address.text, detail
 
     def check_allowed(self, address):
-        """Refuse (65) an address on the allowlist.  Adds only: lifting a
-        block is always allowed, or allowlisting a blocked address would
-        keep it blocked for ever."""
-        if not self.settings.allowlist:
-            return
-        import ipaddress
-        literal = ipaddress.ip_address(address.packed)
-        for text, network in self.settings.allowlist:
-            if literal in network:
-                raise refused(REFUSED, "%s is on the allowlist (%s)" % (address, text))
+        """Refuse (65) an address on the allowlist or under a protection
+        (``protect``: the host's own addresses, gateways, resolvers,
+        manager).  Adds only: lifting a block is always allowed, or
+        allowlisting a blocked address would keep it blocked for ever.
+
+        Returns the note for the outcome line of the add (the protections
+        that could not be checked), or None."""
+        if self.settings.allowlist:
+            import ipaddress
+            literal = ipaddress.ip_address(address.packed)
+            for text, network in self.settings.allowlist:
+                if literal in network:
+                    raise refused(REFUSED, "%s is on the allowlist (%s)" % (address, text))
+        finding = protect.check(address, self.settings.protect, self.prefix, self.system)
+        if finding.reason:
+            raise refused(REFUSED, finding.reason)
+        return finding.note() or None
 
     # The changes, each under the lock.
 
@@ -109,7 +118,7 @@ class Program:
         (status, detail), or None when it was lifted in the meantime.
         Refused (65) as an add would be: link-local, allowlisted."""
         addresses.check_addable(address)
-        self.check_allowed(address)
+        note = self.check_allowed(address)
         with self.lock():
             entry = ledger.last(self.prefix, self.name, address)
             if entry is None or entry.op != "add":
@@ -117,7 +126,7 @@ class Program:
             status, detail, where = self.block(address, prefer=entry.backend)
             if status == BLOCKED:
                 detail = self._recorded("add", address, where, entry.rule, entry.alert, detail)
-            return status, detail
+            return status, detail + ("; " + note if note else "")
 
     def expire(self, address, before):
         """Lift *address* if the ledger's block of it began before the time

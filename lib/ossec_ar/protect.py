@@ -1,0 +1,616 @@
+"""Protections: the addresses an add never blocks, whatever the alert says,
+because blocking them cuts the host off.
+
+An attacker who can choose the source address of an alert (a spoofed
+packet, a scan relayed through the NAT gateway) must not make the host
+drop its own addresses, its default gateways, its resolvers or the OSSEC
+or Wazuh manager it reports to: the last would also stop the manager from
+lifting the block.  ``[allowlist] protect`` chooses among the four
+(:data:`NAMES`; all by default).
+
+Each is decided afresh on every add, from what the host says at that
+moment, and never by reading a whole table: a router holds a million
+routes and a busy host thousands of addresses and sockets.  On Linux the
+kernel answers single questions over netlink (``rtnetlink``) and no tool
+runs; on the other systems, whose backends run tools anyway, one
+``ifconfig -a`` or ``netstat -rn`` is read.  No name is ever looked up in
+the DNS: a manager given by name is found in ``/etc/hosts``, and on Linux
+by the agent daemon's own connection.
+
+A source that cannot be read is no protection and no failure: the add
+goes on, and its outcome line says which protection was unavailable and
+why.  Deletes are never refused: a protection that appears after a block
+was made must not keep it in place.
+"""
+
+import _socket
+import os
+import stat
+
+from . import address as addresses
+from . import safefile
+
+NAMES = ("self", "gateways", "resolvers", "manager")
+RESOLV_CONF = "/etc/resolv.conf"
+HOSTS = "/etc/hosts"
+READ_LIMIT = 1 << 16            # resolv.conf and /etc/hosts: what is read of them
+CONF_LIMIT = 1 << 20            # the agent's ossec.conf
+MANAGER_PORT = 1514             # ossec-remoted's and wazuh-remoted's default
+AGENT_DAEMONS = (b"ossec-agentd", b"wazuh-agentd")
+
+_WORDS = {"self": "one of the host's own addresses",
+          "gateways": "the host's default gateway",
+          "resolvers": "a resolver in %s" % RESOLV_CONF,
+          "manager": "the manager this agent reports to"}
+
+
+class Finding:
+    """What the protections say of one address: ``reason`` (why it is
+    refused, or None) and ``unavailable`` (the protections that could not
+    be checked, with why), for the outcome line."""
+
+    def __init__(self):
+        self.reason = None
+        self.unavailable = []
+
+    def note(self):
+        return "; ".join("protection '%s' unavailable: %s" % item for item in self.unavailable)
+
+
+def check(address, protections, prefix, system):
+    """The :class:`Finding` for adding *address* on this host, with the
+    protections named in *protections* (a subset of :data:`NAMES`)."""
+    finding = Finding()
+    if not protections:
+        return finding
+    host = LinuxHost() if system.name == "Linux" else ToolHost(system)
+    try:
+        for name in NAMES:
+            if name not in protections:
+                continue
+            try:
+                because = _CHECKS[name](host, address, prefix)
+            except Unavailable as problem:
+                finding.unavailable.append((name, str(problem)))
+                continue
+            if because:
+                finding.reason = "%s%s (protect = %s)" % (
+                    _WORDS[name], " (%s)" % because if because is not True else "", name)
+                break
+    finally:
+        host.close()
+    return finding
+
+
+class Unavailable(Exception):
+    """A protection's source could not be read; the text says why."""
+
+
+def _self(host, address, prefix):
+    return host.is_own(address)
+
+
+def _gateways(host, address, prefix):
+    return host.gateway_of(address)
+
+
+def _resolvers(host, address, prefix):
+    return address.packed in resolvers()
+
+
+def _manager(host, address, prefix):
+    """The configuration's addresses first.  The agent daemon's sockets
+    are asked only where the configuration leaves the manager unknown (a
+    name that /etc/hosts does not hold, or a file that cannot be read):
+    the kernel answers that question by walking every TCP socket of the
+    host, a millisecond or more, and the daemon connects to nothing but
+    what its configuration names."""
+    manager = Manager(prefix)
+    problem = None
+    try:
+        manager.read()
+    except Unavailable as error:
+        problem = error
+    if address.packed in manager.addresses:
+        return manager.addresses[address.packed]
+    if (problem is not None or manager.unresolved) and \
+            host.agent_connected(address, manager.ports, manager.protocols):
+        return "the agent daemon is connected to it"
+    if problem is not None:
+        raise problem
+    return None
+
+
+_CHECKS = {"self": _self, "gateways": _gateways, "resolvers": _resolvers,
+           "manager": _manager}
+
+
+# Linux: the kernel, over netlink.
+
+class LinuxHost:
+    def __init__(self):
+        self._route_session = None
+        self._routes = {}
+
+    def close(self):
+        if self._route_session is not None:
+            self._route_session.close()
+
+    def _session(self):
+        from . import rtnetlink
+        if self._route_session is None:
+            try:
+                self._route_session = rtnetlink.Session(rtnetlink.NETLINK_ROUTE)
+            except rtnetlink.NetlinkError as error:
+                raise Unavailable(str(error))
+        return self._route_session
+
+    def _route(self, address):
+        """The kernel's route to *address* (one lookup, asked once)."""
+        from . import rtnetlink
+        if address.packed not in self._routes:
+            try:
+                self._routes[address.packed] = rtnetlink.route_to(self._session(),
+                                                                  address.packed)
+            except rtnetlink.NetlinkError as error:
+                raise Unavailable(str(error))
+        return self._routes[address.packed]
+
+    def is_own(self, address):
+        """A local route says so for every IPv4 address of the host, on
+        an interface up or down.  IPv6 has none for an address still in
+        duplicate address detection or on an interface that is down, so
+        there the kernel's list of addresses is read (one line each)."""
+        from . import rtnetlink
+        route = self._route(address)
+        if route is not None and route.kind == rtnetlink.RTN_LOCAL:
+            return True
+        if address.version == 6:
+            return _in_if_inet6(address.packed)
+        return False
+
+    def gateway_of(self, address):
+        """Whether *address* is a next hop of a default route: only an
+        address the host reaches directly can be one (or one reached
+        through itself, ``via X onlink``).  Then the default routes are
+        looked up, the preferred one and the one through the address's own
+        interface, every next hop of each; for IPv4, also every default
+        route of the main table (the head of its dump).  Of several IPv6
+        default routes through one interface with different metrics, only
+        the one the kernel prefers is seen."""
+        from . import rtnetlink
+        route = self._route(address)
+        if route is None or route.kind != rtnetlink.RTN_UNICAST:
+            return None
+        if any(gateway == address.packed for gateway, _ in route.hops):
+            return "the route to it goes through it"
+        if route.hops:
+            return None
+        session = self._session()
+        hidden = None
+        try:
+            defaults = [rtnetlink.default_route(session, address.version, oif)
+                        for oif in (0, route.oif)]
+            if address.version == 4:
+                defaults += rtnetlink.main_defaults_v4()
+        except rtnetlink.NetlinkError as error:
+            raise Unavailable(str(error))
+        for default in defaults:
+            if default is None:
+                continue
+            if default.length != 0:
+                hidden = default.length
+                continue
+            for gateway, index in default.hops:
+                if gateway == address.packed:
+                    return "default via %s" % rtnetlink.interface_name(index)
+        if hidden is not None and address.version == 6:      # IPv4 read the table's head
+            raise Unavailable("a route to /%d covers the address that finds the default"
+                              " route" % hidden)
+        return None
+
+    def agent_connected(self, address, ports, protocols):
+        """True if the agent daemon holds a socket connected to *address*
+        on one of *ports* (*protocols*: "tcp", "udp").  The kernel filters
+        the sockets; only for one that matches are the daemon's
+        descriptors looked at."""
+        from . import rtnetlink
+        numbers = tuple(rtnetlink.PROTOCOLS[name] for name in sorted(protocols))
+        try:
+            with rtnetlink.Session(rtnetlink.NETLINK_SOCK_DIAG) as session:
+                inodes = set()
+                for port in sorted(ports):
+                    inodes.update(c.inode for c in rtnetlink.sockets_to(
+                        session, address.packed, port, numbers))
+        except rtnetlink.NetlinkError as error:
+            raise Unavailable("sockets: %s" % error)
+        return bool(inodes) and bool(inodes & _agent_socket_inodes())
+
+
+    def own_addresses(self):
+        from . import rtnetlink
+        session = self._session()
+        found = []
+        for version in (4, 6):
+            try:
+                listed = rtnetlink.addresses(session, version)
+            except rtnetlink.NetlinkError as error:
+                raise Unavailable(str(error))
+            found += [(_address(packed), "own address (on %s)" % rtnetlink.interface_name(index))
+                      for packed, index in listed]
+        return found
+
+    def gateways(self):
+        from . import rtnetlink
+        session = self._session()
+        found = []
+        for version in (4, 6):
+            try:
+                routes = rtnetlink.default_routes(session, version)
+            except rtnetlink.NetlinkError as error:
+                raise Unavailable(str(error))
+            found += [(_address(gateway), "gateway (default via %s)"
+                       % rtnetlink.interface_name(index))
+                      for route in routes for gateway, index in route.hops]
+        return found
+
+    def agent_peers(self, ports, protocols):
+        """[(peer bytes, port)] of the agent daemon's sockets to *ports*."""
+        from . import rtnetlink
+        numbers = tuple(rtnetlink.PROTOCOLS[name] for name in sorted(protocols))
+        try:
+            with rtnetlink.Session(rtnetlink.NETLINK_SOCK_DIAG) as session:
+                connections = [c for port in sorted(ports)
+                               for c in rtnetlink.sockets_to(session, None, port, numbers)]
+        except rtnetlink.NetlinkError as error:
+            raise Unavailable("sockets: %s" % error)
+        if not connections:
+            return []
+        mine = _agent_socket_inodes()
+        return sorted({(c.peer, c.port) for c in connections if c.inode in mine})
+
+
+def _in_if_inet6(packed):
+    """True if /proc/net/if_inet6 lists *packed*: one line per address,
+    its 32 hex digits first."""
+    try:
+        data, _ = safefile.read_file("/proc/net/if_inet6", 1 << 24)
+    except OSError as error:
+        raise Unavailable("/proc/net/if_inet6: %s" % error.strerror)
+    if data is None:
+        raise Unavailable("/proc/net/if_inet6 is absent")
+    digits = packed.hex().encode()
+    return data.startswith(digits + b" ") or b"\n" + digits + b" " in data
+
+
+def _agent_socket_inodes():
+    """The inodes of the sockets that OSSEC's or Wazuh's agent daemon
+    holds, found by their names in /proc."""
+    inodes = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % pid, "rb") as comm:
+                if comm.read(64).strip() not in AGENT_DAEMONS:
+                    continue
+            for fd in os.listdir("/proc/%s/fd" % pid):
+                target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+        except (OSError, ValueError):
+            continue
+    return inodes
+
+
+# Other systems: the tools their manual pages describe.
+
+class ToolHost:
+    """``ifconfig -a`` and ``netstat -rn``, read once per run: their output
+    is parsed for the address asked about only."""
+
+    def __init__(self, system):
+        self.system = system
+
+    def close(self):
+        pass
+
+    def _output(self, argv):
+        tools = self.system.tools
+        path = tools.find(argv[0])
+        if path is None:
+            raise Unavailable("%s not found" % argv[0])
+        result = tools.run([path] + argv[1:], 10)
+        if not result.ok:
+            raise Unavailable("%s failed: %s" % (" ".join(argv),
+                                                 result.output.strip()[:200]))
+        return result.output
+
+    def is_own(self, address):
+        return address in own_addresses(self._output(["ifconfig", "-a"]))
+
+    def gateway_of(self, address):
+        family = "inet" if address.version == 4 else "inet6"
+        for gateway, where in default_gateways(self._output(["netstat", "-rn", "-f",
+                                                             family])):
+            if gateway == address:
+                return "default via %s" % where if where else True
+        return None
+
+    def agent_connected(self, address, ports, protocols):
+        return False            # no socket listing without /proc: the file only
+
+    def agent_peers(self, ports, protocols):
+        return []
+
+    def own_addresses(self):
+        return [(address, "own address") for address in
+                sorted(own_addresses(self._output(["ifconfig", "-a"])))]
+
+    def gateways(self):
+        return [(gateway, "gateway (default via %s)" % where if where else "gateway")
+                for family in ("inet", "inet6") for gateway, where in
+                default_gateways(self._output(["netstat", "-rn", "-f", family]))]
+
+
+def own_addresses(text):
+    """The addresses in ``ifconfig -a`` output, as BSD, macOS, Solaris
+    and AIX print them: ``inet ADDR`` and ``inet6 ADDR[%scope][/len]``."""
+    found = set()
+    words = text.split()
+    for index, word in enumerate(words[:-1]):
+        if word in ("inet", "inet6"):
+            found.add(_host(words[index + 1]))
+    found.discard(None)
+    return found
+
+
+def default_gateways(text):
+    """[(gateway Address, interface or "")] of the default routes in
+    ``netstat -rn`` output: a line whose first word is ``default`` (or
+    ``0.0.0.0``, ``::/0``) and whose second is an address."""
+    found = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 2 or words[0] not in ("default", "0.0.0.0", "::/0", "::"):
+            continue
+        gateway = _host(words[1])
+        if gateway is not None:
+            found.append((gateway, words[-1] if len(words) > 3 else ""))
+    return found
+
+
+def _host(text):
+    return addresses.host(text.split("%", 1)[0].split("/", 1)[0])
+
+
+# Files: resolv.conf, the agent's ossec.conf, /etc/hosts.
+
+def _read(path, limit, follow=True):
+    """The first *limit* bytes of the regular file *path*, or None if it
+    does not exist.  Never waits (O_NONBLOCK: a FIFO is refused, not
+    read); *follow*: whether a symbolic link is followed (resolv.conf is
+    often one, into /run)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    if not follow:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise Unavailable("%s: %s" % (path, error.strerror))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unavailable("%s is not a regular file" % path)
+        return os.read(fd, limit)
+    except OSError as error:
+        raise Unavailable("%s: %s" % (path, error.strerror))
+    finally:
+        os.close(fd)
+
+
+def resolvers():
+    """The address bytes of the ``nameserver`` lines of resolv.conf, read
+    as the C library reads them (``inet_aton`` for IPv4, a scope id after
+    ``%`` ignored); a line with a name or garbage is not a resolver."""
+    data = _read(RESOLV_CONF, READ_LIMIT)
+    found = set()
+    for line in (data or b"").splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == b"nameserver":
+            packed = _packed(words[1].split(b"%", 1)[0])
+            if packed is not None:
+                found.add(packed)
+    return found
+
+
+def _packed(word):
+    """The bytes of the address *word* (IPv4-mapped as IPv4), or None."""
+    try:
+        text = word.decode("ascii")
+        if ":" in text:
+            packed = _socket.inet_pton(_socket.AF_INET6, text)
+            return packed[12:] if packed[:12] == bytes(10) + b"\xff\xff" else packed
+        return _socket.inet_aton(text)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+class Manager:
+    """The manager of the agent installed at *prefix*, from its
+    ``etc/ossec.conf``: :attr:`addresses` (``{bytes: where it was
+    found}``) and :attr:`ports`.
+
+    OSSEC names it with ``<client><server-ip>`` or ``<server-hostname>``,
+    Wazuh with ``<client><server><address>`` (each may repeat); the ports
+    come from ``<port>`` in either place.  The file is read as text, never
+    by an XML parser: Wazuh's ``etc/`` is writable by the wazuh user, so
+    the file is opened without following a link, never waited on, read up
+    to :data:`CONF_LIMIT`, and nothing in it is expanded.
+    """
+
+    def __init__(self, prefix):
+        self.path = os.path.join(prefix, "etc", "ossec.conf")
+        self.addresses = {}
+        self.unresolved = []            # names that /etc/hosts does not hold
+        self.ports = {MANAGER_PORT}
+        self.protocols = {"tcp", "udp"}
+
+    def read(self):
+        data = _read(self.path, CONF_LIMIT + 1, follow=False)
+        if data is None:
+            return
+        if len(data) > CONF_LIMIT:
+            raise Unavailable("%s is larger than %d bytes" % (self.path, CONF_LIMIT))
+        text = data.decode("utf-8", "replace")
+        names, ports, protocols = [], set(), set()
+        for client in _elements(_uncommented(text), "client"):
+            for tag in ("server-ip", "address"):
+                for value in _elements(client, tag):
+                    packed = _packed(value.strip().encode("utf-8", "replace"))
+                    if packed is not None:
+                        self.addresses[packed] = "<%s> in %s" % (tag, self.path)
+                    else:
+                        names.append((tag, value.strip()))
+            for value in _elements(client, "server-hostname"):
+                names.append(("server-hostname", value.strip()))
+            for value in _elements(client, "port"):
+                if value.strip().isdigit() and 0 < int(value.strip()) < 65536:
+                    ports.add(int(value.strip()))
+            for value in _elements(client, "protocol"):
+                if value.strip().lower() in ("tcp", "udp"):
+                    protocols.add(value.strip().lower())
+        if ports:
+            self.ports = ports
+        if protocols:
+            self.protocols = protocols
+        if names:
+            table = hosts_table()
+            for tag, name in names:
+                found = table.get(name.lower(), ())
+                for packed in found:
+                    self.addresses[packed] = "<%s> %s, in %s" % (tag, name, HOSTS)
+                if not found:
+                    self.unresolved.append(name)
+
+
+def _uncommented(text):
+    parts, start = [], 0
+    while True:
+        begin = text.find("<!--", start)
+        if begin < 0:
+            parts.append(text[start:])
+            return "".join(parts)
+        parts.append(text[start:begin])
+        end = text.find("-->", begin + 4)
+        if end < 0:
+            return "".join(parts)
+        start = end + 3
+
+
+def _elements(text, tag):
+    """The contents of every ``<tag>...</tag>`` in *text*, outermost
+    first; a tag with attributes counts, an unclosed one does not."""
+    found, start = [], 0
+    opening, closing = "<%s" % tag, "</%s>" % tag
+    while True:
+        begin = text.find(opening, start)
+        if begin < 0:
+            return found
+        after = begin + len(opening)
+        close = text.find(">", after)
+        if close < 0:
+            return found
+        if text[after:close].strip() and text[after] not in " \t\r\n":
+            start = after                   # <client-x>, not <client>
+            continue
+        end = text.find(closing, close + 1)
+        if end < 0:
+            return found
+        found.append(text[close + 1:end])
+        start = end + len(closing)
+
+
+def hosts_table():
+    """``{lower-case name: [address bytes]}`` from /etc/hosts (never the
+    DNS)."""
+    table = {}
+    try:
+        data = _read(HOSTS, READ_LIMIT)
+    except Unavailable:
+        return table
+    for line in (data or b"").splitlines():
+        words = line.split(b"#", 1)[0].split()
+        if len(words) < 2:
+            continue
+        packed = _packed(words[0].split(b"%", 1)[0])
+        if packed is None:
+            continue
+        for name in words[1:]:
+            table.setdefault(name.decode("utf-8", "replace").lower(), []).append(packed)
+    return table
+
+
+# What ossec-ar status shows: every protected address now.
+
+def listing(protections, prefix, system):
+    """``(rows, notes)``: ``rows`` are ``(Address, protection, reason)``
+    for every address the protections in *protections* cover now, sorted;
+    ``notes`` say which could not be listed and why.  Whole tables are
+    read here (status is run by a person, not on every add)."""
+    rows, notes = [], []
+    host = LinuxHost() if system.name == "Linux" else ToolHost(system)
+    try:
+        for name in NAMES:
+            if name not in protections:
+                continue
+            try:
+                rows += [(address, name, reason) for address, reason in
+                         _LISTINGS[name](host, prefix)]
+            except Unavailable as problem:
+                notes.append("protection '%s' unavailable: %s" % (name, problem))
+    finally:
+        host.close()
+    rows.sort(key=lambda row: (row[0], NAMES.index(row[1])))
+    return rows, notes
+
+
+def _list_self(host, prefix):
+    return host.own_addresses()
+
+
+def _list_gateways(host, prefix):
+    return host.gateways()
+
+
+def _list_resolvers(host, prefix):
+    return [(_address(packed), "resolver (%s)" % RESOLV_CONF) for packed in resolvers()]
+
+
+def _list_manager(host, prefix):
+    manager = Manager(prefix)
+    problem = None
+    try:
+        manager.read()
+    except Unavailable as error:
+        problem = error
+    found = [(_address(packed), "manager (%s)" % where)
+             for packed, where in manager.addresses.items()]
+    known = set(manager.addresses)
+    found += [(_address(packed), "manager (the agent daemon's connection to port %d)" % port)
+              for packed, port in host.agent_peers(manager.ports, manager.protocols)
+              if packed not in known]
+    if problem is not None and not found:
+        raise problem
+    return found
+
+
+_LISTINGS = {"self": _list_self, "gateways": _list_gateways, "resolvers": _list_resolvers,
+             "manager": _list_manager}
+
+
+def _address(packed):
+    import ipaddress
+    return addresses.host(str(ipaddress.ip_address(packed)))
