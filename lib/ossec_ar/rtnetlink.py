@@ -38,6 +38,10 @@ _SOCK_DIAG_BY_FAMILY = 20
 _REQUEST, _DUMP = 0x1, 0x300
 _ERROR, _DONE = 2, 3
 _RTM_F_FIB_MATCH = 0x2000
+# What a route lookup answers for an address with no usable route: no
+# route at all, or one of type unreachable, blackhole, prohibit, throw.
+_ENOENT, _EAGAIN, _EACCES, _EINVAL, _ENETUNREACH, _EHOSTUNREACH = 2, 11, 13, 22, 101, 113
+_NO_ROUTE = (_ENOENT, _EAGAIN, _EACCES, _EINVAL, _ENETUNREACH, _EHOSTUNREACH)
 _SOL_NETLINK, _NETLINK_GET_STRICT_CHK = 270, 12
 _MAIN_TABLE = 254
 RTN_UNICAST, RTN_LOCAL = 1, 2
@@ -96,10 +100,10 @@ class Session:
     def __exit__(self, *exc):
         self.close()
 
-    def ask(self, kind, flags, payload):
-        """The payloads of the answers to one request, its error (a
-        negative errno) raised as ``OSError``, unless it is ENOENT or
-        ENETUNREACH or EHOSTUNREACH (no route): then no answer."""
+    def ask(self, kind, flags, payload, empty=(_ENOENT,)):
+        """The payloads of the answers to one request; its error (a
+        negative errno) raised as ``NetlinkError``, unless it is one of
+        *empty*: then no answer."""
         self._seq += 1
         seq = self._seq
         request = _struct.pack("=IHHII", 16 + len(payload), kind, _REQUEST | flags, seq, 0)
@@ -119,7 +123,7 @@ class Session:
                         continue
                     if answer == _ERROR:
                         error = -_struct.unpack_from("=i", body)[0]
-                        if error and error not in (2, 101, 113):
+                        if error and error not in empty:
                             raise OSError(error, _strerror(error))
                         finished = True
                     elif answer == _DONE:
@@ -155,7 +159,7 @@ def route_to(session, packed, oif=0, fib_match=False):
     body = header + _attribute(_RTA_DST, packed)
     if oif:
         body += _attribute(_RTA_OIF, _struct.pack("=i", oif))
-    for kind, answer in session.ask(_GETROUTE, 0, body):
+    for kind, answer in session.ask(_GETROUTE, 0, body, _NO_ROUTE):
         if kind == _NEWROUTE:
             return _route(answer)
     return None
