@@ -420,17 +420,25 @@ def resolvers():
     for line in (data or b"").splitlines():
         words = line.split()
         if len(words) >= 2 and words[0] == b"nameserver":
-            packed = _packed(words[1].split(b"%", 1)[0])
+            packed = _packed(words[1])
             if packed is not None:
                 found.add(packed)
     return found
 
 
 def _packed(word):
-    """The bytes of the address *word* (IPv4-mapped as IPv4), or None."""
+    """The bytes of the address *word* (IPv4-mapped as IPv4), or None.
+    IPv4 is read by inet_aton(3), as the C library's resolver reads
+    resolv.conf (``10.1``, octal parts), but never past a space; an IPv6
+    scope id (``%eth0``) is left out."""
     try:
         text = word.decode("ascii")
+        if not text or text.split() != [text]:
+            return None
         if ":" in text:
+            text, percent, scope = text.partition("%")     # fe80::1%eth0
+            if percent and not scope:
+                return None
             packed = _socket.inet_pton(_socket.AF_INET6, text)
             return packed[12:] if packed[:12] == bytes(10) + b"\xff\xff" else packed
         return _socket.inet_aton(text)
@@ -545,7 +553,7 @@ def hosts_table():
         words = line.split(b"#", 1)[0].split()
         if len(words) < 2:
             continue
-        packed = _packed(words[0].split(b"%", 1)[0])
+        packed = _packed(words[0])
         if packed is None:
             continue
         for name in words[1:]:
