@@ -73,6 +73,9 @@ def check(address, protections, prefix, system):
             except Unavailable as problem:
                 finding.unavailable.append((name, str(problem)))
                 continue
+            except Exception as error:      # a protection must never cost the block
+                finding.unavailable.append((name, "%s: %s" % (type(error).__name__, error)))
+                continue
             if because:
                 finding.reason = "%s%s (protect = %s)" % (
                     _WORDS[name], " (%s)" % because if because is not True else "", name)
