@@ -149,3 +149,17 @@ def test_manager_file_limits(files):
     found = protect.Manager(str(files / "prefix"))
     found.read()                                            # missing: not an agent
     assert found.addresses == {} and found.unresolved == []
+
+
+def test_an_unexpected_error_in_a_protection_is_a_note_not_a_failure(monkeypatch, files):
+    from ossec_ar import address, config
+    from ossec_ar.system import System
+
+    def broken(host, address, prefix):
+        raise ValueError("unexpected")
+
+    monkeypatch.setitem(protect._CHECKS, "self", broken)
+    finding = protect.check(address.parse("192.0.2.7"), ("self", "resolvers"),
+                            str(files / "prefix"), System(config.Settings()))
+    assert finding.reason is None
+    assert finding.note() == "protection 'self' unavailable: ValueError: unexpected"
