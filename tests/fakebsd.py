@@ -21,6 +21,16 @@ TOOLS = {name: REGISTRY[name].tools[4] for name in ("pf", "ipfw", "npf", "ipfilt
                                                      "genfilt")}
 
 
+# What every host of these systems has, whatever its firewall: the tools the
+# protections read (the host's own addresses, its default gateways).
+PROTECTION_TOOLS = ("ifconfig", "netstat")
+
+# The host's own addresses on em0, a primary and a secondary one of each
+# family (initial_state's "ifconfig"), and its default gateways ("route").
+OWN = ["198.51.100.10", "198.51.100.11", "2001:db8:ffff::10", "2001:db8:ffff::11"]
+GATEWAYS = {4: "198.51.100.1", 6: "2001:db8:ffff::1"}
+
+
 def tools(firewall, system):
     """The fakes that a host of *system* has for *firewall*: the tools its
     backend's registry line names there (one fake in tests/fakes/ each)."""
@@ -47,8 +57,15 @@ def initial_state():
         "aix": {"devices": {"ipsec_v4": "Available", "ipsec_v6": "Available"},
                 "table": {"4": [list(AIX_DEFAULT_RULE)], "6": []},
                 "active": {"4": [list(AIX_DEFAULT_RULE)], "6": []}},
+        # The interfaces of ifconfig(8), in its order.
+        "ifconfig": {"interfaces": [
+            {"name": "em0", "addresses": [
+                "198.51.100.10/24", "198.51.100.11/24", "fe80::5054:ff:fe12:3456/64",
+                "2001:db8:ffff::10/64", "2001:db8:ffff::11/64"]},
+            {"name": "lo0", "loopback": True, "addresses": [
+                "127.0.0.1/8", "::1/128", "fe80::1/64"]}]},
         # The routing table of route(8) and netstat(1): the host's own
-        # default routes; "system" is set by FakeHost.
+        # default routes; "system" is set by FakeHost (ifconfig reads it too).
         "route": {"system": None, "routes": [
             {"dst": "0.0.0.0", "plen": 0, "gateway": "198.51.100.1", "flags": "UGS",
              "iface": "em0"},
@@ -69,9 +86,9 @@ class FakeHost:
         self.name = name
         os.makedirs(self.directory)
         os.chmod(self.directory, 0o755)
-        for firewall in firewalls:
-            for tool in tools(firewall, name):
-                self._copy(tool)
+        for tool in sorted(set(PROTECTION_TOOLS).union(
+                *(tools(firewall, name) for firewall in firewalls))):
+            self._copy(tool)
         shutil.copy(os.path.join(FAKES, "fakelib.py"), self.directory)
         state = initial_state()
         state["route"]["system"] = name

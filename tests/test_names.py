@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from fakebsd import FakeHost
+from fakebsd import PROTECTION_TOOLS, FakeHost
 from test_packets import CLIENT_V4, SERVER_V4, Pair
 
 OSSEC_NAMES = ["firewall-drop.sh", "firewalld-drop.sh", "nftables-drop.sh", "route-null.sh",
@@ -63,7 +63,7 @@ def test_the_bsd_names_use_their_own_firewall(install, tmp_path, name, system, f
             name, where, " (repaired: created table ossec_fwtable, deny rule 1)"
             if firewall == "ipfw" else ""))
     tools = {call[0] for call in host.argvs()}
-    assert tools <= set(host_tools(firewall)), tools
+    assert tools <= set(host_tools(firewall) + PROTECTION_TOOLS), tools
     assert host.run_program(name, "delete", "-", "192.0.2.7", "1.1", "5712") == 0
     assert " delete 192.0.2.7: unblocked: " in install.log_lines()[-1]
 

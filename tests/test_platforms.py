@@ -112,67 +112,71 @@ def test_add_add_delete_delete(host, platform, address):
 
 
 # The exact argv (and stdin) of every tool call: an add, the same add again,
-# a delete.  No shell anywhere: each call is one argv list.
+# a delete.  No shell anywhere: each call is one argv list.  Each add first
+# reads the host's own addresses and default gateways (the protections);
+# a delete never does.
 T = ["-t", "ossec_fwtable", "-T"]
 ANCHOR = ["-a", "com.apple/ossec-ar"]
+PROTECT = [(["ifconfig", "-a"], ""), (["netstat", "-rn", "-f", "inet"], "")]
 EXPECTED_CALLS = {
-    "pf": [
+    "pf": PROTECT + [
         (["pfctl", "-s", "info"], ""), (["pfctl", "-s", "rules"], ""),
-        (["pfctl"] + T + ["add", V4], ""), (["pfctl", "-k", V4], ""),
+        (["pfctl"] + T + ["add", V4], ""), (["pfctl", "-k", V4], "")] + PROTECT + [
         (["pfctl", "-s", "info"], ""), (["pfctl", "-s", "rules"], ""),
         (["pfctl"] + T + ["add", V4], ""), (["pfctl", "-k", V4], ""),
         (["pfctl"] + T + ["delete", V4], ""), (["pfctl"] + ANCHOR + T + ["delete", V4], ""),
     ],
-    "macos-pf": [
+    "macos-pf": PROTECT + [
         (["pfctl", "-s", "info"], ""), (["pfctl", "-s", "rules"], ""),
         (["pfctl"] + ANCHOR + ["-s", "rules"], ""),
         (["pfctl"] + ANCHOR + ["-f", "-"], "table <ossec_fwtable> persist\n"
                                            "block drop in quick from <ossec_fwtable> to any\n"),
-        (["pfctl"] + ANCHOR + T + ["add", V4], ""), (["pfctl", "-k", V4], ""),
+        (["pfctl"] + ANCHOR + T + ["add", V4], ""), (["pfctl", "-k", V4], "")] + PROTECT + [
         (["pfctl", "-s", "info"], ""), (["pfctl", "-s", "rules"], ""),
         (["pfctl"] + ANCHOR + ["-s", "rules"], ""),
         (["pfctl"] + ANCHOR + T + ["add", V4], ""), (["pfctl", "-k", V4], ""),
         (["pfctl"] + T + ["delete", V4], ""), (["pfctl"] + ANCHOR + T + ["delete", V4], ""),
     ],
-    "ipfw": [
+    "ipfw": PROTECT + [
         (["sysctl", "-n", "net.inet.ip.fw.enable"], ""),
         (["ipfw", "table", "ossec_fwtable", "info"], ""),
         (["ipfw", "table", "ossec_fwtable", "create", "type", "addr"], ""),
         (["ipfw", "list"], ""),
         (["ipfw", "add", "1", "deny", "ip", "from", "table(ossec_fwtable)", "to", "any"], ""),
-        (["ipfw", "table", "ossec_fwtable", "add", V4], ""),
+        (["ipfw", "table", "ossec_fwtable", "add", V4], "")] + PROTECT + [
         (["sysctl", "-n", "net.inet.ip.fw.enable"], ""),
         (["ipfw", "table", "ossec_fwtable", "info"], ""), (["ipfw", "list"], ""),
         (["ipfw", "table", "ossec_fwtable", "add", V4], ""),
         (["ipfw", "table", "ossec_fwtable", "delete", V4], ""),
     ],
-    "npf": [
-        (["npfctl", "show"], ""), (["npfctl", "table", "ossec_blacklist", "add", V4], ""),
+    "npf": PROTECT + [
+        (["npfctl", "show"], ""), (["npfctl", "table", "ossec_blacklist", "add", V4], "")
+    ] + PROTECT + [
         (["npfctl", "show"], ""), (["npfctl", "table", "ossec_blacklist", "add", V4], ""),
         (["npfctl", "table", "ossec_blacklist", "rem", V4], ""),
     ],
-    "ipfilter": [
+    "ipfilter": PROTECT + [
         (["ipf", "-V"], ""), (["ipfstat", "-io"], ""),
         (["ipf", "-f", "-"], "@1 block in quick from 192.0.2.7/32 to any\n"
-                             "@1 block out quick from any to 192.0.2.7/32\n"),
+                             "@1 block out quick from any to 192.0.2.7/32\n")] + PROTECT + [
         (["ipf", "-V"], ""), (["ipfstat", "-io"], ""),
         (["ipfstat", "-io"], ""),
         (["ipf", "-r", "-f", "-"], "block out quick from any to 192.0.2.7/32\n"
                                    "block in quick from 192.0.2.7/32 to any\n"),
     ],
-    "genfilt": [
+    "genfilt": PROTECT + [
         (["lsdev", "-C", "-l", "ipsec_v4"], ""), (["lsfilt", "-v", "4", "-O"], ""),
         (["genfilt", "-v", "4", "-a", "D", "-s", V4, "-m", "255.255.255.255",
           "-d", "0.0.0.0", "-M", "0.0.0.0", "-w", "B", "-D", "ossec-ar"], ""),
-        (["mkfilt", "-v", "4", "-u"], ""),
+        (["mkfilt", "-v", "4", "-u"], "")] + PROTECT + [
         (["lsdev", "-C", "-l", "ipsec_v4"], ""), (["lsfilt", "-v", "4", "-O"], ""),
         (["lsfilt", "-v", "4", "-O"], ""), (["rmfilt", "-v", "4", "-n", "2"], ""),
         (["mkfilt", "-v", "4", "-u"], ""),
     ],
     # The add; the same add, which meets a route and asks whose it is; the
     # delete, which asks first (the kernel deletes any route to V4).
-    "route": [
-        (["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"], ""),
+    "route": PROTECT + [
+        (["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"], "")] + PROTECT + [
         (["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"], ""),
         (["route", "-n", "get", "-host", V4], ""),
         (["route", "-n", "get", "-host", V4], ""),
@@ -240,10 +244,11 @@ def test_concurrent_runs_take_turns(host, platform):
     assert host.state().get("overlaps", 0) == 0
 
 
-# One read-only call of each firewall's fakes.
+# One read-only call of each firewall's fakes (not netstat, which ossec-ar
+# also runs outside its lock, for the protections: it counts no overlap).
 QUERIES = {"pf": ["pfctl", "-s", "info"], "ipfw": ["sysctl", "-n", "net.inet.ip.fw.enable"],
            "npf": ["npfctl", "show"], "ipfilter": ["ipf", "-V"],
-           "genfilt": ["lsfilt", "-v", "4", "-O"], "route": ["netstat", "-rn", "-f", "inet"]}
+           "genfilt": ["lsfilt", "-v", "4", "-O"], "route": ["route", "-n", "get", "-host", V4]}
 
 
 def wait_until_blocked_on(fd, bound=60):
@@ -659,6 +664,7 @@ def test_backend_route_in_the_configuration_on_netbsd(install, tmp_path):
     assert host.outcome() == "delete 192.0.2.7: unblocked: %s (exit 0)" % ROUTE4
     # Only route ran: npf, though installed, is not asked (the ledger says route).
     assert [call["argv"] for call in host.calls()] == [
+        ["ifconfig", "-a"], ["netstat", "-rn", "-f", "inet"],
         ["route", "-n", "add", "-host", V4, "127.0.0.1", "-blackhole"],
         ["route", "-n", "get", "-host", V4],
         ["route", "-n", "delete", "-host", V4, "127.0.0.1", "-blackhole"]]
@@ -672,6 +678,9 @@ def test_route_exact_argv_for_ipv6(install, tmp_path, platform):
     add = ["route", "-n", "add", "-inet6", "-host", V6, "::1", "-blackhole"]
     get = ["route", "-n", "get", "-inet6", "-host", V6]
     delete = ["route", "-n", "delete", "-inet6", "-host", V6, "::1", "-blackhole"]
-    # The last delete asks, finds the default route, and deletes nothing.
-    assert [call["argv"] for call in host.calls()] == [add, add, get, get, delete, get]
+    # Each add reads the protections first; the last delete asks, finds the
+    # default route, and deletes nothing.
+    protect = [["ifconfig", "-a"], ["netstat", "-rn", "-f", "inet6"]]
+    assert [call["argv"] for call in host.calls()] == (protect + [add] + protect +
+                                                      [add, get, get, delete, get])
     assert host.outcome() == "delete %s: was not blocked: %s (exit 0)" % (V6, ROUTE6)

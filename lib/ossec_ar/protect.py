@@ -29,6 +29,7 @@ import stat
 
 from . import address as addresses
 from . import safefile
+from .commands import Result
 
 NAMES = ("self", "gateways", "resolvers", "manager")
 RESOLV_CONF = "/etc/resolv.conf"
@@ -324,9 +325,9 @@ class ToolHost:
         if path is None:
             raise Unavailable("%s not found" % argv[0])
         result = tools.run([path] + argv[1:], 10)
-        if not result.ok:
-            raise Unavailable("%s failed: %s" % (" ".join(argv),
-                                                 result.output.strip()[:200]))
+        if not result.ok:           # said as a backend says it, its first words only
+            raise Unavailable(Result(result.argv, result.returncode,
+                                     result.output[:400]).describe())
         return result.output
 
     def is_own(self, address):
@@ -358,28 +359,47 @@ class ToolHost:
 
 def own_addresses(text):
     """The addresses in ``ifconfig -a`` output, as BSD, macOS, Solaris
-    and AIX print them: ``inet ADDR`` and ``inet6 ADDR[%scope][/len]``."""
+    and AIX print them: the word after ``inet`` or ``inet6``, written
+    ``A``, ``A%scope``, ``A/len`` or ``A%scope/len``.  What follows ``inet``
+    and is no address (Solaris's ``inet tunnel src ...``, ``inet subnet``)
+    is skipped, and so is the unspecified address (an unconfigured logical
+    interface of Solaris)."""
     found = set()
     words = text.split()
     for index, word in enumerate(words[:-1]):
         if word in ("inet", "inet6"):
-            found.add(_host(words[index + 1]))
-    found.discard(None)
+            address = _host(words[index + 1])
+            if address is not None and any(address.packed):
+                found.add(address)
     return found
+
+
+# The heading of the interface column: BSD and macOS (Netif, Iface,
+# Interface), Solaris (Interface, If for IPv6), AIX (If).
+_INTERFACE_HEADINGS = ("Netif", "Iface", "Interface", "If")
 
 
 def default_gateways(text):
     """[(gateway Address, interface or "")] of the default routes in
     ``netstat -rn`` output: a line whose first word is ``default`` (or
-    ``0.0.0.0``, ``::/0``) and whose second is an address."""
-    found = []
+    ``0.0.0.0``, ``::/0``) and whose second is an address (``link#1`` is
+    not).  The interface is the word in the column that the last header
+    line (its first word ``Destination...``) names, or "" where the line
+    has none: Solaris leaves it blank for a route bound to no interface,
+    and FreeBSD, macOS and AIX put columns after it (Expire; Exp Groups)."""
+    found, column = [], None
     for line in text.splitlines():
         words = line.split()
+        if words and words[0].startswith("Destination"):
+            column = next((n for n, word in enumerate(words)
+                           if word in _INTERFACE_HEADINGS), None)
+            continue
         if len(words) < 2 or words[0] not in ("default", "0.0.0.0", "::/0", "::"):
             continue
         gateway = _host(words[1])
         if gateway is not None:
-            found.append((gateway, words[-1] if len(words) > 3 else ""))
+            where = words[column] if column is not None and column < len(words) else ""
+            found.append((gateway, where))
     return found
 
 

@@ -4,7 +4,12 @@ Each fake is installed (by tests/fakebsd.py) into a root-owned directory
 with ``state.json`` beside it.  A call:
 - takes an exclusive flock on ``state.lock``, first without waiting: if
   another fake holds it, two of our runs were inside the firewall at once,
-  which ossec-ar's own lock must prevent, and ``overlaps`` is counted;
+  which ossec-ar's own lock must prevent, and ``overlaps`` is counted.  A
+  tool that only reads, and that ossec-ar runs before it takes its lock
+  (ifconfig and netstat, for the protections), takes no part in this:
+  ``Call(outside_lock=True)``;
+- then, every fake, an exclusive flock on ``data.lock`` (waiting), which
+  keeps each call's reading and writing of the files below whole;
 - appends its argv and stdin to ``calls.jsonl`` (what the tests compare);
 - answers from, and updates, ``state.json``;
 - fails on demand: ``state["fail"][tool] = [words, exit code, message]``
@@ -21,16 +26,19 @@ STATE = os.path.join(HERE, "state.json")
 
 
 class Call:
-    def __init__(self):
+    def __init__(self, outside_lock=False):
         self.tool = os.path.basename(sys.argv[0])
         self.args = sys.argv[1:]
-        self._lock = open(os.path.join(HERE, "state.lock"), "a")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            overlapped = False
-        except BlockingIOError:
-            fcntl.flock(self._lock, fcntl.LOCK_EX)
-            overlapped = True
+        overlapped = False
+        if not outside_lock:
+            self._lock = open(os.path.join(HERE, "state.lock"), "a")
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fcntl.flock(self._lock, fcntl.LOCK_EX)
+                overlapped = True
+        self._data_lock = open(os.path.join(HERE, "data.lock"), "a")
+        fcntl.flock(self._data_lock, fcntl.LOCK_EX)
         with open(STATE) as f:
             self.state = json.load(f)
         if overlapped:
