@@ -10,6 +10,9 @@ itself, the way ``ip route get`` and ``ss dst`` ask it:
 - :func:`route_to`: the route the kernel would use to reach an address
   (RTM_GETROUTE without a dump); its type says whether the address is
   local;
+- :func:`has_address`: whether an IPv6 address is one of the host's, in
+  any state (RTM_GETADDR without a dump, which Linux answers from its hash
+  of addresses; IPv4 has no such request);
 - :func:`default_route`: the default route itself, by looking up a probe
   address with RTM_F_FIB_MATCH (Linux 4.13), which answers with the
   routing table's entry, every next hop included, rather than the route
@@ -99,7 +102,8 @@ class Session:
     def ask(self, kind, flags, payload):
         """The payloads of the answers to one request, its error (a
         negative errno) raised as ``OSError``, unless it is ENOENT or
-        ENETUNREACH or EHOSTUNREACH (no route): then no answer."""
+        ENETUNREACH or EHOSTUNREACH (no route) or EADDRNOTAVAIL (no such
+        address): then no answer."""
         self._seq += 1
         seq = self._seq
         request = _struct.pack("=IHHII", 16 + len(payload), kind, _REQUEST | flags, seq, 0)
@@ -119,7 +123,7 @@ class Session:
                         continue
                     if answer == _ERROR:
                         error = -_struct.unpack_from("=i", body)[0]
-                        if error and error not in (2, 101, 113):
+                        if error and error not in (2, 99, 101, 113):
                             raise OSError(error, _strerror(error))
                         finished = True
                     elif answer == _DONE:
@@ -148,7 +152,9 @@ def route_to(session, packed, oif=0, fib_match=False):
     """The :class:`Route` the kernel would use to reach the address whose
     bytes are *packed* (through interface *oif* only, if not 0), or None
     if it has none.  With *fib_match*, the routing table's entry that
-    matched, all of its next hops."""
+    matched, all of its next hops; without, an IPv6 answer costs Linux a
+    choice of source address (RTA_PREFSRC) among every address of the
+    host, a millisecond at 5,000."""
     family = AF_INET if len(packed) == 4 else AF_INET6
     header = _struct.pack("=BBBBBBBBI", family, len(packed) * 8, 0, 0, 0, 0, 0, 0,
                           _RTM_F_FIB_MATCH if fib_match else 0)
@@ -276,6 +282,16 @@ def addresses(session, version):
         if address:
             found.append((address, index))
     return found
+
+
+def has_address(session, packed):
+    """True if the IPv6 address whose bytes are *packed* is one of the
+    host's, on any interface, up or down, tentative (in duplicate address
+    detection) or not: the list that /proc/net/if_inet6 prints, asked for
+    one address."""
+    header = _struct.pack("=BBBBI", AF_INET6, 128, 0, 0, 0)
+    answers = session.ask(_GETADDR, 0, header + _attribute(_IFA_ADDRESS, packed))
+    return any(kind == _NEWADDR for kind, _ in answers)
 
 
 def interface_name(index):
