@@ -96,3 +96,53 @@ def test_the_table_is_aligned_and_reads_as_markdown():
     assert lines[1] == "------------- | ------: | -----:"
     assert lines[3] == "delete absent |    17.0 | 0.0011"
     assert len({len(line) for line in lines}) == 1
+
+
+def test_the_protections_rows_run_by_default():
+    assert not bench.options([]).no_protections
+    assert bench.options(["--no-protections"]).no_protections
+
+
+def test_unprotected_addresses_are_distinct_and_none_is_protected_or_loaded():
+    unprotected = bench.Unprotected(bench.Addresses())
+    made = {kind: [getattr(unprotected, method)() for _ in range(2000)]
+            for kind, method in bench.Unprotected.KINDS}
+    every = [a for addresses in made.values() for a in addresses]
+    assert len(set(every)) == len(every)
+    link = made["on the link"]
+    assert all(a.startswith("100.64.") and a.split(".")[-1] not in ("0", "255") for a in link)
+    protected = set(bench.GATEWAYS) | {"100.64.0.1", "100.64.0.53", "192.0.2.10"}
+    assert not protected & set(every)
+    # Never on the large hosts' routes (20.0.0.0/24 on) or their own addresses.
+    assert all(a.startswith("172.") for a in made["remote"])
+    assert all(a.startswith("2001:db8:ac::") for a in made["remote IPv6"])
+
+
+class FakeSide:
+    def __init__(self, host):
+        self.host = host
+        self.runs = []
+
+    def run(self, action, address):
+        self.runs.append((action, address))
+        return 0.010 if self.host == "small host" else 0.012
+
+    def check(self, action, address, status):
+        assert status == {"add": "blocked", "delete": "unblocked"}[action]
+
+
+def test_the_protections_hosts_take_turns_and_each_large_one_has_its_rows():
+    sides = [FakeSide("small host"), FakeSide("100,000 routes"), FakeSide("5,000 addresses")]
+    args = bench.options(["--runs", "4", "--repeat", "2"])
+    samples = bench.guarded_rounds(sides, bench.Unprotected(bench.Addresses()), args)
+    for side in sides:
+        # An add and a delete of each address, each address once.
+        assert [action for action, _ in side.runs] == ["add", "delete"] * 24
+        assert len({address for _, address in side.runs}) == 24
+    rows = bench.guarded_rows(sides, samples)
+    assert [row[0] for row in rows[:6]] == [
+        "100,000 routes: add, remote", "100,000 routes: delete, remote",
+        "100,000 routes: add, on the link", "100,000 routes: delete, on the link",
+        "100,000 routes: add, remote IPv6", "100,000 routes: delete, remote IPv6"]
+    assert len(rows) == 12 and rows[6][0] == "5,000 addresses: add, remote"
+    assert rows[0][1:] == ("12.0", "10.0", "1.20 1.20", "8/8")

@@ -36,6 +36,14 @@ absent address, which retries for about 15 s, runs --absent-runs times at
 10 bans and once at larger N; the runs column says how many each median
 has.  Stock's add of a present address inserts a second rule and its
 delete removes one, so each stock round leaves one rule more than it found.
+
+The protections (issue 20) have rows of their own, ours against ours: the
+add and delete of an unprotected address on a small host (a veth to a
+gateway in a namespace of its own, a default route through it for each
+family, a resolv.conf, the agent's ossec.conf naming a manager), on the
+same with 100,000 IPv4 routes more, and on the same with 5,000 addresses
+of each family more on its interface, the three taking turns round by
+round; each large host's median is given as a ratio to the small one's.
 """
 
 import argparse
@@ -62,6 +70,10 @@ HOSTS_DENY_LINES = (10, 10000)
 # The 50 addresses stay banned (above the 10) while the 200 come and go.
 BURSTS = (("add", 50), ("add", 200), ("delete", 200))
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+# The protections' rows: the large hosts, and the backend they use.
+PROTECT_ROUTES = 100000
+PROTECT_ADDRESSES = 5000        # of each family
+PROTECT_BACKEND = "nftables"
 BURST_LIMIT = 300           # seconds a stock burst may take before it is stopped
 FIREWALLD_RELOAD_LIMIT = 600
 
@@ -96,9 +108,13 @@ def options(argv):
                         help="the largest N for firewalld (%d): its bulk load and "
                              "reload take about a minute at 100,000" % SCALE[-1])
     parser.add_argument("--no-bursts", action="store_true", help="skip the bursts")
+    parser.add_argument("--no-protections", action="store_true",
+                        help="skip the protections' rows (an add on a small host against "
+                             "one with %s routes, one with %s addresses of each family)"
+                        % ("{:,}".format(PROTECT_ROUTES), "{:,}".format(PROTECT_ADDRESSES)))
     parser.add_argument("--flavours", default="nft,legacy",
                         help="iptables flavours to run, in order (nft,legacy); the bursts, "
-                             "host-deny and firewalld run in the first only")
+                             "host-deny, the protections and firewalld run in the first only")
     parser.add_argument("--stock", default=STOCK_DIR,
                         help="where the stock scripts are, one directory per version "
                              "(../shared/vendor/stock-ar)")
@@ -164,16 +180,11 @@ def prepare(scratch, args):
     """Our installs (one per backend) and the stock copies, in scratch."""
     backends = list(BACKENDS) + ([] if args.no_firewalld else ["firewalld"])
     for backend in backends:
-        destdir = os.path.join(scratch, "ours-" + backend)
-        subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + destdir,
-                        "PREFIX=/var/ossec"], check=True, stdout=subprocess.DEVNULL)
-        prefix = destdir + "/var/ossec"
-        for sub in ("logs", "etc"):
-            os.makedirs(os.path.join(prefix, sub), mode=0o750, exist_ok=True)
-        config = os.path.join(prefix, "etc", "ossec-ar.conf")
-        with open(config, "w") as f:
-            f.write("[firewall-drop]\nbackend = %s\n" % backend)
-        os.chmod(config, 0o640)
+        install(scratch, backend, backend)
+    if not args.no_protections:
+        prefix = install(scratch, "protect", PROTECT_BACKEND)
+        with open(os.path.join(prefix, "etc", "ossec.conf"), "w") as f:
+            f.write(AGENT_CONF)
     if not os.path.isfile(os.path.join(stock_dir, REFERENCE, "firewall-drop.sh")):
         print("STOCK SCRIPTS ABSENT: %s not found; measuring our own rows only, "
               "with no ratio" % os.path.join(stock_dir, REFERENCE))
@@ -192,6 +203,21 @@ def prepare(scratch, args):
         for name in ("firewall-drop.sh", "host-deny.sh"):
             shutil.copyfile(os.path.join(source, name), os.path.join(bin_dir, name))
             os.chmod(os.path.join(bin_dir, name), 0o750)
+
+
+def install(scratch, name, backend):
+    """Our install in <scratch>/ours-<name>, configured for *backend*: its prefix."""
+    destdir = os.path.join(scratch, "ours-" + name)
+    subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + destdir,
+                    "PREFIX=/var/ossec"], check=True, stdout=subprocess.DEVNULL)
+    prefix = destdir + "/var/ossec"
+    for sub in ("logs", "etc"):
+        os.makedirs(os.path.join(prefix, sub), mode=0o750, exist_ok=True)
+    config = os.path.join(prefix, "etc", "ossec-ar.conf")
+    with open(config, "w") as f:
+        f.write("[firewall-drop]\nbackend = %s\n" % backend)
+    os.chmod(config, 0o640)
+    return prefix
 
 
 # ---------------------------------------------------------------- inside
@@ -251,6 +277,10 @@ def inside(args):
     if first:
         progress("%s: host-deny" % version)
         rows += host_deny(ours[0], scratch, stock, args, addresses, notes)
+    guarded = None
+    if first and not args.no_protections:
+        progress("%s: protections" % version)
+        guarded = protections(scratch, args, addresses)
     enter(home)
     if first and not args.no_firewalld and flavour == "nft":
         progress("%s: firewalld" % version)
@@ -272,6 +302,11 @@ def inside(args):
         print("\nours at N bans / ours at 10 bans, %s (the issue's target: 100,000 within 1.2)"
               % version)
         print(scale_table(ours, by_n, scale))
+    if guarded:
+        print("\nprotections, ours %s: the add (protections checked) and delete (none) of an "
+              "unprotected address\non a large host / on the small host, in the same rounds "
+              "(medians, ms; the issue's target: the add within 1.2)" % PROTECT_BACKEND)
+        print(guarded)
     sys.stdout.flush()
     return 0
 
@@ -366,10 +401,10 @@ class Side:
 
 
 class Ours(Side):
-    def __init__(self, backend, scratch, netns, program="firewall-drop.sh"):
+    def __init__(self, backend, scratch, netns, program="firewall-drop.sh", name=None):
         super().__init__(netns)
         self.backend = backend
-        self.prefix = os.path.join(scratch, "ours-" + backend, "var", "ossec")
+        self.prefix = os.path.join(scratch, "ours-" + (name or backend), "var", "ossec")
         self.program = os.path.join(self.prefix, "active-response", "bin", program)
         self.log = os.path.join(self.prefix, "logs", "active-responses.log")
         self.cwd = "/"
@@ -722,6 +757,201 @@ def host_deny(ours_fw, scratch, stock_fw, args, addresses, notes):
             notes.append("host-deny, %s lines: hosts.deny is NOT as it was after the block "
                          "(%d lines instead of %d)" % (grouped(n), left.count("\n"), n))
     return rows
+
+
+# ---------------------------------------------------------------- protections
+
+# The agent's ossec.conf of the protections' install: a manager by address.
+AGENT_CONF = """<ossec_config>
+  <client>
+    <server>
+      <address>192.0.2.10</address>
+      <port>1514</port>
+      <protocol>tcp</protocol>
+    </server>
+  </client>
+</ossec_config>
+"""
+RESOLV_CONF = "search bench.invalid\nnameserver 100.64.0.53\nnameserver fd00:64::53\n"
+# The host's end of its link and the gateway's, for each family.
+LINK = (("100.64.0.1/16", "100.64.0.254/16"), ("fd00:64::1/64", "fd00:64::fe/64"))
+GATEWAYS = ("100.64.0.254", "fd00:64::fe")
+GUARDED_OPERATIONS = (OPERATIONS[0], OPERATIONS[2])        # add, delete
+
+
+class Unprotected:
+    """Addresses that no protection covers, each used once: remote ones
+    (through the default route), IPv4 and IPv6, and ones on the link."""
+    KINDS = (("remote", "remote"), ("on the link", "on_link"), ("remote IPv6", "remote6"))
+
+    def __init__(self, addresses):
+        self.addresses = addresses
+        self.counts = collections.Counter()
+
+    def remote(self):
+        return self.addresses.fresh()
+
+    def on_link(self):
+        self.counts["link"] += 1
+        return Addresses._host(0x64400100, self.counts["link"])     # 100.64.1.1 on
+
+    def remote6(self):
+        self.counts["6"] += 1
+        return "2001:db8:ac::%x" % self.counts["6"]
+
+
+class Guarded(Ours):
+    """Ours (the protections' install) on one host; the outcome line of
+    every add must say that each protection was checked."""
+
+    def __init__(self, host, scratch, netns):
+        super().__init__(PROTECT_BACKEND, scratch, netns, name="protect")
+        self.host = host
+
+    def check(self, action, address, status):
+        super().check(action, address, status)
+        if "unavailable" in last_line(self.log):
+            sys.exit("%s, %s: a protection was not checked:\n%s" % (
+                self.name, self.host, last_line(self.log)))
+
+    def refuses(self, address, words):
+        """An add of *address* must be refused, with *words* in its reason."""
+        enter(self.netns)
+        done = subprocess.run([self.program, "add", "-", address, "1.1", "1"], cwd=self.cwd,
+                              env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        line = last_line(self.log)
+        if done.returncode != 65 or outcome(line, "add", address) != "refused" \
+                or words not in line:
+            sys.exit("%s, %s: the add of %s is not refused as %s (exit %d):\n%s" % (
+                self.name, self.host, address, words, done.returncode, line))
+
+
+def protected_host(name, extra):
+    """A host in the network namespace bench-<name>, linked by a veth to
+    its gateway in bench-<name>-gw: its addresses, a default route for
+    each family, then the ip batch *extra*.  (descriptor, seconds *extra*
+    took)."""
+    host, gateway = "bench-" + name, "bench-%s-gw" % name
+    for namespace in (host, gateway):
+        subprocess.run(["ip", "netns", "add", namespace], check=True)
+    feed(["ip", "-n", host, "-batch", "-"],
+         "link set lo up\nlink add eth0 type veth peer name eth0 netns %s\n" % gateway)
+    feed(["ip", "-n", gateway, "-batch", "-"],
+         "link set lo up\n" + "".join("addr add %s dev eth0 nodad\n" % theirs
+                                      if ":" in theirs else "addr add %s dev eth0\n" % theirs
+                                      for _, theirs in LINK) + "link set eth0 up\n")
+    feed(["ip", "-n", host, "-batch", "-"],
+         "".join("addr add %s dev eth0 nodad\n" % mine if ":" in mine
+                 else "addr add %s dev eth0\n" % mine for mine, _ in LINK)
+         + "link set eth0 up\nroute add 0.0.0.0/0 via %s\nroute add ::/0 via %s\n" % GATEWAYS)
+    start = time.monotonic()
+    if extra:
+        feed(["ip", "-n", host, "-batch", "-"], extra)
+    seconds = time.monotonic() - start
+    return os.open("/run/netns/" + host, os.O_RDONLY), seconds
+
+
+def protections(scratch, args, addresses):
+    """The add and delete of unprotected addresses on a small host, on
+    one with PROTECT_ROUTES IPv4 routes more (/24s through the gateway)
+    and on one with PROTECT_ADDRESSES addresses of each family more on its
+    interface, round by round: the table of the large hosts' rows, each
+    with its ratio to the small host's, and what the bench checked."""
+    resolv = "/etc/resolv.conf"             # our copy of /etc's
+    saved = resolv + ".bench-saved"
+    if os.path.lexists(resolv):
+        os.rename(resolv, saved)
+    with open(resolv, "w") as f:
+        f.write(RESOLV_CONF)
+    gateway = GATEWAYS[0]
+    routes = "".join("route add %d.%d.%d.0/24 via %s\n" % (20 + (i >> 16), i >> 8 & 255,
+                                                            i & 255, gateway)
+                     for i in range(PROTECT_ROUTES))
+    own = "".join("addr add 10.200.%d.%d/32 dev eth0\n" % (i >> 8, i & 255)
+                  for i in range(PROTECT_ADDRESSES)) + \
+        "".join("addr add fd00:200::%x/128 dev eth0 nodad\n" % (i + 1)
+                for i in range(PROTECT_ADDRESSES))
+    hosts = (("small host", "small", ""),
+             ("%s routes" % grouped(PROTECT_ROUTES), "routes", routes),
+             ("%s addresses of each family" % grouped(PROTECT_ADDRESSES), "addresses", own))
+    sides, loads = [], []
+    try:
+        for label, name, extra in hosts:
+            netns, seconds = protected_host(name, extra)
+            sides.append(Guarded(label, scratch, netns))
+            if extra:
+                loads.append("%s in %.1f s" % (label, seconds))
+        enter(sides[1].netns)
+        count = len(run_out(["ip", "-4", "route", "show"]).splitlines())
+        if count < PROTECT_ROUTES:
+            sys.exit("protections: %d IPv4 routes, not %d" % (count, PROTECT_ROUTES))
+        enter(sides[2].netns)
+        count = len(run_out(["ip", "-o", "addr", "show", "dev", "eth0"]).splitlines())
+        if count < 2 * PROTECT_ADDRESSES:
+            sys.exit("protections: %d addresses, not %d" % (count, 2 * PROTECT_ADDRESSES))
+        unprotected = Unprotected(addresses)
+        for side in sides:
+            side.make_layout(addresses)
+            for address in GATEWAYS:
+                side.refuses(address, "default gateway")
+            side.refuses("100.64.0.53", "resolver")
+            side.refuses("192.0.2.10", "manager")
+            side.refuses("10.200.0.7" if side is sides[2] else "100.64.0.1", "own addresses")
+            enter(side.netns)
+            route = run_out(["ip", "route", "get", unprotected.remote()])
+            if "via %s " % gateway not in route:
+                sys.exit("protections, %s: a remote address's route is %s" % (side.host, route))
+        samples = guarded_rounds(sides, unprotected, args)
+    finally:
+        for side in sides:
+            os.close(side.netns)
+        for _, name, _ in hosts:
+            for namespace in ("bench-" + name, "bench-%s-gw" % name):
+                subprocess.run(["ip", "netns", "delete", namespace], stderr=subprocess.DEVNULL)
+        os.unlink(resolv)
+        if os.path.lexists(saved):
+            os.rename(saved, resolv)
+    return "\n".join([
+        table(("host: operation, address", "ms", "small host ms", "ratio", "runs"),
+              guarded_rows(sides, samples)),
+        "(each host: a veth to its gateway, a default route for each family, resolv.conf "
+        "and ossec.conf naming resolvers and a manager; loaded with ip -batch: %s; every "
+        "host refused its gateways, a resolver, the manager and an own address)"
+        % ", ".join(loads)])
+
+
+def guarded_rows(sides, samples):
+    """A row for each large host (the sides after the first), kind of
+    address and operation, against the small host (the first side)."""
+    rows = []
+    for side in sides[1:]:
+        for kind, _ in Unprotected.KINDS:
+            for name, _, _ in GUARDED_OPERATIONS:
+                rows.append(comparison_row("%s: %s, %s" % (side.host, name, kind),
+                                           samples[side, kind, name],
+                                           samples[sides[0], kind, name]))
+    return rows
+
+
+def guarded_rounds(sides, unprotected, args):
+    """{(side, kind of address, operation): [samples of each repetition]}:
+    in each round, every side adds and deletes an address of each kind,
+    the sides in turn (whose turn is first goes round)."""
+    samples = collections.defaultdict(list)
+    for _ in range(args.repeat):
+        got = collections.defaultdict(list)
+        for index in range(args.runs):
+            order = sides[index % len(sides):] + sides[:index % len(sides)]
+            for kind, method in Unprotected.KINDS:
+                for side in order:
+                    address = getattr(unprotected, method)()
+                    for name, action, status in GUARDED_OPERATIONS:
+                        got[side, kind, name].append(side.run(action, address))
+                        side.check(action, address, status)
+        for key, values in got.items():
+            samples[key].append(values)
+    return samples
 
 
 # ---------------------------------------------------------------- firewalld

@@ -28,7 +28,6 @@ import os
 import stat
 
 from . import address as addresses
-from . import safefile
 from .commands import Result
 
 NAMES = ("self", "gateways", "resolvers", "manager")
@@ -154,8 +153,8 @@ class LinuxHost:
         from . import rtnetlink
         if address.packed not in self._routes:
             try:
-                self._routes[address.packed] = rtnetlink.route_to(self._session(),
-                                                                  address.packed)
+                self._routes[address.packed] = rtnetlink.route_to(
+                    self._session(), address.packed, fib_match=True)
             except rtnetlink.NetlinkError as error:
                 raise Unavailable(str(error))
         return self._routes[address.packed]
@@ -164,13 +163,16 @@ class LinuxHost:
         """A local route says so for every IPv4 address of the host, on
         an interface up or down.  IPv6 has none for an address still in
         duplicate address detection or on an interface that is down, so
-        there the kernel's list of addresses is read (one line each)."""
+        there the kernel is asked for the address itself."""
         from . import rtnetlink
         route = self._route(address)
         if route is not None and route.kind == rtnetlink.RTN_LOCAL:
             return True
         if address.version == 6:
-            return _in_if_inet6(address.packed)
+            try:
+                return rtnetlink.has_address(self._session(), address.packed)
+            except rtnetlink.NetlinkError as error:
+                raise Unavailable(str(error))
         return False
 
     def gateway_of(self, address):
@@ -272,19 +274,6 @@ class LinuxHost:
             return []
         mine = _agent_socket_inodes()
         return sorted({(c.peer, c.port) for c in connections if c.inode in mine})
-
-
-def _in_if_inet6(packed):
-    """True if /proc/net/if_inet6 lists *packed*: one line per address,
-    its 32 hex digits first."""
-    try:
-        data, _ = safefile.read_file("/proc/net/if_inet6", 1 << 24)
-    except OSError as error:
-        raise Unavailable("/proc/net/if_inet6: %s" % error.strerror)
-    if data is None:
-        raise Unavailable("/proc/net/if_inet6 is absent")
-    digits = packed.hex().encode()
-    return data.startswith(digits + b" ") or b"\n" + digits + b" " in data
 
 
 def _agent_socket_inodes():

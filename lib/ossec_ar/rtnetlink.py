@@ -10,6 +10,9 @@ itself, the way ``ip route get`` and ``ss dst`` ask it:
 - :func:`route_to`: the route the kernel would use to reach an address
   (RTM_GETROUTE without a dump); its type says whether the address is
   local;
+- :func:`has_address`: whether an IPv6 address is one of the host's, in
+  any state (RTM_GETADDR without a dump, which Linux answers from its hash
+  of addresses; IPv4 has no such request);
 - :func:`default_route`: the default route itself, by looking up a probe
   address with RTM_F_FIB_MATCH (Linux 4.13), which answers with the
   routing table's entry, every next hop included, rather than the route
@@ -41,6 +44,7 @@ _RTM_F_FIB_MATCH = 0x2000
 # What a route lookup answers for an address with no usable route: no
 # route at all, or one of type unreachable, blackhole, prohibit, throw.
 _ENOENT, _EAGAIN, _EACCES, _EINVAL, _ENETUNREACH, _EHOSTUNREACH = 2, 11, 13, 22, 101, 113
+_EADDRNOTAVAIL = 99
 _NO_ROUTE = (_ENOENT, _EAGAIN, _EACCES, _EINVAL, _ENETUNREACH, _EHOSTUNREACH)
 _SOL_NETLINK, _NETLINK_GET_STRICT_CHK = 270, 12
 _MAIN_TABLE = 254
@@ -152,7 +156,9 @@ def route_to(session, packed, oif=0, fib_match=False):
     """The :class:`Route` the kernel would use to reach the address whose
     bytes are *packed* (through interface *oif* only, if not 0), or None
     if it has none.  With *fib_match*, the routing table's entry that
-    matched, all of its next hops."""
+    matched, all of its next hops; without, an IPv6 answer costs Linux a
+    choice of source address (RTA_PREFSRC) among every address of the
+    host, a millisecond at 5,000."""
     family = AF_INET if len(packed) == 4 else AF_INET6
     header = _struct.pack("=BBBBBBBBI", family, len(packed) * 8, 0, 0, 0, 0, 0, 0,
                           _RTM_F_FIB_MATCH if fib_match else 0)
@@ -280,6 +286,17 @@ def addresses(session, version):
         if address:
             found.append((address, index))
     return found
+
+
+def has_address(session, packed):
+    """True if the IPv6 address whose bytes are *packed* is one of the
+    host's, on any interface, up or down, tentative (in duplicate address
+    detection) or not: the list that /proc/net/if_inet6 prints, asked for
+    one address."""
+    header = _struct.pack("=BBBBI", AF_INET6, 128, 0, 0, 0)
+    answers = session.ask(_GETADDR, 0, header + _attribute(_IFA_ADDRESS, packed),
+                          (_ENOENT, _EADDRNOTAVAIL))
+    return any(kind == _NEWADDR for kind, _ in answers)
 
 
 def interface_name(index):
