@@ -1,4 +1,5 @@
-"""Real OSSEC for the tests, built from the vendored source.
+"""Real OSSEC for the tests, built from the vendored source
+(tests/vendor/, checked against its SHA256SUMS before each use).
 
 ``python3 tests/ossec.py build [TARGET]`` (run by tools/setup) builds
 ``TARGET`` (local, server or agent) once into ``.cache/ossec/`` (ignored by
@@ -19,7 +20,6 @@ installed into it by our own ``make install``.
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -28,10 +28,11 @@ import subprocess
 import sys
 import time
 
+import vendored
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VERSION = "7f06fe0"
-TARBALL = os.path.normpath(os.path.join(
-    ROOT, "..", "shared", "vendor", "ossec-hids-%s.tar.gz" % VERSION))
+VERSION = vendored.OSSEC_VERSION
+TARBALL = vendored.OSSEC_TARBALL
 CACHE = os.path.join(ROOT, ".cache", "ossec")
 PREFIXES = {"local": "/var/ossec", "server": "/var/ossec-server", "agent": "/var/ossec-agent"}
 # The files that `make install` of OSSEC adds its accounts to.
@@ -81,16 +82,11 @@ def entry_path(target):
     return os.path.join(CACHE, "%s-%s" % (VERSION, target))
 
 
-def _tarball_sha256():
-    digest = hashlib.sha256()
-    with open(TARBALL, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _wanted(target):
-    return {"tarball_sha256": _tarball_sha256(), "target": target,
+    # The tarball's checksum keys the cache: checked against SHA256SUMS
+    # (a changed tarball is refused), and a cache built from another
+    # tarball is rebuilt.
+    return {"tarball_sha256": _verified_tarball(), "target": target,
             "prefix": PREFIXES[target]}
 
 
@@ -102,11 +98,15 @@ def _complete(entry, wanted):
         return False
 
 
+def _verified_tarball():
+    try:
+        return vendored.verify(TARBALL)
+    except (OSError, vendored.Mismatch) as error:
+        raise Missing("the vendored OSSEC source: %s" % error)
+
+
 def require_tarball():
-    if not os.path.isfile(TARBALL):
-        raise Missing(
-            "the OSSEC source tarball %s is absent: the tests that run the real OSSEC "
-            "need ../shared/vendor/ beside the repository (CI always has it)" % TARBALL)
+    _verified_tarball()
 
 
 def build(target="local", log=sys.stderr):
@@ -577,10 +577,6 @@ def main(argv):
     if target not in PREFIXES:
         print("tests/ossec.py: unknown target %s" % target, file=sys.stderr)
         return 64
-    if not os.path.isfile(TARBALL):
-        print("tests/ossec.py: %s is absent; OSSEC is not built, and the tests that "
-              "run it will fail" % TARBALL, file=sys.stderr)
-        return 0
     try:
         build(target)
     except Missing as error:

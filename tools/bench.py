@@ -10,7 +10,8 @@ outcome line in its log is checked against what the operation must say
 (blocked, already blocked, unblocked, was not blocked), and the bench stops
 if it does not.
 
-Stock: the scripts in ``../shared/vendor/stock-ar/<version>/``, each copied
+Stock: the scripts in ``tests/vendor/stock-ar/<version>/``, each checked
+against ``tests/vendor/SHA256SUMS`` (a file that differs is refused) and copied
 to ``<scratch>/stock-<version>/active-response/bin/`` (their log is then
 ``<scratch>/stock-<version>/logs/active-responses.log``, the path they
 derive from $0) and run from ``<scratch>/stock-<version>/cwd``, where their
@@ -61,7 +62,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STOCK_DIR = os.path.join(os.path.dirname(ROOT), "shared", "vendor", "stock-ar")
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import vendored  # noqa: E402  (tests/vendored.py: the vendored files and their checksums)
+
+STOCK_DIR = vendored.STOCK_DIR
 REFERENCE = "4.2.0"
 OTHER_STOCK = ("2.8.3", "main-7f06fe0")
 BACKENDS = ("auto", "iptables", "nftables", "ipset")
@@ -117,7 +121,8 @@ def options(argv):
                              "host-deny, the protections and firewalld run in the first only")
     parser.add_argument("--stock", default=STOCK_DIR,
                         help="where the stock scripts are, one directory per version "
-                             "(../shared/vendor/stock-ar)")
+                             "(tests/vendor/stock-ar); each must be the file that "
+                             "tests/vendor/SHA256SUMS lists for its version")
     parser.add_argument("--inside", nargs=3, metavar=("FLAVOUR", "SCRATCH", "FIRST"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -201,8 +206,15 @@ def prepare(scratch, args):
         os.makedirs(os.path.join(home, "logs"))
         os.makedirs(os.path.join(home, "cwd"))
         for name in ("firewall-drop.sh", "host-deny.sh"):
-            shutil.copyfile(os.path.join(source, name), os.path.join(bin_dir, name))
-            os.chmod(os.path.join(bin_dir, name), 0o750)
+            copy = os.path.join(bin_dir, name)
+            shutil.copyfile(os.path.join(source, name), copy)
+            os.chmod(copy, 0o750)
+            # The copy that runs is the one checked: a file that is not the
+            # release its row names is refused.
+            try:
+                vendored.verify(copy, "stock-ar/%s/%s" % (version, name))
+            except vendored.Mismatch as error:
+                sys.exit("tools/bench.py: %s" % error)
 
 
 def install(scratch, name, backend):
