@@ -111,12 +111,19 @@ MANAGER_CONF = """<ossec_config>
   </active-response>
   <!-- For agent_control -b only: rule 999999 does not exist, so these never
        fire, and analysisd still names them in ar.conf (firewall-drop600,
-       unblock0: the command's name and the timeout). -->
+       firewall-drop0, unblock0: the command's name and the timeout).  execd
+       keeps no timeout for firewall-drop0 (os_execd/execd.c), so it runs
+       every request for it, the same address again included. -->
   <active-response>
     <command>firewall-drop</command>
     <location>local</location>
     <rules_id>999999</rules_id>
     <timeout>600</timeout>
+  </active-response>
+  <active-response>
+    <command>firewall-drop</command>
+    <location>local</location>
+    <rules_id>999999</rules_id>
   </active-response>
   <active-response>
     <command>unblock</command>
@@ -128,7 +135,7 @@ MANAGER_CONF = """<ossec_config>
 
 AGENT_CONF = """<ossec_config>
   <client>
-    <server-ip>%(manager)s</server-ip>
+    %(client)s
   </client>
   <syscheck><disabled>yes</disabled></syscheck>
   <rootcheck><disabled>yes</disabled></rootcheck>
@@ -146,7 +153,8 @@ AGENT_CONF = """<ossec_config>
 
 # The names analysisd gives the responses above, as the agent's execd must
 # find them in its ar.conf before a request can run.
-AR_NAMES = ("firewall-drop%d", "host-deny%d", "firewall-drop600", "unblock0")
+AR_NAMES = ("firewall-drop%d", "host-deny%d", "firewall-drop600", "firewall-drop0",
+            "unblock0")
 
 
 def _json(text):
@@ -184,9 +192,7 @@ class Pair:
         rules = re.search(r"<rules>.*?</rules>", stock, re.S).group(0)
         with open(self.manager.path("etc", "ossec.conf"), "w") as f:
             f.write(MANAGER_CONF % {"rules": rules, "seconds": self.seconds})
-        with open(self.agent.path("etc", "ossec.conf"), "w") as f:
-            f.write(AGENT_CONF % {"manager": MANAGER_IP, "prefix": self.agent.prefix,
-                                  "auth": self.auth})
+        self.configure_agent()
         # OSSEC's installer makes logs/active-responses.log for TARGET=local
         # and server, not for agent, and our programs make it at their first
         # run.  A file that logcollector cannot open when it starts is given
@@ -274,6 +280,30 @@ class Pair:
         wait_for("logcollector on the agent reading both files", self._reading,
                  START_SECONDS, self.context)
 
+    def configure_agent(self, client="<server-ip>%s</server-ip>" % MANAGER_IP):
+        """Write the agent's ossec.conf, with *client* in its ``<client>``
+        (by default the manager's address as ``<server-ip>``).  The agent
+        reads it when it starts: see :meth:`restart_agent`."""
+        with open(self.agent.path("etc", "ossec.conf"), "w") as f:
+            f.write(AGENT_CONF % {"client": client, "prefix": self.agent.prefix,
+                                  "auth": self.auth})
+
+    def restart_agent(self, server):
+        """``ossec-control restart`` on the agent, then wait as
+        :meth:`start` does: the new agentd connected to *server* (as
+        ossec.conf names it: agentd logs the name), the manager listing the
+        agent as Active, logcollector reading both files again."""
+        log = self.agent.path("logs", "ossec.log")
+        seen = len(read(log))
+        code, out = self.agent.control("restart", self.agent_ns)
+        assert code == 0, out
+        wait_for("connection to the manager as %s after the restart" % server,
+                 lambda: ("Connected to server %s, port 1514." % server in read(log)[seen:]
+                          and self.agent_status() == "Active"),
+                 START_SECONDS, self.context)
+        wait_for("logcollector on the agent reading both files after the restart",
+                 lambda: self._reading(read(log)[seen:]), START_SECONDS, self.context)
+
     def ar_names(self):
         return [name % self.seconds if "%" in name else name for name in AR_NAMES]
 
@@ -287,8 +317,9 @@ class Pair:
                  for line in read(self.agent.path("etc", "shared", "ar.conf")).splitlines()}
         return set(self.ar_names()) <= names
 
-    def _reading(self):
-        log = read(self.agent.path("logs", "ossec.log"))
+    def _reading(self, log=None):
+        if log is None:
+            log = read(self.agent.path("logs", "ossec.log"))
         return all("Analyzing file: '%s'" % path in log for path in (
             self.agent.prefix + "/logs/active-responses.log", self.auth))
 

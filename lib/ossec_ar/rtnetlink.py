@@ -34,6 +34,7 @@ from .nfnetlink import NetlinkError, _each_attribute
 
 NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
 AF_INET, AF_INET6 = 2, 10
+_AF_UNSPEC = 0
 FAMILY = {4: AF_INET, 6: AF_INET6}
 
 _NEWADDR, _GETADDR, _NEWROUTE, _GETROUTE = 20, 22, 24, 26
@@ -313,19 +314,20 @@ def sockets_to(session, packed, port, protocols=(IPPROTO_TCP, IPPROTO_UDP)):
     address whose bytes are *packed* (of any address if None), IPv6
     sockets with an IPv4-mapped peer included: one filtered request per
     family and protocol."""
-    family = AF_INET if packed is not None and len(packed) == 4 else AF_INET6
-    packed = packed if packed is not None else bytes(16)
     # One INET_DIAG_BC_D_COND: struct inet_diag_hostcond (family, prefix
     # length, port) and the address; on a match, on to the end (accept),
-    # else four bytes past it (reject).  A prefix length of 0 matches any
-    # peer of any family.
-    bits = len(packed) * 8 if packed != bytes(16) else 0
-    condition = _struct.pack("=BBxxi", family, bits, port) + packed
+    # else four bytes past it (reject).  The kernel compares the families
+    # before the prefix (net/ipv4/inet_diag.c, inet_diag_bc_run): only
+    # AF_UNSPEC, with no address, matches a peer of any family.
+    if packed is None:
+        family, packed = _AF_UNSPEC, b""
+    else:
+        family = AF_INET if len(packed) == 4 else AF_INET6
+    condition = _struct.pack("=BBxxi", family, len(packed) * 8, port) + packed
     length = 4 + len(condition)
     program = _struct.pack("=BBH", _INET_DIAG_BC_D_COND, length, length + 4) + condition
     found = []
-    for socket_family in ((AF_INET, AF_INET6) if family == AF_INET or not bits
-                          else (AF_INET6,)):
+    for socket_family in ((AF_INET6,) if family == AF_INET6 else (AF_INET, AF_INET6)):
         for protocol in protocols:
             # struct inet_diag_req_v2, every state, an empty socket id.
             request = _struct.pack("=BBBxI", socket_family, protocol, 0, 0xffffffff) + \
