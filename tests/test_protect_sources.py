@@ -163,3 +163,19 @@ def test_an_unexpected_error_in_a_protection_is_a_note_not_a_failure(monkeypatch
                             str(files / "prefix"), System(config.Settings()))
     assert finding.reason is None
     assert finding.note() == "protection 'self' unavailable: ValueError: unexpected"
+
+
+def test_a_manager_name_in_the_agents_own_hosts_file_chroot(files):
+    """OSSEC's agentd resolves in its chroot: <prefix>/etc/hosts counts too,
+    and is never followed through a link."""
+    write(files / "prefix" / "etc" / "hosts", b"192.0.2.42 chrooted.example\n")
+    found = manager(files, "<client><server-hostname>chrooted.example</server-hostname>"
+                           "</client>")
+    assert found.addresses == {bytes((192, 0, 2, 42)): "<server-hostname> chrooted.example, "
+                               "in %s" % (files / "prefix" / "etc" / "hosts")}
+    os.unlink(str(files / "prefix" / "etc" / "hosts"))
+    write(files / "elsewhere", b"192.0.2.43 chrooted.example\n")
+    os.symlink(str(files / "elsewhere"), str(files / "prefix" / "etc" / "hosts"))
+    found = manager(files, "<client><server-hostname>chrooted.example</server-hostname>"
+                           "</client>")
+    assert found.addresses == {} and found.unresolved == ["chrooted.example"]

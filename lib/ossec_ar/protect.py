@@ -464,7 +464,9 @@ class Manager:
     found}``) and :attr:`ports`.
 
     OSSEC names it with ``<client><server-ip>`` or ``<server-hostname>``,
-    Wazuh with ``<client><server><address>`` (each may repeat); the ports
+    Wazuh with ``<client><server><address>`` (each may repeat); a name is
+    looked up in /etc/hosts and the prefix's etc/hosts (:func:`hosts_table`),
+    never in the DNS; the ports
     come from ``<port>`` in either place.  The file is read as text, never
     by an XML parser: Wazuh's ``etc/`` is writable by the wazuh user, so
     the file is opened without following a link, never waited on, read up
@@ -472,6 +474,7 @@ class Manager:
     """
 
     def __init__(self, prefix):
+        self.prefix = prefix
         self.path = os.path.join(prefix, "etc", "ossec.conf")
         self.addresses = {}
         self.unresolved = []            # names that /etc/hosts does not hold
@@ -507,11 +510,11 @@ class Manager:
         if protocols:
             self.protocols = protocols
         if names:
-            table = hosts_table()
+            table = hosts_table(self.prefix)
             for tag, name in names:
                 found = table.get(name.lower(), ())
-                for packed in found:
-                    self.addresses[packed] = "<%s> %s, in %s" % (tag, name, HOSTS)
+                for packed, where in found:
+                    self.addresses.setdefault(packed, "<%s> %s, in %s" % (tag, name, where))
                 if not found:
                     self.unresolved.append(name)
 
@@ -553,15 +556,24 @@ def _elements(text, tag):
         start = end + len(closing)
 
 
-def hosts_table():
-    """``{lower-case name: [address bytes]}`` from /etc/hosts (never the
-    DNS)."""
+def hosts_table(prefix):
+    """``{lower-case name: [address bytes]}`` from /etc/hosts and from the
+    agent's own ``<prefix>/etc/hosts`` (never the DNS): OSSEC's agent
+    daemon resolves its manager's name inside its chroot, the prefix, so
+    that is the file it reads.  The prefix's file is not followed through
+    a link (Wazuh's etc/ is its user's)."""
     table = {}
-    try:
-        data = _read(HOSTS, READ_LIMIT)
-    except Unavailable:
-        return table
-    for line in (data or b"").splitlines():
+    for path, follow in ((HOSTS, True), (os.path.join(prefix, "etc", "hosts"), False)):
+        try:
+            data = _read(path, READ_LIMIT, follow)
+        except Unavailable:
+            continue
+        _hosts_lines(data or b"", path, table)
+    return table
+
+
+def _hosts_lines(data, path, table):
+    for line in data.splitlines():
         words = line.split(b"#", 1)[0].split()
         if len(words) < 2:
             continue
@@ -569,7 +581,8 @@ def hosts_table():
         if packed is None:
             continue
         for name in words[1:]:
-            table.setdefault(name.decode("utf-8", "replace").lower(), []).append(packed)
+            table.setdefault(name.decode("utf-8", "replace").lower(), []).append(
+                (packed, path))
     return table
 
 
