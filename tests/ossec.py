@@ -192,6 +192,40 @@ def _build_into(new, target):
         shutil.rmtree(path)
 
 
+def built_source(target="local", log=sys.stderr):
+    """The ``src/`` directory of OSSEC built for *target* and kept (build()
+    keeps only the installed tree): for the tests that run OSSEC's own
+    ``make install`` again over a prefix where ossec-ar is installed, as
+    an administrator re-installing OSSEC from source does.  Cached beside
+    build()'s entries, under a lock, rebuilt when the tarball changes."""
+    require_tarball()
+    if os.geteuid() != 0:
+        raise Missing("building OSSEC needs root (and CI runs as root)")
+    entry = entry_path(target) + "-source"
+    os.makedirs(CACHE, exist_ok=True)
+    with open(entry + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        wanted = dict(_wanted(target), kept="source")
+        if not _complete(entry, wanted):
+            print("tests/ossec.py: building OSSEC %s TARGET=%s, source kept, into %s"
+                  % (VERSION, target, entry), file=log)
+            shutil.rmtree(entry, ignore_errors=True)
+            new = entry + ".new"
+            shutil.rmtree(new, ignore_errors=True)
+            os.makedirs(new)
+            subprocess.run(["tar", "-xzf", TARBALL, "-C", new], check=True, timeout=300)
+            (top,) = [name for name in os.listdir(new) if name.startswith("ossec-hids-")]
+            _run_logged(["make", "-C", os.path.join(new, top, "src"), "-j2",
+                         "TARGET=" + target, "PREFIX=" + PREFIXES[target], "build"],
+                        os.path.join(new, "build.log"),
+                        env={"PATH": PATH, "LANG": "C", "HOME": "/root"})
+            with open(os.path.join(new, "build.json"), "w") as f:
+                json.dump(wanted, f)
+            os.rename(new, entry)
+    (top,) = [name for name in os.listdir(entry) if name.startswith("ossec-hids-")]
+    return os.path.join(entry, top, "src")
+
+
 def _names(path):
     try:
         with open(path) as f:
@@ -330,6 +364,19 @@ class Ossec:
                         "PREFIX=" + self.prefix, "PYTHON=" + python],
                        check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=120)
+
+    def install_ossec_again(self):
+        """OSSEC's own ``make install`` of the same source, run again over
+        this install, ossec-ar's links included, as an administrator who
+        re-installs or upgrades OSSEC from source does.  Its output."""
+        src = built_source(self.target)
+        result = self.run(["make", "-C", src, "TARGET=" + self.target,
+                           "PREFIX=" + self.prefix, "install"], timeout=600,
+                          stderr=subprocess.STDOUT)
+        if result.returncode != 0:
+            raise AssertionError("OSSEC's make install exited %d:\n%s"
+                                 % (result.returncode, result.stdout[-4000:]))
+        return result.stdout
 
     def install_rules(self):
         """``cat ... >> local_decoder.xml`` and ``>> local_rules.xml``, from

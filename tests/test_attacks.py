@@ -445,7 +445,7 @@ def test_a_fifo_configuration_never_hangs_and_ossec_ar_status_reports_it(wazuh_a
         ": add 192.0.2.7: failed: configuration %s: cannot read: is a FIFO, not a regular "
         "file (exit 78)" % conf)
     status = agent._run([agent.path("bin/ossec-ar"), "status", "--json"])
-    assert status["code"] == 0 and status["seconds"] < BOUND
+    assert status["code"] == 78 and status["seconds"] < BOUND
     assert json.loads(status["stdout"])["config"]["state"].endswith("is a FIFO, not a "
                                                                     "regular file")
 

@@ -2,6 +2,7 @@
 isolation from the caller's environment and working directory."""
 
 import glob
+import json
 import os
 import shutil
 import stat
@@ -166,6 +167,71 @@ def test_a_real_ossec_agents_stock_scripts_are_kept_and_put_back(tmp_path):
         name: before[name] for name in set(before) - theirs}
     make_uninstall(agent.root, agent.prefix)
     assert snapshot(bindir) == before
+
+
+def test_ossecs_own_installer_run_again_is_noticed_and_relink_keeps_its_files(tmp_path):
+    """OSSEC's real make install, run again over a prefix where ossec-ar is
+    installed, writes its scripts over our links: status names each one
+    and exits 72; relink keeps each new script as <name>.stock in place of
+    the older kept one; make uninstall then gives back the new scripts."""
+    agent = ossec.Ossec(tmp_path / "ossec", "local")
+    bindir = agent.path("active-response", "bin")
+    agent.install_ossec_ar()
+    status = agent.run([agent.prefix + "/bin/ossec-ar", "status"])
+    assert (status.returncode, status.stderr) == (0, ""), status.stdout
+    theirs = sorted(name for name in os.listdir(bindir)
+                    if name + ".stock" in os.listdir(bindir))
+    assert theirs == sorted(name for name in LINKS if name.endswith(".sh")
+                            and name != "unblock.sh")
+    for name in theirs:                  # the kept files: an older release's
+        with open(os.path.join(bindir, name + ".stock"), "w") as f:
+            f.write("# the older %s\n" % name)
+    agent.install_ossec_again()
+    ours = snapshot(bindir)
+    for name in LINKS:                   # OSSEC's names only, and not through our links
+        assert stat.S_ISLNK(ours[name][0]) == (name not in theirs), name
+    for program in PROGRAMS:
+        with open(os.path.join(ROOT, "active-response", "bin", PROGRAM_SOURCE[program]),
+                  "rb") as f:
+            assert ours[program][1].split(b"\n", 1)[1] == f.read().split(b"\n", 1)[1]
+    new = {name: ours[name][1] for name in theirs}
+    source = os.path.dirname(ossec.built_source("local"))
+    for name in theirs:                  # each byte for byte what OSSEC ships
+        where = [os.path.join(source, "active-response", sub, name) for sub in ("", "firewalls")]
+        with open(next(path for path in where if os.path.isfile(path)), "rb") as f:
+            assert new[name] == f.read(), name
+    status = agent.run([agent.prefix + "/bin/ossec-ar", "status", "--json"])
+    assert (status.returncode, status.stderr) == (72, "")
+    data = json.loads(status.stdout)
+    assert data["names"]["not_ours"] == [
+        {"name": name, "is": "a regular file of %d bytes" % len(new[name]),
+         "program": LINKS[name]} for name in theirs]
+    assert data["problems"] == [
+        {"exit": 72, "problem": "%s/active-response/bin/%s is a regular file of %d bytes, "
+                                "not our link to %s: execd runs it, not ours (ossec-ar "
+                                "relink mends it)" % (agent.prefix, name, len(new[name]),
+                                                      LINKS[name])} for name in theirs]
+    relink = agent.run([agent.prefix + "/bin/ossec-ar", "relink"])
+    assert (relink.returncode, relink.stderr) == (0, "")
+    assert relink.stdout.splitlines() == [
+        "%s: kept a regular file of %d bytes as %s.stock; linked to %s"
+        % (name, len(new[name]), name, LINKS[name]) for name in theirs]
+    after = snapshot(bindir)
+    for name in LINKS:
+        assert after[name][1] == LINKS[name], name
+    for name in theirs:
+        assert after[name + ".stock"] == ours[name], name    # mode and bytes
+    status = agent.run([agent.prefix + "/bin/ossec-ar", "status"])
+    assert (status.returncode, status.stdout.splitlines()[-1]) == (0, "health: ok (exit 0)")
+    make_uninstall(agent.root, agent.prefix)
+    back = snapshot(bindir)
+    assert {name: back[name] for name in theirs} == {name: ours[name] for name in theirs}
+    assert not any(name.endswith(".stock") or name.startswith("ossec-ar-") for name in back)
+
+
+# The source of each installed program (the Makefile's PROGRAMS).
+PROGRAM_SOURCE = {"ossec-ar-firewall-drop": "firewall-drop.sh",
+                  "ossec-ar-host-deny": "host-deny.sh", "ossec-ar-unblock": "unblock.sh"}
 
 
 def test_a_name_of_one_firewall_runs_that_firewall(nft_netns, install):

@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+import ossec
 from conftest import ROOT, Install, make_install
 from ossec_ar import __version__ as VERSION        # the version's one source
 from ossec_ar.stocknames import LINKS              # every name (test_stocknames checks it)
@@ -248,6 +249,82 @@ def test_stock_files_no_package_owns_are_kept_and_put_back(built, tmp_path, kind
     for name in NAMES:
         assert not os.path.islink(root.path(BIN + "/" + name))
         assert read(root, BIN + "/" + name) == "from source: %s\n" % name
+
+
+def ossec_make_install(root):
+    """OSSEC's own make install (TARGET=local, /var/ossec), of the vendored
+    source built by tests/ossec.py, run chrooted in the scratch root as an
+    administrator installing OSSEC from source runs it.  It copies the
+    host's /etc/localtime and /etc/resolv.conf into /var/ossec/etc: any will
+    do here."""
+    source = os.path.dirname(ossec.built_source("local"))
+    os.makedirs(root.path("/etc"), exist_ok=True)
+    for name in ("localtime", "resolv.conf"):
+        open(root.path("/etc/" + name), "ab").close()
+    root.run(["sh", "-c", 'mkdir -p "$0/tmp/ossec-source" && mount --bind "$1" '
+              '"$0/tmp/ossec-source" && exec chroot "$0" make -C /tmp/ossec-source/src '
+              'TARGET=local PREFIX=/var/ossec install', root.root, source])
+
+
+def ossec_ar(root, *args):
+    """The installed ossec-ar, chrooted, in a new network namespace."""
+    return root.run(["unshare", "-n", "chroot", root.root, "/var/ossec/bin/ossec-ar"]
+                    + list(args), check=False)
+
+
+@pytest.mark.parametrize("kind", ["deb", "rpm"])
+def test_a_reinstall_keeps_what_ossecs_installer_wrote_and_removal_gives_it_back(
+        built, tmp_path, kind):
+    """OSSEC from source, then the package; OSSEC's make install run again
+    writes its scripts over our links (status: exit 72, each named); the
+    package installed again keeps each new script as <name>.stock, in place
+    of the older kept one, and its removal gives back the new scripts byte
+    for byte."""
+    root = ScratchRoot(tmp_path)
+    ossec_make_install(root)
+    theirs = sorted(name for name in NAMES if os.path.lexists(root.path(BIN + "/" + name)))
+    assert theirs == sorted(name for name in NAMES if name.endswith(".sh")
+                            and name != "unblock.sh")
+
+    def install():
+        if kind == "deb":
+            root.dpkg("-i", built["deb"])
+        else:
+            root.rpm("-U", "--replacepkgs", "--nodeps", built["rpm"])
+    if kind == "rpm":
+        root.rpm("--initdb")
+    install()
+    assert_ours(root)
+    assert ossec_ar(root, "status").returncode == 0
+    for name in theirs:                  # the kept files: an older release's
+        with open(root.path(BIN + "/" + name + ".stock"), "w") as f:
+            f.write("# the older %s\n" % name)
+    ossec_make_install(root)
+    new = {}
+    for name in theirs:
+        with open(root.path(BIN + "/" + name), "rb") as f:
+            new[name] = f.read()
+        assert new[name].startswith(b"#!/bin/sh"), name
+    status = ossec_ar(root, "status")
+    assert status.returncode == 72
+    assert ["  %s: a regular file of %d bytes" % (name, len(new[name])) for name in theirs] \
+        == [line for line in status.stdout.splitlines() if line.endswith(" bytes")]
+    install()                            # the package again, as an upgrade would
+    assert_ours(root)
+    for name in theirs:
+        with open(root.path(BIN + "/" + name + ".stock"), "rb") as f:
+            assert f.read() == new[name], name
+    assert ossec_ar(root, "status").returncode == 0
+    if kind == "deb":
+        root.dpkg("--remove", "ossec-ar")
+    else:
+        root.rpm("-e", "ossec-ar")
+    for name in theirs:
+        path = root.path(BIN + "/" + name)
+        assert not os.path.islink(path), name
+        with open(path, "rb") as f:
+            assert f.read() == new[name], name
+    assert not any(n.endswith(".stock") for n in os.listdir(root.path(BIN)))
 
 
 # .rpm

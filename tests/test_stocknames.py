@@ -95,6 +95,67 @@ def test_an_upgraded_stock_file_replaces_the_kept_one(fs):
     assert state() == {"firewall-drop.sh": "v2\n"}
 
 
+def programs(fs):
+    """Our programs in BIN: {name: text}, as state() shows them."""
+    ours = {program: "#!/usr/bin/python3 -IS\n" for program in set(PROGRAM.values())}
+    for program, text in ours.items():
+        fs.create_file(os.path.join(BIN, program), contents=text)
+    return ours
+
+
+def test_a_file_written_over_our_link_replaces_the_kept_one_and_is_reported(fs):
+    """OSSEC's installer, run again, writes its script over our link: the
+    new script is kept in place of the older one, and link says so."""
+    stock(fs, "firewall-drop.sh", "host-deny.sh", text="older\n")
+    ours = programs(fs)
+    stocknames.link(BIN)
+    os.unlink(os.path.join(BIN, "firewall-drop.sh"))
+    stock(fs, "firewall-drop.sh", text="newer\n")
+    assert stocknames.bypassed(BIN) == [("firewall-drop.sh", "a regular file of 6 bytes")]
+    assert stocknames.link(BIN) == [("firewall-drop.sh", "a regular file of 6 bytes")]
+    assert state() == dict(OURS, **ours, **{"firewall-drop.sh.stock": "newer\n",
+                                            "host-deny.sh.stock": "older\n"})
+    assert stocknames.bypassed(BIN) == []
+    assert stocknames.link(BIN) == []                    # nothing left to do
+    stocknames.restore(BIN)
+    assert state() == dict(ours, **{"firewall-drop.sh": "newer\n", "host-deny.sh": "older\n"})
+
+
+def test_bypassed_says_what_each_wrong_name_is(fs):
+    fs.create_dir(BIN)
+    stocknames.link(BIN)
+    os.unlink(os.path.join(BIN, "pf"))
+    os.unlink(os.path.join(BIN, "host-deny"))
+    fs.create_file("/opt/other/host-deny")
+    os.symlink("/opt/other/host-deny", os.path.join(BIN, "host-deny"))
+    os.unlink(os.path.join(BIN, "npf"))
+    os.symlink("nowhere", os.path.join(BIN, "npf"))
+    wrong = {"host-deny": "a link to /opt/other/host-deny", "npf": "a link to nowhere (dangling)",
+             "pf": "absent"}
+    # Without our programs, even our links run nothing.
+    assert stocknames.bypassed(BIN) == sorted(
+        (name, wrong.get(name, "a link to %s, which is missing" % PROGRAM[name]))
+        for name in PROGRAM)
+    programs(fs)
+    assert stocknames.bypassed(BIN) == sorted(wrong.items())
+
+
+def test_a_link_to_the_kept_file_or_to_us_is_not_kept_over_it(fs):
+    """Nothing that would lose the kept stock file, or give back a link to
+    a program of ours that removal deletes."""
+    stock(fs, "firewall-drop.sh", text="stock\n")
+    stocknames.link(BIN)
+    for name, target in (("firewall-drop.sh", "firewall-drop.sh.stock"),
+                         ("route-null", os.path.join(BIN, "ossec-ar-firewall-drop"))):
+        os.unlink(os.path.join(BIN, name))
+        os.symlink(target, os.path.join(BIN, name))
+    fs.create_file(os.path.join(BIN, "ossec-ar-firewall-drop"))
+    assert stocknames.link(BIN) == [("firewall-drop.sh", None), ("route-null", None)]
+    found = state()
+    assert found.pop("ossec-ar-firewall-drop") == ""
+    assert found == dict(OURS, **{"firewall-drop.sh.stock": "stock\n"})
+
+
 def test_restore_leaves_a_name_someone_else_took(fs):
     stock(fs, "host-deny.sh", text="stock\n")
     stocknames.link(BIN)

@@ -1,12 +1,14 @@
 """ossec-ar: the administrator's command for the active responses' blocks.
 
-    ossec-ar status                         what is installed, usable, locked
+    ossec-ar status                         what is installed, usable, locked;
+                                            exit 0 only when all is well
     ossec-ar list                           the blocks, held against the firewall
     ossec-ar unblock IP                     lift a block now
     ossec-ar restore [--dry-run]            re-apply blocks the firewall lost
     ossec-ar expire --older-than D [--dry-run]
                                             lift blocks older than D
     ossec-ar firewalld-setup                make the firewalld layout (reloads)
+    ossec-ar relink                         link the names execd runs to us again
 
 Output is for people; ``--json`` gives the same data for scripts.  Exit
 codes are the programs' own (README, "Exit codes").  Every change goes
@@ -18,10 +20,12 @@ import argparse
 import fcntl
 import json
 import os
+import stat
 import sys
 import time
 
 from . import __version__, backends, config, exits, ledger, log, protect, safefile
+from . import stocknames
 from . import address as addresses
 from .address import Address
 from .firewall import FirewallDrop
@@ -30,6 +34,8 @@ from .lock import lock_file
 from .program import combined, lift, nothing_there, require_root
 
 PROBE = Address("192.0.2.1", 4, bytes((192, 0, 2, 1)))
+PROBES = {4: PROBE, 6: Address("2001:db8::1", 6, bytes((0x20, 1, 0xd, 0xb8)) + bytes(11)
+                               + bytes((1,)))}
 _ASCII_DIGITS = frozenset("0123456789")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -84,7 +90,8 @@ def main(argv, prefix):
     try:
         args = parser.parse_args(argv[1:])
         require_root()
-        host = Host(prefix, argv[0], strict=args.handler not in (status, unblock, expire))
+        host = Host(prefix, argv[0],
+                    strict=args.handler not in (status, unblock, expire, relink))
         result = args.handler(host, args)
     except exits.Stop as stop:
         _print_error(stop, as_json)
@@ -104,8 +111,9 @@ def _parser():
     parser = Parser(prog="ossec-ar", description="See, lift, restore and expire the "
                     "blocks of firewall-drop.sh and host-deny.sh.  Run as root.",
                     epilog="Exit codes: 0 done, 64 usage, 65 refused address, 69 no "
-                    "usable firewall, 74 I/O error, 75 a lock or a tool failed, 77 not "
-                    "root, 78 broken configuration.")
+                    "usable firewall, 72 a name execd runs is not ours, 74 I/O error (status: "
+                    "the log), 75 a lock or a tool failed, 77 not root, 78 broken "
+                    "configuration.")
     parser.add_argument("--version", action="version", version="ossec-ar " + __version__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -113,7 +121,8 @@ def _parser():
     sub.required = True
     step = sub.add_parser("status", parents=[common], help="the platform, the backend "
                           "auto would choose, the tools, the configuration, the log, the "
-                          "ledgers and the locks")
+                          "names execd runs, the ledgers and the locks; exits 0 only "
+                          "when all is well, else with the first problem's code")
     step.set_defaults(handler=status)
     step = sub.add_parser("list", parents=[common], help="every address blocked, held "
                           "against the firewall and hosts.deny")
@@ -136,6 +145,10 @@ def _parser():
                           "ipsets of firewall-drop and bind them to the drop zone; "
                           "reloads firewalld once (an add never does)")
     step.set_defaults(handler=firewalld_setup)
+    step = sub.add_parser("relink", parents=[common], help="make every name execd runs "
+                          "a link to our program again, keeping a file found there as "
+                          "<name>.stock (replacing the older one)")
+    step.set_defaults(handler=relink)
     return parser
 
 
@@ -160,10 +173,14 @@ def _print_error(stop, as_json):
 # status
 
 def status(host, args):
+    """What is installed, usable and locked; and a health check: exit 0
+    only when nothing below is a problem, else the code of the first one
+    (in the order of HEALTH), with every problem listed."""
     data = {"platform": host.system.name, "prefix": host.prefix,
-            "backend": {"configured": host.settings.backend, "auto": _auto_choice(host)},
+            "backend": {"configured": host.settings.backend, "auto": _auto_choice(host),
+                        "usable": _usable(host)},
             "tools": _tools(host), "config": _config_state(host.prefix),
-            "log": {"path": host.log_file, "writable": _writable(host.log_file)},
+            "log": _log_state(host.log_file), "names": _names_state(host.prefix),
             "layouts": _layouts(host), "ledgers": [], "locks": [],
             "protected": _protected(host)}
     for program in host.programs:
@@ -179,13 +196,25 @@ def status(host, args):
              "backend: %s; auto would choose %s" % (host.settings.backend,
                                                      auto["choice"] or "nothing (exit 69)")]
     lines += ["  %s: %s" % (item["backend"], item["state"]) for item in auto["tried"]]
+    usable = data["backend"]["usable"]
+    lines.append("an add would use: %s" % ", ".join(
+        "%s for IPv%d" % (usable[family]["backend"] or "nothing", version)
+        for version, family in ((4, "ipv4"), (6, "ipv6"))))
     lines.append("tools:")
     lines += ["  %-17s %s" % (tool["name"], (tool["path"] + "  " + tool["version"]).strip()
                               if tool["path"] else "not found") for tool in data["tools"]]
     lines += ["layout %s: %s" % (item["backend"], item["state"]) for item in data["layouts"]]
     conf = data["config"]
     lines.append("config: %s: %s" % (conf["path"], conf["state"]))
-    lines.append("log: %s (%s)" % (host.log_file, _yes(data["log"]["writable"], "writable")))
+    lines.append("log: %s (%s)" % (host.log_file, "writable" if data["log"]["writable"]
+                                   else "not writable: " + data["log"]["problem"]))
+    names = data["names"]
+    if names["note"]:
+        lines.append("names: %s" % names["note"])
+    else:
+        lines.append("names: %d of %d are links to our programs (%s)" % (
+            len(names["ours"]), len(stocknames.LINKS), names["directory"]))
+        lines += ["  %s: %s" % (item["name"], item["is"]) for item in names["not_ours"]]
     for item in data["ledgers"]:
         if item["problem"]:
             lines.append("ledger %s: %s" % (item["program"], item["problem"]))
@@ -205,7 +234,128 @@ def status(host, args):
     lines += ["  %-39s %s" % (item["address"], item["reason"])
               for item in protected["addresses"]]
     lines += ["  note: %s" % note for note in protected["notes"]]
-    return Result(data, "\n".join(lines))
+    data["problems"] = _problems(data)
+    data["exit"] = data["problems"][0]["exit"] if data["problems"] else exits.OK
+    if data["problems"]:
+        lines.append("health: %d problem%s (exit %d)" % (
+            len(data["problems"]), "" if len(data["problems"]) == 1 else "s", data["exit"]))
+        lines += ["  %s" % log.printable(item["problem"]) for item in data["problems"]]
+    else:
+        lines.append("health: ok (exit 0)")
+    return Result(data, "\n".join(lines), data["exit"])
+
+
+def _problems(data):
+    """Every problem of a status, in the order whose first gives the exit
+    code: the configuration (78), a backend for each family (69), the log
+    (74), the names execd runs (72)."""
+    problems = []
+    conf = data["config"]
+    if not conf["parses"]:
+        problems.append({"exit": conf["exit"], "problem": conf["state"]})
+    usable = data["backend"]["usable"]
+    for version, family in ((4, "ipv4"), (6, "ipv6")):
+        if usable[family]["backend"] is None:
+            problems.append({"exit": exits.UNAVAILABLE, "problem": "no usable firewall for "
+                             "IPv%d (%s): every add of such an address exits 69"
+                             % (version, "; ".join(usable[family]["tried"]))})
+    if data["log"]["problem"]:
+        problems.append({"exit": exits.IOERR, "problem": "log %s: %s" % (
+            data["log"]["path"], data["log"]["problem"])})
+    for item in data["names"]["not_ours"]:
+        path = os.path.join(data["names"]["directory"], item["name"])
+        if item["is"].endswith(", which is missing"):
+            text = "%s is %s: execd finds nothing to run (install ossec-ar again)" % (
+                path, item["is"])
+        else:
+            text = "%s is %s, not our link to %s: execd runs %s (ossec-ar relink mends " \
+                "it)" % (path, item["is"], item["program"],
+                         "nothing there" if item["is"] == "absent" else "it, not ours")
+        problems.append({"exit": exits.BYPASSED, "problem": text})
+    return problems
+
+
+def _usable(host):
+    """For each family, the backend an add would use now (the configured
+    one, or ``auto``'s first usable choice), or None, with why each one
+    tried is not usable; read-only checks, as ``_auto_choice``."""
+    program = host.programs[0]
+    tools = host.system.tools
+    try:
+        names = program.choices()
+    except exits.Stop as stop:
+        return {family: {"backend": None, "tried": [stop.reason]}
+                for family in ("ipv4", "ipv6")}
+    found = {}
+    for version, family in ((4, "ipv4"), (6, "ipv6")):
+        tried, choice = [], None
+        for name in names:
+            entry = backends.REGISTRY[name]
+            if host.system.name not in entry.systems:
+                reason = "not a backend for %s" % host.system.name
+            else:
+                reason = entry.missing(tools, version, host.system.name)
+            if reason is None:
+                try:
+                    reason = backends.load(name, host.settings, tools,
+                                           host.system.name).inactive(PROBES[version])
+                except exits.Stop as stop:
+                    reason = stop.reason
+            if reason is None:
+                choice = name
+                break
+            tried.append("%s: %s" % (name, reason))
+        found[family] = {"backend": choice, "tried": tried}
+    return found
+
+
+def _log_state(path):
+    """Whether the runs can write their lines to the log: its directory
+    there, and the log opened for appending as the programs open it (an
+    open changes nothing), or creatable."""
+    directory = os.path.dirname(path)
+    item = {"path": path, "directory": directory, "writable": False, "problem": None}
+    try:
+        info = os.stat(directory)
+    except OSError as error:
+        item["problem"] = "its directory %s: %s; the runs' lines go to syslog" % (
+            directory, error.strerror)
+        return item
+    if not stat.S_ISDIR(info.st_mode):
+        item["problem"] = "%s is not a directory; the runs' lines go to syslog" % directory
+        return item
+    try:
+        fd, _, _, _ = safefile.open_shared(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        if not os.access(directory, os.W_OK):
+            item["problem"] = "cannot be created in %s; the runs' lines go to syslog" % (
+                directory)
+    except OSError as error:
+        item["problem"] = "%s; the runs' lines go to syslog" % error.strerror
+    else:
+        os.close(fd)
+    item["writable"] = item["problem"] is None
+    return item
+
+
+def _names_state(prefix):
+    """Whether every name execd runs (``stocknames``) is our link.  In a
+    directory without our programs (the source tree, where the names are
+    the programs themselves) they are not checked."""
+    directory = os.path.join(prefix, "active-response", "bin")
+    item = {"directory": directory, "ours": [], "not_ours": [], "note": None}
+    programs = sorted(stocknames.NAMES_OF_PROGRAM)
+    if not any(os.path.lexists(os.path.join(directory, name)) for name in programs):
+        item["note"] = "not checked: none of our programs (%s) is in %s" % (
+            ", ".join(programs), directory)
+        return item
+    wrong = dict(stocknames.bypassed(directory))
+    for name, program in sorted(stocknames.LINKS.items()):
+        if name in wrong:
+            item["not_ours"].append({"name": name, "is": wrong[name], "program": program})
+        else:
+            item["ours"].append(name)
+    return item
 
 
 def _protected(host):
@@ -270,12 +420,31 @@ def _tools(host):
 def _config_state(prefix):
     path = config.config_path(prefix)
     if not os.path.lexists(path):
-        return {"path": path, "state": "absent (the defaults apply)", "parses": True}
+        # Where a file would be trusted: never in Wazuh's etc/.
+        if _wazuh_layout(prefix):
+            path = config.SYSTEM_FILE
+        return {"path": path, "state": "absent (the defaults apply)", "parses": True,
+                "exit": exits.OK}
     try:
         config.load(path)
     except exits.Stop as stop:
-        return {"path": path, "state": stop.reason, "parses": False}
-    return {"path": path, "state": "parses", "parses": True}
+        return {"path": path, "state": stop.reason, "parses": False, "exit": stop.code}
+    return {"path": path, "state": "parses", "parses": True, "exit": exits.OK}
+
+
+# Programs that only Wazuh installs in <prefix>/bin (4.2 and later; the
+# modules daemon since 3.0).
+_WAZUH_PROGRAMS = ("wazuh-control", "wazuh-agentd", "wazuh-execd", "wazuh-modulesd")
+
+
+def _wazuh_layout(prefix):
+    """A Wazuh agent's prefix: one of Wazuh's own programs in bin/, or an
+    etc/ that others than root can change (Wazuh gives it to its user or
+    group; OSSEC's is root's), where no configuration is ever trusted."""
+    if any(os.path.lexists(os.path.join(prefix, "bin", name)) for name in _WAZUH_PROGRAMS):
+        return True
+    etc = os.path.join(prefix, "etc")
+    return os.path.isdir(etc) and safefile.unsafe_directories(etc, etc) is not None
 
 
 def _writable(path):
@@ -496,3 +665,27 @@ def firewalld_setup(host, args):
             % (host.settings.option("ipset_v4", "ossec4"),
                host.settings.option("ipset_v6", "ossec6")))
     return Result({"firewalld_setup": text}, text)
+
+
+def relink(host, args):
+    """Every name execd runs made our link again (``stocknames.link``):
+    a file found under one, which the agent's installer wrote over our
+    link, is kept as ``<name>.stock`` in place of the older one, so that
+    removing ossec-ar gives back what the agent last installed."""
+    directory = os.path.join(host.prefix, "active-response", "bin")
+    missing = [name for name in sorted(stocknames.NAMES_OF_PROGRAM)
+               if not os.path.isfile(os.path.join(directory, name))]
+    if missing:
+        raise exits.failed(exits.BYPASSED, "our programs are not in %s (%s missing): "
+                           "nothing to link to; install ossec-ar again"
+                           % (directory, ", ".join(missing)))
+    done = stocknames.link(directory)
+    rows = [{"name": name, "program": stocknames.LINKS[name], "kept": kept,
+             "stock": name + stocknames.STOCK_SUFFIX if kept else None}
+            for name, kept in done]
+    lines = ["%s: %slinked to %s" % (row["name"], "kept %s as %s; " % (row["kept"], row["stock"])
+                                     if row["kept"] else "", row["program"]) for row in rows]
+    if rows:
+        host.log(["relink"], "relink", "-", "relinked", "; ".join(lines), exits.OK)
+    return Result({"directory": directory, "relinked": rows},
+                  "\n".join(lines) or "every name is already our link (%s)" % directory)

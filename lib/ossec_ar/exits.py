@@ -11,6 +11,7 @@ USAGE = 64        # missing arguments or unknown action
 REFUSED = 65      # the address is not one we will block
 UNAVAILABLE = 69  # no usable firewall tool on this host
 INTERNAL = 70     # a bug: the log has a one-line traceback summary
+BYPASSED = 72     # a name execd runs is not our link, or our program is missing
 IOERR = 74        # a file could not be read or written; it is left as it was
 TEMPFAIL = 75     # lock not obtained in time, or the firewall tool failed
 NOPERM = 77       # not running as root
