@@ -22,8 +22,13 @@ MODULES  := $(sort $(wildcard lib/$(PACKAGE)/*.py lib/$(PACKAGE)/*/*.py))
 PKGDIRS  := $(sort $(patsubst %/,%,$(dir $(MODULES))))
 MANPAGES := firewall-drop.sh.8 host-deny.sh.8
 RULES    := ossec-ar_decoders.xml ossec-ar_rules.xml
-# Examples shipped disabled: expiring stale blocks from systemd or cron.
-EXAMPLES := ossec-ar-expire.service ossec-ar-expire.timer ossec-ar-expire.cron
+# Examples shipped disabled: expiring stale blocks from systemd or cron; and
+# the unit that restores blocks after a firewall reload, which the packages
+# also install in UNITDIR (systemd's own directory) and enable.
+EXAMPLES := ossec-ar-expire.service ossec-ar-expire.timer ossec-ar-expire.cron \
+            ossec-ar-restore.service
+RELOAD_UNIT := ossec-ar-restore.service
+UNITDIR  ?=
 # With the default PREFIX, the agent's home, the manual pages and the shared
 # files (decoder, rules, examples) go to the system's /usr/share, where the
 # packages put them.  Any other PREFIX keeps them under itself, so that a
@@ -98,6 +103,8 @@ install:
 	done
 	for file in $(RULES); do install -m 0644 rules/$$file $(DESTDIR)$(DATADIR)/$$file; done
 	for file in $(EXAMPLES); do install -m 0644 examples/$$file $(DESTDIR)$(DATADIR)/$$file; done
+	if [ -n "$(UNITDIR)" ]; then install -d $(DESTDIR)$(UNITDIR) && \
+	  install -m 0644 examples/$(RELOAD_UNIT) $(DESTDIR)$(UNITDIR)/$(RELOAD_UNIT); fi
 
 uninstall:
 	if [ -f $(LIBDIR)/$(PACKAGE)/stocknames.py ]; then $(STOCKNAMES) restore $(BINDIR); fi
@@ -107,6 +114,7 @@ uninstall:
 	for dir in $(PKGDIRS); do rm -rf $(DESTDIR)$(PREFIX)/$$dir/__pycache__; done
 	for page in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man8/$$page.gz; done
 	for file in $(RULES) $(EXAMPLES); do rm -f $(DESTDIR)$(DATADIR)/$$file; done
+	if [ -n "$(UNITDIR)" ]; then rm -f $(DESTDIR)$(UNITDIR)/$(RELOAD_UNIT); fi
 	made=$$(if [ -f $(RECORD) ]; then cat $(RECORD); fi) && rm -f $(RECORD) && \
 	for dir in $(addprefix $(PREFIX)/,$(PKGDIRS)) $$made; do echo "$$dir"; done | sort -ru | \
 	  while read dir; do rmdir "$(DESTDIR)$$dir" 2>/dev/null || true; done

@@ -3,13 +3,14 @@ private network namespaces (and a private /etc for hosts.deny)."""
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from conftest import AFTER_2262, Install, make_install, state_file
+from conftest import AFTER_2262, PYTHON, Install, make_install, state_file
 from test_iptables import outcome, run
 from test_packets import CLIENT_V4, SERVER_V4, Pair
 
@@ -161,7 +162,54 @@ def test_bad_input_is_refused_and_changes_nothing(nft_netns, install, args, code
     assert result.returncode == code
     assert result.stdout == "" and message in result.stderr
     assert result.stderr.endswith("(exit %d)\n" % code)
+    # A usage error gives the usage line of what was mistyped, and says usage.
+    lines = result.stderr.splitlines()
+    if code == 64:
+        assert len(lines) == 2 and lines[0].startswith("usage: ossec-ar ")
+        assert lines[1].startswith("ossec-ar: usage: ")
+    else:
+        assert len(lines) == 1 and lines[0].startswith("ossec-ar: refused: ")
     assert (nft_netns.rules(), install.log_lines()) == (rules, log)
+
+
+@pytest.mark.parametrize("args,usage,message", [
+    (["block", "192.0.2.7"], "usage: ossec-ar [-h] [--version] [--json] COMMAND ...",
+     "argument COMMAND: invalid choice: 'block' (choose from 'status', 'list', 'unblock', "
+     "'restore', 'expire', 'firewalld-setup')"),
+    (["expire", "--older-than", "soon"],
+     "usage: ossec-ar expire [-h] [--json] --older-than DURATION [--dry-run]",
+     "argument --older-than: 'soon' is not a duration (say 600, 30s, 30m, 12h, 7d)"),
+    (["list", "--frob"], "usage: ossec-ar [-h] [--version] [--json] COMMAND ...",
+     "unrecognized arguments: --frob"),
+])
+def test_a_usage_error_prints_the_usage_line_and_says_usage(nft_netns, install, args, usage,
+                                                             message):
+    result = admin(nft_netns, install, *args)
+    assert (result.returncode, result.stdout) == (64, "")
+    assert result.stderr == "%s\nossec-ar: usage: %s (exit 64)\n" % (usage, message)
+    # The same for scripts, before or after the command.
+    for where in (0, len(args)):
+        result = admin(nft_netns, install, *(args[:where] + ["--json"] + args[where:]))
+        assert (result.returncode, result.stderr) == (64, "")
+        assert json.loads(result.stdout) == {"error": message, "exit": 64, "usage": usage}
+
+
+@pytest.mark.parametrize("command", [["list"], ["status"], ["restore", "--dry-run"],
+                                     ["expire", "--older-than", "1h", "--dry-run"]])
+def test_json_is_taken_before_or_after_the_command(nft_netns, install, command):
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    after = admin(nft_netns, install, *(command + ["--json"]))
+    before = admin(nft_netns, install, *(["--json"] + command))
+    both = admin(nft_netns, install, *(["--json"] + command + ["--json"]))
+    for result in (after, before, both):
+        assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(before.stdout) == json.loads(after.stdout) == json.loads(both.stdout)
+    if command == ["list"]:
+        assert [row["address"] for row in json.loads(after.stdout)["blocks"]] == ["192.0.2.7"]
+    text = admin(nft_netns, install, *command)
+    assert (text.returncode, text.stderr) == (0, "")
+    with pytest.raises(ValueError):
+        json.loads(text.stdout)
 
 
 def test_broken_configuration_is_78_but_status_reports_it(nft_netns, install):
@@ -460,3 +508,84 @@ def test_a_0_1_ledger_root_did_not_write_is_ignored_with_a_note(nft_netns, insta
             os.rmdir(db)
         else:
             os.chmod(db, mode)
+
+
+# Output cut short by its reader: as coreutils' tools, no traceback, nothing on stderr.
+
+LOAD = """
+import sys
+sys.path.insert(0, sys.argv[1] + "/lib")
+from ossec_ar import address, firewall
+program = firewall.FirewallDrop(sys.argv[1])
+for n in range(int(sys.argv[2])):
+    text = "10.0.%d.%d" % (n // 200, n % 200 + 1)
+    status, _ = program.add(address.parse(text), "5712", "1.%d" % n)
+    assert status == "blocked", (text, status)
+"""
+
+
+def load_blocks(netns, install, count):
+    """*count* blocks (10.0.0.1 and on), each added through the program's
+    own object, as execd's runs add them (lock, firewall, ledger), without
+    a process each."""
+    netns.check([PYTHON, "-I", "-c", LOAD, install.prefix, str(count)])
+
+
+def piped(netns, install, args, reader):
+    """ossec-ar *args* with its stdout into *reader* (argv), no shell between:
+    (ossec-ar's exit status, its stderr, what the reader printed)."""
+    program = os.path.join(install.prefix, "bin", "ossec-ar")
+    writer = subprocess.Popen(netns.prefix() + [program] + list(args),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    head = subprocess.Popen(reader, stdin=writer.stdout, stdout=subprocess.PIPE)
+    writer.stdout.close()                   # the reader's alone now
+    shown = head.communicate(timeout=120)[0]
+    err = writer.stderr.read()
+    writer.stderr.close()
+    return writer.wait(timeout=120), err, shown
+
+
+def to_a_closed_pipe(netns, install, args, stream="stdout"):
+    """ossec-ar *args* with *stream* on a pipe that nobody will ever read:
+    (exit status, what went to the other stream)."""
+    program = os.path.join(install.prefix, "bin", "ossec-ar")
+    read_end, write_end = os.pipe()
+    os.close(read_end)                      # before ossec-ar has written anything
+    other = {"stdout": "stderr", "stderr": "stdout"}[stream]
+    try:
+        result = subprocess.run(netns.prefix() + [program] + list(args),
+                                stdin=subprocess.DEVNULL, timeout=120,
+                                **{stream: write_end, other: subprocess.PIPE})
+    finally:
+        os.close(write_end)
+    return result.returncode, getattr(result, other)
+
+
+CUT_SHORT = (0, 141, -signal.SIGPIPE)       # as the shell shows it, or as Python does
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(nft_netns, install):
+    install.configure("[firewall-drop]\nbackend = nftables\n")
+    load_blocks(nft_netns, install, 1000)
+    rows = listing(nft_netns, install)
+    assert len(rows) == 1000 and {row["state"] for row in rows.values()} == {"in force"}
+    age_ledger(install, "firewall-drop", 3 * 3600)
+    nft_netns.check(["nft", "flush", "ruleset"])            # every block lost
+    first = {("list",): "ADDRESS ", ("list", "--json"): "{", ("--json", "list"): "{",
+             ("restore", "--dry-run"): "would restore 10.0.0.1 (firewall-drop, since ",
+             ("restore", "--dry-run", "--json"): "{",
+             ("expire", "--older-than", "1h", "--dry-run"): "would lift 10.0.0.1 ",
+             ("status",): "platform: Linux", ("status", "--json"): "{"}
+    for args, start in first.items():
+        code, err, shown = piped(nft_netns, install, args, ["head", "-1"])
+        assert (code in CUT_SHORT, err) == (True, b""), (args, code, err)
+        assert shown.decode().startswith(start) and shown.count(b"\n") == 1, (args, shown)
+    # A reader gone before the first byte: always cut short, never a traceback.
+    for args in list(first) + [("--help",), ("restore", "--help")]:
+        assert to_a_closed_pipe(nft_netns, install, args) == (-signal.SIGPIPE, b""), args
+    # The same for what goes to stderr, when that is the pipe nobody reads.
+    assert to_a_closed_pipe(nft_netns, install, ["block"], "stderr") == (-signal.SIGPIPE, b"")
+    # Nothing was changed: every block still in the ledger, still lost.
+    rows = listing(nft_netns, install)
+    assert len(rows) == 1000 and {row["state"] for row in rows.values()} == {"lost"}

@@ -2,10 +2,13 @@
 the real tools in private network namespaces."""
 
 import json
+import os
+import re
 import time
 
 import pytest
 
+from conftest import ROOT
 from test_admin import admin
 from test_iptables import in_private_mounts, outcome, run
 from test_packets import CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6, Pair
@@ -359,3 +362,57 @@ def test_nftables_hostile_layout_is_broken_for_status_and_repaired_by_restore(
     assert nft_ruleset(nft_netns) in LAYOUTS
     assert "layout nftables: whole" in admin(nft_netns, install, "status").stdout
     assert "nftables" not in admin(nft_netns, install, "restore").stdout
+
+
+# What the documents say auto tries, held against AUTOMATIC itself.
+
+# The names the manual page and the README give a system, as uname(2) names it.
+SYSTEM_NAMES = {"Linux": "Linux", "FreeBSD": "FreeBSD", "OpenBSD": "OpenBSD",
+                "macOS": "Darwin", "NetBSD": "NetBSD", "Solaris": "SunOS",
+                "illumos": "SunOS", "AIX": "AIX"}
+
+
+def _backends_named(text):
+    """The registry's backend names in *text*, in the order they come."""
+    from ossec_ar import backends
+    words = re.findall(r"[A-Za-z]+", text)
+    return tuple(word for word in words if word in backends.REGISTRY)
+
+
+def _systems_named(label):
+    return sorted({SYSTEM_NAMES[word] for word in re.findall(r"[A-Za-z]+", label)
+                   if word in SYSTEM_NAMES})
+
+
+def test_the_manual_page_gives_autos_order_for_every_system():
+    """firewall-drop.sh(8), BACKENDS: one tagged paragraph per system (its
+    names on the .TP line after), whose backends are AUTOMATIC's, in order."""
+    from ossec_ar import backends
+    with open(os.path.join(ROOT, "man", "firewall-drop.sh.8")) as f:
+        page = f.read()
+    section = page.split("\n.SH BACKENDS\n", 1)[1].split("\n.SH ", 1)[0]
+    listing = section.split("\n.TP\n", 1)[1].split("\n.PP\n", 1)[0]
+    said = {}
+    for paragraph in listing.split("\n.TP\n"):
+        label, _, body = paragraph.partition("\n")
+        systems = _systems_named(label)
+        assert systems, label
+        for system in systems:
+            assert system not in said, system
+            said[system] = _backends_named(body)
+    assert said == backends.AUTOMATIC
+    assert said["Linux"] == ("firewalld", "nftables", "ipset", "iptables")
+
+
+def test_the_readme_gives_autos_order_for_the_other_systems():
+    from ossec_ar import backends
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    table = readme.split("\n| system | `auto` tries, in order | layout |\n", 1)[1]
+    said = {}
+    for row in table.split("\n\n", 1)[0].splitlines()[1:]:
+        label, tried = row.split("|")[1:3]
+        for system in _systems_named(label):
+            said[system] = _backends_named(tried)
+    assert said == {name: order for name, order in backends.AUTOMATIC.items()
+                    if name != "Linux"}

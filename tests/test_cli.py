@@ -42,7 +42,7 @@ def test_missing_arguments_keep_the_stock_field_count(ossec):
     code, lines = run(["add"], blocked)
     assert code == 64
     assert lines[0].endswith(ARGV0 + " add    ")
-    assert lines[1].endswith(ARGV0 + ": add -: refused: no IP address argument; expected: "
+    assert lines[1].endswith(ARGV0 + ": add -: usage: no IP address argument; expected: "
                              "add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]] (exit 64)")
 
 
@@ -89,7 +89,7 @@ def test_unknown_action_is_escaped_once(ossec):
     code, lines = run(["add\nx\\y", "-", "192.0.2.7"], blocked)
     assert code == 64
     assert lines[0].endswith(" add\\x0ax\\\\y - 192.0.2.7  ")
-    assert ": - 192.0.2.7: refused: unknown action add\\x0ax\\\\y; expected:" in lines[1]
+    assert ": - 192.0.2.7: usage: unknown action add\\x0ax\\\\y; expected:" in lines[1]
 
 
 def test_tool_output_with_newlines_stays_on_one_line(ossec):
@@ -133,3 +133,67 @@ def test_nothing_on_stdout_or_stderr(ossec, capfd):
     run(["add", "-", "192.0.2.7"], blocked)
     run(["frob"], blocked)
     assert capfd.readouterr() == ("", "")
+
+
+# A person at a terminal: a usage error says so on stderr, with the usage line.
+
+def on_a_terminal(argv, stdin_too=False):
+    """Run *argv* with stderr (and stdin, if asked) on a pseudo-terminal:
+    (exit code, stdout, what the terminal showed)."""
+    import subprocess
+    master, slave = os.openpty()
+    try:
+        result = subprocess.run(argv, stdin=slave if stdin_too else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=slave, timeout=60)
+    finally:
+        os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:                 # EIO: the terminal has no writer left
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return result.returncode, result.stdout, shown.decode().replace("\r\n", "\n")
+
+
+USAGE_LINES = ("usage: {0} add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]\n"
+               "   or: {0} < REQUEST  (one JSON line, as Wazuh's execd sends it)\n")
+
+
+@pytest.mark.parametrize("name", ["firewall-drop.sh", "host-deny.sh", "unblock.sh"])
+def test_a_usage_error_on_a_terminal_shows_the_usage_line(install, name):
+    code, out, shown = on_a_terminal([install.program(name), "block", "-", "192.0.2.7"])
+    outcome = ("usage: unknown action block; expected: add|delete USER IP [ALERT_ID "
+               "[RULE_ID [LOCATION...]]] (exit 64)")
+    assert (code, out) == (64, b"")
+    assert shown == USAGE_LINES.format(name) + "%s: %s\n" % (name, outcome)
+    lines = install.log_lines()
+    assert len(lines) == 2                          # one invocation, one outcome
+    assert lines[1].endswith("/%s: - 192.0.2.7: %s" % (name, outcome))
+
+
+def test_no_arguments_at_a_terminal_is_a_usage_error_not_a_wait(install):
+    # No arguments is Wazuh's form, but execd writes into a pipe, never a
+    # terminal: a person is typing, and is told at once.
+    code, out, shown = on_a_terminal([install.program()], stdin_too=True)
+    assert (code, out) == (64, b"")
+    reason = ("no arguments, and standard input is a terminal, not a request from execd; "
+              "expected: add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]")
+    assert shown == (USAGE_LINES.format("firewall-drop.sh")
+                     + "firewall-drop.sh: usage: %s (exit 64)\n" % reason)
+    lines = install.log_lines()
+    assert len(lines) == 2
+    assert lines[0].endswith("/firewall-drop.sh: (no request read)")
+    assert lines[1].endswith("/firewall-drop.sh: - -: usage: %s (exit 64)" % reason)
+
+
+def test_only_usage_errors_reach_a_terminal(install):
+    # A refused address (65) is the log's alone, even on a terminal.
+    code, out, shown = on_a_terminal([install.program(), "add", "-", "127.0.0.1"])
+    assert (code, out, shown) == (65, b"", "")
+    assert install.log_lines()[1].endswith(": add 127.0.0.1: refused: loopback address "
+                                           "(exit 65)")

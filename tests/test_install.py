@@ -98,6 +98,7 @@ def test_install_layout(tmp_path):
                  "usr/share/ossec-ar/ossec-ar_rules.xml", "var/ossec/bin/ossec-ar"}
     expected |= {"usr/share/ossec-ar/ossec-ar-expire." + kind
                  for kind in ("service", "timer", "cron")}
+    expected.add("usr/share/ossec-ar/ossec-ar-restore.service")
     expected.add(RECORD)
     pycs = [p for p in added if p.endswith(".pyc")]
     assert sorted(set(added) - set(pycs)) == sorted(expected)
@@ -332,7 +333,7 @@ def test_the_default_prefix_puts_manual_pages_and_rules_in_usr_share(tmp_path):
               "/usr/share/man/man8/host-deny.sh.8.gz"] + [
         "/usr/share/ossec-ar/" + name for name in (
             "ossec-ar-expire.cron", "ossec-ar-expire.service", "ossec-ar-expire.timer",
-            "ossec-ar_decoders.xml", "ossec-ar_rules.xml")]
+            "ossec-ar-restore.service", "ossec-ar_decoders.xml", "ossec-ar_rules.xml")]
     assert [path for path in files if not path.startswith(INSTALL_PREFIX + "/")] == shared
     assert INSTALL_PREFIX + "/active-response/bin/firewall-drop.sh" in files
     assert "/" + RECORD in files

@@ -452,3 +452,35 @@ def test_installed_programs_block_and_unblock(built, tmp_path, kind, nft_netns, 
         assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
         with open(deny) as f:
             assert f.read() == content
+
+
+# The unit that restores blocks after a firewall reload
+
+@pytest.mark.parametrize("kind", ["deb", "rpm"])
+def test_the_reload_unit_is_installed_enabled_and_taken_back(built, tmp_path, kind):
+    """Enabled on install even with no systemd running (a chroot, an image
+    being built), so that it starts at the next boot; started only where
+    systemd runs (not here).  Removal takes the unit and its links."""
+    root = ScratchRoot(tmp_path)
+    if kind == "deb":
+        root.dpkg("-i", built["deb"])
+    else:
+        root.rpm("--initdb")
+        root.rpm("-i", "--nodeps", built["rpm"])
+    # /lib is /usr/lib in the scratch root, whose /usr is an overlay.
+    unit = os.path.join(root.top, "usr-upper", "lib", "systemd", "system",
+                        "ossec-ar-restore.service")
+    with open(os.path.join(ROOT, "examples", "ossec-ar-restore.service")) as f, \
+            open(unit) as g:
+        assert g.read() == f.read()
+    links = [root.path("/etc/systemd/system/%s.wants/ossec-ar-restore.service" % wanted)
+             for wanted in ("multi-user.target", "nftables.service", "firewalld.service")]
+    for link in links:
+        assert os.readlink(link) in ("/lib/systemd/system/ossec-ar-restore.service",
+                                     "/usr/lib/systemd/system/ossec-ar-restore.service")
+    if kind == "deb":
+        root.dpkg("--purge", "ossec-ar")
+    else:
+        root.rpm("-e", "ossec-ar")
+    assert not os.path.lexists(unit)
+    assert not any(os.path.lexists(link) for link in links)

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import stock_name
 from fakebsd import FakeHost
-from test_iptables import HOSTILE
+from test_iptables import HOSTILE, said
 
 V4, V6 = "192.0.2.7", "2001:db8::7"
 PF, PF_ANCHOR = "pf table <ossec_fwtable>", "pf table <ossec_fwtable> in anchor com.apple/ossec-ar"
@@ -203,7 +203,7 @@ def test_hostile_input_is_refused_before_any_tool_runs(install, tmp_path, args, 
         host.configure()
         assert host.run(*args) == code
         lines = install.log_lines()
-        assert len(lines) == 2 and ": refused: " in lines[1] and reason in lines[1]
+        assert len(lines) == 2 and said(code) in lines[1] and reason in lines[1]
         assert host.calls() == []
         assert host.state() == before
     assert not os.path.exists("/tmp/pwned")

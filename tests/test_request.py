@@ -39,5 +39,6 @@ def test_thirty_arguments_are_accepted():
 def test_usage_errors_exit_64(args, reason):
     with pytest.raises(exits.Stop) as info:
         request.from_argv(args)
-    assert info.value.code == exits.USAGE == 64
+    assert (info.value.code, info.value.status) == (exits.USAGE, "usage")
+    assert exits.USAGE == 64
     assert reason in info.value.reason

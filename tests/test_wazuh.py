@@ -12,6 +12,7 @@ import pytest
 
 from execd import (CLOSE, SILENT, Execd, alert, from_manager_4, from_manager_5, printed)
 from test_hostdeny import BIND_ETC, Etc
+from test_iptables import said
 
 
 @pytest.fixture
@@ -241,7 +242,7 @@ def test_5x_document_with_its_own_command_is_read_as_cjson_reads_it(nft_netns, i
     assert b'"Command":"ls"' in run.request and run.request.endswith(b'"command":"enable"}')
     assert (run.code, run.reply, run.queued) == (64, None, None)
     assert nft_netns.rules() == []
-    assert logged(install)[1][1] == ("- -: refused: unknown command ls (expected add, "
+    assert logged(install)[1][1] == ("- -: usage: unknown command ls (expected add, "
                                      "delete, enable or disable) (exit 64)")
 
 
@@ -263,7 +264,7 @@ def test_4x_any_other_answer_refuses(nft_netns, install, reply, reason):
     assert (run.code, run.reply) == (64, CHECK_KEYS)
     assert nft_netns.rules() == []
     outcome = logged(install)[1][1]
-    assert outcome.startswith("add 192.0.2.7: refused: " + reason)
+    assert outcome.startswith("add 192.0.2.7: usage: " + reason)
     assert outcome.endswith("(exit 64)")
 
 
@@ -278,7 +279,7 @@ def test_5x_any_other_answer_refuses(nft_netns, install, reply, reason):
     run = execd_in(nft_netns, install, "5").run(from_manager_5(), reply)
     assert (run.code, run.reply) == (64, CHECK_KEYS)
     assert nft_netns.rules() == []
-    assert logged(install)[1][1].startswith("add 192.0.2.7: refused: " + reason)
+    assert logged(install)[1][1].startswith("add 192.0.2.7: usage: " + reason)
 
 
 def test_no_answer_ends_within_the_bound(nft_netns, install):
@@ -473,7 +474,7 @@ def test_hostile_json_is_refused_and_changes_nothing(nft_netns, install, line, c
     lines = install.log_lines()
     assert len(lines) == 2 and all(len(line) < 70000 for line in lines)
     program, outcome = WAZUH_LINE.match(lines[1]).groups()
-    assert ": refused: " + reason in outcome
+    assert said(code) + reason in outcome
     assert outcome.endswith("(exit %d)" % code)
 
 
@@ -565,4 +566,4 @@ def test_control_characters_are_logged_as_json_escapes(nft_netns, install, ctl, 
         assert logged(install)[1][1].startswith("add 192.0.2.7: blocked: ")
     else:
         assert nft_netns.rules() == []
-        assert ": refused: input is not valid JSON" in logged(install)[1][1]
+        assert ": usage: input is not valid JSON" in logged(install)[1][1]

@@ -4,22 +4,27 @@
                                             exit 0 only when all is well
     ossec-ar list                           the blocks, held against the firewall
     ossec-ar unblock IP                     lift a block now
-    ossec-ar restore [--dry-run]            re-apply blocks the firewall lost
+    ossec-ar restore [--since-boot] [--dry-run]
+                                            re-apply blocks the firewall lost
     ossec-ar expire --older-than D [--dry-run]
                                             lift blocks older than D
     ossec-ar firewalld-setup                make the firewalld layout (reloads)
     ossec-ar relink                         link the names execd runs to us again
 
-Output is for people; ``--json`` gives the same data for scripts.  Exit
-codes are the programs' own (README, "Exit codes").  Every change goes
-through the programs' own objects (``program``), under their locks, and is
-logged to active-responses.log like theirs, as ``<prefix>/bin/ossec-ar``.
+Output is for people; ``--json`` (before or after the command) gives the
+same data for scripts.  A reader that stops reading (``ossec-ar list |
+head -1``) ends the command as it ends coreutils' tools: by SIGPIPE, with
+nothing on stderr.  Exit codes are the programs' own (README, "Exit
+codes").  Every change goes through the programs' own objects
+(``program``), under their locks, and is logged to active-responses.log
+like theirs, as ``<prefix>/bin/ossec-ar``.
 """
 
 import argparse
 import fcntl
 import json
 import os
+import signal
 import stat
 import sys
 import time
@@ -41,10 +46,18 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class Parser(argparse.ArgumentParser):
-    """Usage errors are exit 64, like the programs', not argparse's 2."""
+    """Usage errors are exit 64, like the programs', not argparse's 2, and
+    carry the usage line of the command they are about."""
 
     def error(self, message):
-        raise exits.refused(exits.USAGE, message)
+        stop = exits.usage(message)
+        stop.usage_line = self.format_usage().strip()
+        raise stop
+
+    def _print_message(self, message, file=None):
+        # --help and --version, through the same writer as all our output.
+        if message:
+            write(message, file or sys.stderr)
 
 
 class Result:
@@ -89,6 +102,7 @@ def main(argv, prefix):
     as_json = "--json" in argv[1:]
     try:
         args = parser.parse_args(argv[1:])
+        as_json = getattr(args, "json", False)
         require_root()
         host = Host(prefix, argv[0],
                     strict=args.handler not in (status, unblock, expire, relink))
@@ -100,11 +114,33 @@ def main(argv, prefix):
         from .cli import internal_error
         _print_error(exits.failed(exits.INTERNAL, internal_error(error)), as_json)
         return exits.INTERNAL
-    if args.json:
-        print(json.dumps(result.data, indent=2, sort_keys=True))
+    if as_json:
+        write(json.dumps(result.data, indent=2, sort_keys=True) + "\n", sys.stdout)
     elif result.text:
-        print(result.text)
+        write(result.text + "\n", sys.stdout)
     return result.code
+
+
+def write(text, stream):
+    """Write *text* to *stream* now.  If its reader has gone (``| head -1``),
+    end as coreutils' tools end: killed by SIGPIPE, with nothing on stderr
+    (Python would print a traceback, then "Exception ignored" when it
+    flushes at exit).  Every change was made and logged before any output,
+    so nothing is left half done."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        reader_gone(stream)
+
+
+def reader_gone(stream):
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, stream.fileno())      # the interpreter's last flush finds a file
+    os.close(null)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(128 + signal.SIGPIPE)      # not reached: the signal ends us
 
 
 def _parser():
@@ -115,8 +151,13 @@ def _parser():
                     "the log), 75 a lock or a tool failed, 77 not root, 78 broken "
                     "configuration.")
     parser.add_argument("--version", action="version", version="ossec-ar " + __version__)
+    # --json before the command or after it: neither sets a default, so
+    # that the command's parser never undoes the main one's.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print JSON for scripts")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print JSON for scripts")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     step = sub.add_parser("status", parents=[common], help="the platform, the backend "
@@ -133,6 +174,9 @@ def _parser():
     step.set_defaults(handler=unblock)
     step = sub.add_parser("restore", parents=[common], help="re-apply the blocks that the "
                           "ledger holds and the firewall lost")
+    step.add_argument("--since-boot", action="store_true", help="only blocks made since "
+                      "the system booted (execd's timers for older ones ended with the "
+                      "reboot: restoring them would make them permanent)")
     step.add_argument("--dry-run", action="store_true", help="only print them")
     step.set_defaults(handler=restore)
     step = sub.add_parser("expire", parents=[common], help="lift the blocks older than a "
@@ -163,11 +207,15 @@ def _duration(text):
 
 
 def _print_error(stop, as_json):
+    usage = getattr(stop, "usage_line", None)
     if as_json:
-        print(json.dumps({"error": stop.reason, "exit": stop.code}, sort_keys=True))
+        data = {"error": stop.reason, "exit": stop.code}
+        if usage:
+            data["usage"] = usage
+        write(json.dumps(data, sort_keys=True) + "\n", sys.stdout)
     else:
-        sys.stderr.write("ossec-ar: %s: %s (exit %d)\n" % (stop.status, stop.reason,
-                                                           stop.code))
+        write("%sossec-ar: %s: %s (exit %d)\n" % (usage + "\n" if usage else "", stop.status,
+                                                  stop.reason, stop.code), sys.stderr)
 
 
 # status
@@ -607,8 +655,33 @@ def restore(host, args):
     rows, notes = _reconcile(host)
     notes = repairs + notes
     lost = [row for row in rows if row["state"] == "lost"]
+    if args.since_boot:
+        booted, now, kept = boot_time(), time.time(), []
+        for row in lost:
+            if booted <= row["since"] <= now:
+                kept.append(row)
+        if len(kept) < len(lost):
+            notes.append("%d lost blocks made before this boot (or dated in the future) "
+                         "left alone: --since-boot" % (len(lost) - len(kept)))
+        lost = kept
     return _apply(host, args, "restore", lost, notes, "would restore", "nothing to restore",
                   "restored", lambda program, address: program.restore(address), False)
+
+
+def boot_time():
+    """When this system booted, in seconds since the epoch (Linux's btime:
+    now less the time since boot, so it follows the clock as the ledger's
+    times do).  Exit 74 where /proc/stat cannot tell."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"btime "):
+                    return int(line.split()[1])
+        problem = "no btime line"
+    except (OSError, ValueError, IndexError) as error:
+        problem = getattr(error, "strerror", None) or str(error)
+    raise exits.failed(exits.IOERR, "--since-boot: cannot tell when the system booted from "
+                       "/proc/stat: %s" % problem)
 
 
 def expire(host, args):

@@ -3,7 +3,8 @@
 The shape of every run: write the invocation line, do the work, write one
 outcome line, return the exit code.  Nothing is printed (execd discards it),
 except the one protocol line Wazuh's execd asks for: the log is where the
-administrator looks.
+administrator looks.  A usage error (exit 64) is also told on standard
+error when that is a terminal, with the usage line: a person typed it.
 
 Arguments mean OSSEC's argv form; no arguments mean Wazuh's JSON form on
 stdin, logged in Wazuh's own format.
@@ -74,6 +75,11 @@ def _run_ossec(writer, argv0, args, prefix, respond):
 def _run_wazuh(writer, invoked, prefix, respond):
     shown = log.escape(invoked)
     try:
+        if os.isatty(0):
+            # execd always writes the request into a pipe: this is a person
+            # who ran the program without arguments.
+            raise exits.usage("no arguments, and standard input is a terminal, not a "
+                              "request from execd; " + request.USAGE_TEXT)
         from . import wazuh
         channel = wazuh.Channel()
         line = channel.read_line("request")
@@ -81,6 +87,7 @@ def _run_wazuh(writer, invoked, prefix, respond):
         stop = as_stop(error)
         writer.write("%s: (no request read)" % shown)
         writer.write(outcome_line(shown, "-", "-", stop.status, stop.reason, stop.code))
+        tell_terminal(shown, stop.status, stop.reason, stop.code)
         return stop.code
     # Wazuh's programs log the request line as received, and the manager's
     # ar_log_json decoder parses it as JSON for its rules on blocked and
@@ -111,7 +118,26 @@ def _finish(writer, shown, words, parse, prefix, respond):
     if ids:
         detail = "%s (%s)" % (detail, ids) if detail else "(%s)" % ids
     writer.write(outcome_line(shown, action, address, status, detail, code))
+    tell_terminal(shown, status, detail, code)
     return code
+
+
+def tell_terminal(shown, status, detail, code):
+    """Write a usage error's usage line and outcome to standard error if
+    that is a terminal (*shown*: the program's path, escaped as the log
+    has it).  Nothing else ever goes there, and nothing at all under
+    execd, which gives us no terminal."""
+    if code != exits.USAGE:
+        return
+    name = os.path.basename(shown)
+    text = ("usage: %s %s\n   or: %s < REQUEST  (one JSON line, as Wazuh's execd "
+            "sends it)\n%s: %s: %s (exit %d)\n"
+            % (name, request.FORM, name, name, status, log.printable(detail), code))
+    try:
+        if os.isatty(2):
+            os.write(2, text.encode("utf-8", "surrogateescape"))
+    except OSError:
+        pass
 
 
 def invocation_line(argv0, args):

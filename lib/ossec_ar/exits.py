@@ -34,10 +34,11 @@ NOT_BLOCKED = "was not blocked"
 class Stop(Exception):
     """Ends a run early, with an outcome line and an exit code.
 
-    ``status`` is the outcome word written to the log: ``refused`` when the
-    request itself is unacceptable, ``failed`` when the host could not carry
-    it out, or a plain outcome such as ``already blocked`` when there is
-    nothing left to do (Wazuh's execd answering ``abort``).
+    ``status`` is the outcome word written to the log: ``usage`` when the
+    request is not of the form the program takes (exit 64), ``refused``
+    when it names an address we will not block, ``failed`` when the host
+    could not carry it out, or a plain outcome such as ``already blocked``
+    when there is nothing left to do (Wazuh's execd answering ``abort``).
     """
 
     def __init__(self, code, status, reason):
@@ -45,6 +46,12 @@ class Stop(Exception):
         self.code = code
         self.status = status
         self.reason = reason
+
+
+def usage(reason):
+    """A request (or ossec-ar command line) not of the form it must have:
+    exit 64, and the outcome says ``usage``, not ``refused``."""
+    return Stop(USAGE, "usage", reason)
 
 
 def refused(code, reason):

@@ -5,11 +5,12 @@ then the event location split on spaces, which we ignore.  Only the action
 and the address steer what we do; the rest is recorded in the log as given.
 """
 
-from .exits import USAGE, refused
+from .exits import usage
 
 ACTIONS = ("add", "delete")
 MAX_ARGUMENTS = 30      # execd never passes more (docs/contract.md, section 2)
-USAGE_TEXT = "expected: add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]"
+FORM = "add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]"
+USAGE_TEXT = "expected: " + FORM
 
 
 class Request:
@@ -30,16 +31,17 @@ class Request:
 
 
 def from_argv(args):
-    """Build a :class:`Request` from ``sys.argv[1:]`` or raise exit 64."""
+    """Build a :class:`Request` from ``sys.argv[1:]`` or raise exit 64
+    (``usage``)."""
     if not args:
-        raise refused(USAGE, "no arguments; " + USAGE_TEXT)
+        raise usage("no arguments; " + USAGE_TEXT)
     if len(args) > MAX_ARGUMENTS:
-        raise refused(USAGE, "%d arguments, at most %d; %s"
-                      % (len(args), MAX_ARGUMENTS, USAGE_TEXT))
+        raise usage("%d arguments, at most %d; %s"
+                % (len(args), MAX_ARGUMENTS, USAGE_TEXT))
     if args[0] not in ACTIONS:
         # Raw text: the outcome line escapes it, once.
-        raise refused(USAGE, "unknown action %s; %s" % (args[0], USAGE_TEXT))
+        raise usage("unknown action %s; %s" % (args[0], USAGE_TEXT))
     if len(args) < 3:
-        raise refused(USAGE, "no IP address argument; " + USAGE_TEXT)
+        raise usage("no IP address argument; " + USAGE_TEXT)
     rest = list(args[3:5]) + ["-", "-"]
     return Request(args[0], args[1], args[2], rest[0], rest[1])

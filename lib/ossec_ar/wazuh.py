@@ -26,7 +26,7 @@ import re
 import select
 import time
 
-from .exits import ALREADY_BLOCKED, OK, REFUSED, TEMPFAIL, USAGE, Stop, failed, refused
+from .exits import ALREADY_BLOCKED, OK, REFUSED, TEMPFAIL, Stop, failed, refused, usage
 from .request import Request
 
 MAX_LINE = 64 * 1024
@@ -108,7 +108,7 @@ class Channel:
         data = self._pending
         while b"\n" not in data:
             if len(data) > MAX_LINE:
-                raise refused(USAGE, "%s is longer than %d bytes" % (what, MAX_LINE))
+                raise usage("%s is longer than %d bytes" % (what, MAX_LINE))
             remaining = deadline - time.monotonic()
             ready = remaining > 0 and select.select([self.reader], [], [], remaining)[0]
             if not ready:
@@ -116,13 +116,13 @@ class Channel:
             chunk = os.read(self.reader, 65536)
             if not chunk:
                 if not data:
-                    raise refused(USAGE, "no %s: end of input" % what)
+                    raise usage("no %s: end of input" % what)
                 self._pending = b""
                 return data             # a last line without its newline
             data += chunk
         line, _, self._pending = data.partition(b"\n")
         if len(line) > MAX_LINE:
-            raise refused(USAGE, "%s is longer than %d bytes" % (what, MAX_LINE))
+            raise usage("%s is longer than %d bytes" % (what, MAX_LINE))
         return line
 
     def request(self, line, name):
@@ -135,7 +135,7 @@ class Channel:
         action = shape.commands[_field(message, ("command",))]
         alert = _field(message, shape.alert)
         if not isinstance(alert, dict):
-            raise refused(USAGE, "'%s' is not an object" % ".".join(shape.alert))
+            raise usage("'%s' is not an object" % ".".join(shape.alert))
         alert_id, rule_id = "-", "-"
         if shape.ids:
             alert_id, rule_id = (_text(_field(alert, path)) for path in shape.ids)
@@ -176,8 +176,8 @@ class Channel:
         if command == "abort":
             raise Stop(OK, ALREADY_BLOCKED, "execd answered abort to check_keys: "
                        "its block of %s is still pending" % address)
-        raise refused(USAGE, "execd answered %s to check_keys; expected continue or abort"
-                      % _shown(command))
+        raise usage("execd answered %s to check_keys; expected continue or abort"
+                    % _shown(command))
 
 
 def decode(line, shape=None):
@@ -190,30 +190,30 @@ def decode(line, shape=None):
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        raise refused(USAGE, "input is not UTF-8")
+        raise usage("input is not UTF-8")
     try:
         message = json.loads(text, object_pairs_hook=_cjson_object,
                              parse_constant=_not_json)
     except (ValueError, RecursionError) as error:
-        raise refused(USAGE, "input is not valid JSON (%s)" % _first_line(error))
+        raise usage("input is not valid JSON (%s)" % _first_line(error))
     if not isinstance(message, dict):
-        raise refused(USAGE, "input is not a JSON object")
+        raise usage("input is not a JSON object")
     if shape is None:
         shape = _shape_of(_field(message, ("command",)))
     for name, test, what in shape.members:
         if not test(_field(message, (name,))):
-            raise refused(USAGE, "'%s' is not %s" % (name, what))
+            raise usage("'%s' is not %s" % (name, what))
     return message, shape
 
 
 def _shape_of(command):
     if not isinstance(command, str):
-        raise refused(USAGE, "'command' is not a string")
+        raise usage("'command' is not a string")
     for shape in SHAPES:
         if command in shape.commands:
             return shape
-    raise refused(USAGE, "unknown command %s (expected add, delete, enable or disable)"
-                  % _shown(command))
+    raise usage("unknown command %s (expected add, delete, enable or disable)"
+                % _shown(command))
 
 
 # Wazuh's programs read messages with cJSON, whose cJSON_GetObjectItem
@@ -252,7 +252,7 @@ def _address(shape, alert):
         if value is not None and odd is None:
             odd = path
     if odd is not None:
-        raise refused(USAGE, "'%s' is not a string" % shape.shown(odd))
+        raise usage("'%s' is not a string" % shape.shown(odd))
     raise refused(REFUSED, "no address in the alert (looked at %s)"
                   % ", ".join(shape.shown(path) for path in shape.addresses))
 
