@@ -41,16 +41,26 @@ MANDIR   ?= $(PREFIX)/share/man
 DATADIR  ?= $(PREFIX)/share/ossec-ar
 endif
 
-# The version's one source.  Each package's changelog names it in its latest
-# entry, and make deb and make rpm refuse to build when one does not.
+# The version's one source.  The spec's Version and each package's
+# changelog name it in its latest entry, and make dist, deb and rpm refuse
+# to build when one does not.
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' lib/$(PACKAGE)/__init__.py)
+SPEC    := packaging/ossec-ar.spec
 BUILD   := build
-# What the packages are built from: the installable files, nothing else.
-SOURCES := Makefile README.md active-response bin examples lib man rules
-# The interpreter of the RPM's shebang (RHEL 8: /usr/libexec/platform-python).
+# What the packages are built from: the installable files, the licence and
+# the documentation, nothing else.
+SOURCES := COPYING Makefile README.md active-response bin docs examples lib man rules
+# make dist: the source tarball, with them and the packaging, in one
+# directory ossec-ar-<version>/; the .deb and the .rpm are built from it.
+DIST    := $(BUILD)/ossec-ar-$(VERSION).tar.gz
+# The interpreter of the RPM's shebang (RHEL 8: /usr/libexec/platform-python),
+# the only one its byte-code is for.  It byte-compiles too, unless
+# COMPILE_PYTHON is given (the same Python version, at another path).
 RPM_PYTHON ?= /usr/bin/python3
-# The RPM's release of this version (the packaging's own revision).
-RPM_RELEASE := 1
+RPM_COMPILE := $(if $(filter command line environment,$(origin COMPILE_PYTHON)), \
+                 --define "compile_python $(COMPILE_PYTHON)")
+# The RPM's release of this version (the packaging's own revision): the spec's.
+RPM_RELEASE := $(shell sed -n 's/^Release: *\([^ ]*\) *$$/\1/p' $(SPEC))
 
 BINDIR := $(DESTDIR)$(PREFIX)/active-response/bin
 LIBDIR := $(DESTDIR)$(PREFIX)/lib
@@ -66,10 +76,11 @@ DIRS   := $(PREFIX)/active-response/bin $(PREFIX)/bin $(addprefix $(PREFIX)/,$(P
 RECORD := $(LIBDIR)/$(PACKAGE)/installed-dirs
 UNINSTALL_RECORD ?= yes
 
-.PHONY: all install uninstall check demo bench deb rpm version-check clean
+.PHONY: all install uninstall check demo bench dist deb rpm version-check clean
 
 all:
-	@echo "targets: install uninstall check demo bench deb rpm (PREFIX=$(PREFIX) PYTHON=$(PYTHON))"
+	@echo "targets: install uninstall check demo bench dist deb rpm version-check" \
+	  "(PREFIX=$(PREFIX) PYTHON=$(PYTHON))"
 
 # The prefix and active-response/bin belong to OSSEC: create them if absent,
 # never change their modes.  Everything below lib/ossec_ar is ours.
@@ -119,36 +130,48 @@ uninstall:
 	for dir in $(addprefix $(PREFIX)/,$(PKGDIRS)) $$made; do echo "$$dir"; done | sort -ru | \
 	  while read dir; do rmdir "$(DESTDIR)$$dir" 2>/dev/null || true; done
 
-# Both packages land in build/.
-deb: version-check
-	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/ossec-ar-$(VERSION)
-	tar --exclude=__pycache__ -cf - $(SOURCES) | tar -xf - -C $(BUILD)/deb/ossec-ar-$(VERSION)
-	cp -r packaging/debian $(BUILD)/deb/ossec-ar-$(VERSION)/debian
+# The tarball, and both packages, land in build/.  Files are stored as
+# root:root in name order, so the same tree makes the same tarball.
+dist: version-check
+	mkdir -p $(BUILD)
+	tar --exclude=__pycache__ --sort=name --owner=0 --group=0 --numeric-owner \
+	  --transform 's,^,ossec-ar-$(VERSION)/,' -cf - $(SOURCES) packaging | \
+	  gzip -9n > $(DIST).new
+	mv -f $(DIST).new $(DIST)
+
+deb: dist
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb
+	tar -xzf $(DIST) -C $(BUILD)/deb
+	cp -r $(BUILD)/deb/ossec-ar-$(VERSION)/packaging/debian $(BUILD)/deb/ossec-ar-$(VERSION)/debian
 	cd $(BUILD)/deb/ossec-ar-$(VERSION) && dpkg-buildpackage -b -us -uc -tc
 	cp $(BUILD)/deb/ossec-ar_$(VERSION)_all.deb $(BUILD)/
 
-rpm: version-check
-	rm -rf $(BUILD)/rpm && mkdir -p $(BUILD)/rpm/SOURCES
-	tar --exclude=__pycache__ --transform 's,^,ossec-ar-$(VERSION)/,' \
-	  -czf $(BUILD)/rpm/SOURCES/ossec-ar-$(VERSION).tar.gz $(SOURCES)
-	rpmbuild -bb --nodeps --define "_topdir $(abspath $(BUILD)/rpm)" \
-	  --define "ossec_ar_version $(VERSION)" --define "ossec_python $(RPM_PYTHON)" \
-	  --define "ossec_ar_release $(RPM_RELEASE)" \
-	  --define "compile_python $(COMPILE_PYTHON)" packaging/ossec-ar.spec
-	cp $(BUILD)/rpm/RPMS/noarch/ossec-ar-$(VERSION)-$(RPM_RELEASE).noarch.rpm $(BUILD)/
+# The spec alone, from the tarball, as rpmbuild -ba would build it anywhere;
+# only the shebang's interpreter is chosen here.  --nodeps: the build
+# machine need not be an RPM system.
+rpm: dist
+	rm -rf $(BUILD)/rpm && mkdir -p $(BUILD)/rpm
+	rpmbuild -ba --nodeps --define "_topdir $(abspath $(BUILD)/rpm)" \
+	  --define "_sourcedir $(abspath $(BUILD))" \
+	  --define "ossec_python $(RPM_PYTHON)" $(RPM_COMPILE) $(SPEC)
+	cp $(BUILD)/rpm/RPMS/noarch/ossec-ar-$(VERSION)-$(RPM_RELEASE).noarch.rpm \
+	  $(BUILD)/rpm/SRPMS/ossec-ar-$(VERSION)-$(RPM_RELEASE).src.rpm $(BUILD)/
 
-# The files that name the version must name VERSION: the latest entry of
-# each package's changelog, and the manual pages.  The packages are not
-# built until they do.
+# The files that name the version must name VERSION: the spec's Version,
+# the latest entry of each package's changelog, and the manual pages.  No
+# tarball or package is made until they do.  (sed, not dpkg-parsechangelog:
+# an RPM system has no dpkg.)
 version-check:
 	@fail=0; where="the version is '$(VERSION)' (lib/$(PACKAGE)/__init__.py)"; \
-	deb=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version); \
-	rpm=$$(sed -n '/^%changelog/,$$ s/^\* .* - \([^ ]*\)$$/\1/p' packaging/ossec-ar.spec | \
-	  head -n 1); \
+	spec=$$(sed -n 's/^Version: *\([^ ]*\) *$$/\1/p' $(SPEC)); \
+	deb=$$(sed -n '1s/^ossec-ar (\([^)]*\)).*/\1/p' packaging/debian/changelog); \
+	rpm=$$(sed -n '/^%changelog/,$$ s/^\* .* - \([^ ]*\)$$/\1/p' $(SPEC) | head -n 1); \
+	if [ -z "$(VERSION)" ] || [ "$$spec" != "$(VERSION)" ]; then fail=1; \
+	  echo "$(SPEC): Version is $$spec, $$where" >&2; fi; \
 	if [ -z "$(VERSION)" ] || [ "$$deb" != "$(VERSION)" ]; then fail=1; \
 	  echo "packaging/debian/changelog: the latest entry is $$deb, $$where" >&2; fi; \
 	if [ -z "$(VERSION)" ] || [ "$$rpm" != "$(VERSION)-$(RPM_RELEASE)" ]; then fail=1; \
-	  echo "packaging/ossec-ar.spec: the latest %changelog entry is $$rpm," \
+	  echo "$(SPEC): the latest %changelog entry is $$rpm," \
 	    "$$where and the release $(RPM_RELEASE)" >&2; fi; \
 	for page in $(MANPAGES); do \
 	  if ! grep -m 1 '^\.TH ' man/$$page | grep -qF '"ossec-ar $(VERSION)"'; then fail=1; \

@@ -38,7 +38,8 @@ def built(tmp_path_factory):
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     top = tmp_path_factory.mktemp("agent-packages")
     packages = {"deb": os.path.join(ROOT, "build", "ossec-ar_%s_all.deb" % VERSION),
-                "rpm": os.path.join(ROOT, "build", "ossec-ar-%s-1.noarch.rpm" % VERSION)}
+                "rpm": os.path.join(ROOT, "build", "ossec-ar-%s-1.noarch.rpm" % VERSION),
+                "srpm": os.path.join(ROOT, "build", "ossec-ar-%s-1.src.rpm" % VERSION)}
     for version in ("1", "2"):
         packages["agent-deb-" + version] = _agent_deb(str(top), version)
         packages["agent-rpm-" + version] = _agent_rpm(str(top), version)
@@ -135,11 +136,12 @@ def test_lintian_is_clean(built):
 
 
 def test_rpmlint_is_clean(built):
+    """The binary and the source package, with the project's filters."""
     result = subprocess.run(["rpmlint", "-c", os.path.join(ROOT, "packaging", "rpmlint.toml"),
-                             built["rpm"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            universal_newlines=True)
+                             built["rpm"], built["srpm"]], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True)
     assert result.returncode == 0, result.stdout
-    assert "0 errors, 0 warnings" in result.stdout
+    assert "2 packages and 0 specfiles checked; 0 errors, 0 warnings" in result.stdout
 
 
 # The version
@@ -154,7 +156,8 @@ def test_both_packages_carry_the_version_of_the_source(built):
 
 def test_a_version_the_changelogs_and_pages_do_not_name_builds_nothing(tmp_path):
     """A copy of the tree whose __init__.py says 9.8.7: make deb and make
-    rpm name each file that still says otherwise, and build nothing."""
+    rpm name each file that still says otherwise (the spec's Version among
+    them), and build nothing."""
     tree = tmp_path / "tree"
     tree.mkdir()
     for name in ("Makefile", "lib", "man", "packaging"):
@@ -170,7 +173,8 @@ def test_a_version_the_changelogs_and_pages_do_not_name_builds_nothing(tmp_path)
                                 universal_newlines=True)
         assert result.returncode != 0
         where = "the version is '9.8.7' (lib/ossec_ar/__init__.py)"
-        assert result.stdout.splitlines()[:4] == [
+        assert result.stdout.splitlines()[:5] == [
+            "packaging/ossec-ar.spec: Version is %s, %s" % (VERSION, where),
             "packaging/debian/changelog: the latest entry is %s, %s" % (VERSION, where),
             "packaging/ossec-ar.spec: the latest %%changelog entry is %s-1, %s and the "
             "release 1" % (VERSION, where),

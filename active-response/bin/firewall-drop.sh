@@ -7,6 +7,11 @@ skips site-packages, which we do not use.
 """
 import sys
 
+# The byte-code is the install's, compiled for the interpreter of the
+# shebang; a run under any other (or of a changed source) writes none,
+# so no run as root leaves files that no package owns.
+sys.dont_write_bytecode = True
+
 try:
     import os
     # Our package lives in <prefix>/lib, both in the source tree and installed.
