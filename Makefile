@@ -99,7 +99,11 @@ install:
 	for file in $(RULES); do install -m 0644 rules/$$file $(DESTDIR)$(DATADIR)/$$file; done
 	for file in $(EXAMPLES); do install -m 0644 examples/$$file $(DESTDIR)$(DATADIR)/$$file; done
 
+# First, our blocks go to the forms that the stock scripts coming back lift
+# (or are lifted), and our firewall layouts are removed: ossec-ar hand-over
+# (README, "Removing ossec-ar").  If that fails, nothing is uninstalled.
 uninstall:
+	if [ -x $(DESTDIR)$(PREFIX)/bin/ossec-ar ]; then $(DESTDIR)$(PREFIX)/bin/ossec-ar hand-over; fi
 	if [ -f $(LIBDIR)/$(PACKAGE)/stocknames.py ]; then $(STOCKNAMES) restore $(BINDIR); fi
 	for pair in $(PROGRAMS); do rm -f $(BINDIR)/$${pair##*:}; done
 	rm -f $(DESTDIR)$(PREFIX)/bin/ossec-ar

@@ -7,6 +7,8 @@
     ossec-ar expire --older-than D [--dry-run]
                                             lift blocks older than D
     ossec-ar firewalld-setup                make the firewalld layout (reloads)
+    ossec-ar hand-over [--dry-run]          before removal: blocks to the stock
+                                            scripts' forms, or lifted (handover)
 
 Output is for people; ``--json`` gives the same data for scripts.  Exit
 codes are the programs' own (README, "Exit codes").  Every change goes
@@ -84,7 +86,8 @@ def main(argv, prefix):
     try:
         args = parser.parse_args(argv[1:])
         require_root()
-        host = Host(prefix, argv[0], strict=args.handler not in (status, unblock, expire))
+        host = Host(prefix, argv[0], strict=args.handler not in (status, unblock, expire,
+                                                                     hand_over))
         result = args.handler(host, args)
     except exits.Stop as stop:
         _print_error(stop, as_json)
@@ -136,6 +139,12 @@ def _parser():
                           "ipsets of firewall-drop and bind them to the drop zone; "
                           "reloads firewalld once (an add never does)")
     step.set_defaults(handler=firewalld_setup)
+    step = sub.add_parser("hand-over", parents=[common], help="before ossec-ar is removed "
+                          "(the packages and make uninstall run it): hand each block to the "
+                          "form that the restored stock script's delete lifts, or lift it; "
+                          "remove our layouts")
+    step.add_argument("--dry-run", action="store_true", help="only print what it would do")
+    step.set_defaults(handler=hand_over)
     return parser
 
 
@@ -496,3 +505,25 @@ def firewalld_setup(host, args):
             % (host.settings.option("ipset_v4", "ossec4"),
                host.settings.option("ipset_v6", "ossec6")))
     return Result({"firewalld_setup": text}, text)
+
+
+def hand_over(host, args):
+    """The removal's hand-over (``handover``): one line per program."""
+    from . import handover
+    logged = ["hand-over"]
+    try:
+        reports, ran = handover.hand_over(host, args.dry_run)
+    except exits.Stop as stop:
+        if not args.dry_run:
+            host.log(logged, "hand-over", "-", stop.status, stop.reason, stop.code)
+        raise
+    text = handover.result_text(reports, ran, args.dry_run)
+    data = {"dry_run": args.dry_run, "ran_here": ran,
+            "programs": [report.data() for report in reports]}
+    if ran and not args.dry_run:
+        host.log(logged, "hand-over", "-", "done", "; ".join(r.line() for r in reports),
+                 exits.OK)
+    if host.config_problem:
+        data["note"] = config.set_aside(host.config_problem)
+        text += "\nnote: " + log.printable(data["note"])
+    return Result(data, text)
