@@ -117,7 +117,11 @@ install:
 	if [ -n "$(UNITDIR)" ]; then install -d $(DESTDIR)$(UNITDIR) && \
 	  install -m 0644 examples/$(RELOAD_UNIT) $(DESTDIR)$(UNITDIR)/$(RELOAD_UNIT); fi
 
+# First, our blocks go to the forms that the stock scripts coming back lift
+# (or are lifted), and our firewall layouts are removed: ossec-ar hand-over
+# (README, "Removing ossec-ar").  If that fails, nothing is uninstalled.
 uninstall:
+	if [ -x $(DESTDIR)$(PREFIX)/bin/ossec-ar ]; then $(DESTDIR)$(PREFIX)/bin/ossec-ar hand-over; fi
 	if [ -f $(LIBDIR)/$(PACKAGE)/stocknames.py ]; then $(STOCKNAMES) restore $(BINDIR); fi
 	for pair in $(PROGRAMS); do rm -f $(BINDIR)/$${pair##*:}; done
 	rm -f $(DESTDIR)$(PREFIX)/bin/ossec-ar

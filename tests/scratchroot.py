@@ -42,15 +42,20 @@ exec "$@"
 
 
 class ScratchRoot:
-    def __init__(self, top):
+    """*outer*: words that every command runs under, such as a private
+    network namespace's ``ip netns exec NAME`` for maintainer scripts that
+    change the firewall."""
+
+    def __init__(self, top, outer=()):
         self.top = str(top)
         self.root = os.path.join(self.top, "root")
+        self.outer = list(outer)
         os.makedirs(self.root, exist_ok=True)
 
     def run(self, argv, check=True):
-        full = ["unshare", "-m", "--propagation", "private", "sh", "-c", _ENTER, "sh",
-                self.root, os.path.join(self.top, "usr-upper"),
-                os.path.join(self.top, "usr-work")] + list(argv)
+        full = self.outer + [
+            "unshare", "-m", "--propagation", "private", "sh", "-c", _ENTER, "sh", self.root,
+            os.path.join(self.top, "usr-upper"), os.path.join(self.top, "usr-work")] + list(argv)
         result = subprocess.run(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 universal_newlines=True, timeout=300)
         if check and result.returncode != 0:

@@ -488,3 +488,100 @@ def test_the_reload_unit_is_installed_enabled_and_taken_back(built, tmp_path, ki
         root.rpm("-e", "ossec-ar")
     assert not os.path.lexists(unit)
     assert not any(os.path.lexists(link) for link in links)
+
+
+# Removal hands the blocks over (lib/ossec_ar/handover.py; the forms and
+# the packets are in test_handover.py): on removal, not on an upgrade.
+
+def agent_with_stock_script(root):
+    """OSSEC 3.7.0's firewall-drop.sh from source (no package owns it),
+    the ar.conf that runs it, logs/, and the alternatives that make
+    iptables iptables in the chroot."""
+    from test_handover import stock
+    os.makedirs(root.path(BIN))
+    with open(root.path(BIN + "/firewall-drop.sh"), "wb") as f:
+        f.write(stock("3.7.0"))
+    os.chmod(root.path(BIN + "/firewall-drop.sh"), 0o750)
+    os.makedirs(root.path("/var/ossec/etc/shared"))
+    with open(root.path("/var/ossec/etc/shared/ar.conf"), "w") as f:
+        f.write("firewall-drop600 - firewall-drop.sh - 600\n")
+    os.makedirs(root.path("/var/ossec/logs"))
+    shutil.copytree("/etc/alternatives", root.path("/etc/alternatives"), symlinks=True)
+    return stock("3.7.0")
+
+
+HANDED_OVER = ("firewall-drop: 1 handed over (1 to firewall-drop.sh (OSSEC 3.7.0 to 4.2.0): "
+               "-s IP -j DROP in INPUT, and FORWARD when forwarding is on), 0 lifted")
+
+
+def assert_still_ours(netns):
+    assert "192.0.2.7" in netns.check(["nft", "list", "set", "inet", "ossec", "v4"])
+    assert not [rule for rule in netns.rules() if "192.0.2.7" in rule]
+
+
+def assert_handed_over(root, netns, output, text):
+    assert HANDED_OVER in output.splitlines()
+    assert "host-deny: 0 handed over, 0 lifted" in output.splitlines()
+    assert "table inet ossec" not in netns.check(["nft", "list", "tables"])
+    assert [rule for rule in netns.rules() if "192.0.2.7" in rule] == [
+        "-A INPUT -s 192.0.2.7/32 -j DROP"]
+    with open(root.path(BIN + "/firewall-drop.sh"), "rb") as f:
+        assert f.read() == text                     # the stock script is back
+    scratch = root.path("/tmp")
+    result = netns.run([root.path(BIN + "/firewall-drop.sh"), "delete", "-", "192.0.2.7"],
+                       cwd=scratch)                 # its delete, as execd runs it
+    assert result.returncode == 0
+    assert not [rule for rule in netns.rules() if "192.0.2.7" in rule]
+
+
+def test_deb_removal_hands_the_blocks_over_and_an_upgrade_does_not(built, tmp_path,
+                                                                     nft_netns):
+    """prerm runs ``ossec-ar hand-over`` on remove only: a reinstall (prerm
+    upgrade) keeps our table; dpkg -r hands the block to the restored
+    3.7.0 script's form; dpkg -P then removes var/ossec-ar/."""
+    root = ScratchRoot(tmp_path, outer=nft_netns.prefix())
+    text = agent_with_stock_script(root)
+    root.dpkg("-i", built["deb"])
+    result = nft_netns.run([root.path(BIN + "/firewall-drop.sh"), "add", "-", "192.0.2.7"])
+    assert result.returncode == 0
+    assert_still_ours(nft_netns)
+    upgrade = root.dpkg("-i", built["deb"]).stdout
+    assert "handed over" not in upgrade
+    assert_still_ours(nft_netns)
+    assert_handed_over(root, nft_netns, root.dpkg("--remove", "ossec-ar").stdout, text)
+    assert os.path.isdir(root.path("/var/ossec/var/ossec-ar"))
+    root.dpkg("--purge", "ossec-ar")
+    assert not os.path.lexists(root.path("/var/ossec/var/ossec-ar"))
+    assert os.path.isdir(root.path("/var/ossec/logs"))            # the agent's
+
+
+def test_rpm_erase_hands_the_blocks_over_and_an_upgrade_does_not(built, tmp_path, nft_netns):
+    """%preun runs ``ossec-ar hand-over`` when $1 is 0 (an erase), not on
+    an upgrade ($1 is 1)."""
+    root = ScratchRoot(tmp_path, outer=nft_netns.prefix())
+    text = agent_with_stock_script(root)
+    root.rpm("--initdb")
+    root.rpm("-i", "--nodeps", built["rpm"])
+    result = nft_netns.run([root.path(BIN + "/firewall-drop.sh"), "add", "-", "192.0.2.7"])
+    assert result.returncode == 0
+    upgrade = root.rpm("-U", "--replacepkgs", "--nodeps", built["rpm"]).stdout
+    assert "handed over" not in upgrade
+    assert_still_ours(nft_netns)
+    assert_handed_over(root, nft_netns, root.rpm("-e", "ossec-ar").stdout, text)
+
+
+def test_deb_removal_stops_when_the_hand_over_fails(built, tmp_path, nft_netns):
+    """A ledger that root alone could not have written: prerm fails, dpkg
+    keeps the package installed, and the block stays in our table."""
+    root = ScratchRoot(tmp_path, outer=nft_netns.prefix())
+    agent_with_stock_script(root)
+    root.dpkg("-i", built["deb"])
+    nft_netns.run([root.path(BIN + "/firewall-drop.sh"), "add", "-", "192.0.2.7"])
+    os.chmod(root.path("/var/ossec/var/ossec-ar/firewall-drop.ledger"), 0o666)
+    result = root.dpkg("--remove", "ossec-ar", check=False)
+    assert result.returncode != 0
+    assert "ossec-ar: its blocks were not handed over (see above), so it stays installed" \
+        in result.stdout
+    assert "(exit 78)" in result.stdout
+    assert_ours(root)
+    assert_still_ours(nft_netns)

@@ -10,6 +10,8 @@
                                             lift blocks older than D
     ossec-ar firewalld-setup                make the firewalld layout (reloads)
     ossec-ar relink                         link the names execd runs to us again
+    ossec-ar hand-over [--dry-run]          before removal: blocks to the stock
+                                            scripts' forms, or lifted (handover)
 
 Output is for people; ``--json`` (before or after the command) gives the
 same data for scripts.  A reader that stops reading (``ossec-ar list |
@@ -104,8 +106,8 @@ def main(argv, prefix):
         args = parser.parse_args(argv[1:])
         as_json = getattr(args, "json", False)
         require_root()
-        host = Host(prefix, argv[0],
-                    strict=args.handler not in (status, unblock, expire, relink))
+        host = Host(prefix, argv[0], strict=args.handler not in (status, unblock, expire,
+                                                                     relink, hand_over))
         result = args.handler(host, args)
     except exits.Stop as stop:
         _print_error(stop, as_json)
@@ -193,6 +195,12 @@ def _parser():
                           "a link to our program again, keeping a file found there as "
                           "<name>.stock (replacing the older one)")
     step.set_defaults(handler=relink)
+    step = sub.add_parser("hand-over", parents=[common], help="before ossec-ar is removed "
+                          "(the packages and make uninstall run it): hand each block to the "
+                          "form that the restored stock script's delete lifts, or lift it; "
+                          "remove our layouts")
+    step.add_argument("--dry-run", action="store_true", help="only print what it would do")
+    step.set_defaults(handler=hand_over)
     return parser
 
 
@@ -762,3 +770,23 @@ def relink(host, args):
         host.log(["relink"], "relink", "-", "relinked", "; ".join(lines), exits.OK)
     return Result({"directory": directory, "relinked": rows},
                   "\n".join(lines) or "every name is already our link (%s)" % directory)
+def hand_over(host, args):
+    """The removal's hand-over (``handover``): one line per program."""
+    from . import handover
+    logged = ["hand-over"]
+    try:
+        reports, ran = handover.hand_over(host, args.dry_run)
+    except exits.Stop as stop:
+        if not args.dry_run:
+            host.log(logged, "hand-over", "-", stop.status, stop.reason, stop.code)
+        raise
+    text = handover.result_text(reports, ran, args.dry_run)
+    data = {"dry_run": args.dry_run, "ran_here": ran,
+            "programs": [report.data() for report in reports]}
+    if ran and not args.dry_run:
+        host.log(logged, "hand-over", "-", "done", "; ".join(r.line() for r in reports),
+                 exits.OK)
+    if host.config_problem:
+        data["note"] = config.set_aside(host.config_problem)
+        text += "\nnote: " + log.printable(data["note"])
+    return Result(data, text)
