@@ -56,8 +56,9 @@ class ScratchRoot:
         full = self.outer + [
             "unshare", "-m", "--propagation", "private", "sh", "-c", _ENTER, "sh", self.root,
             os.path.join(self.top, "usr-upper"), os.path.join(self.top, "usr-work")] + list(argv)
+        # utf-8 whatever the locale: deb-systemd-helper prints arrows.
         result = subprocess.run(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                universal_newlines=True, timeout=300)
+                                encoding="utf-8", errors="replace", timeout=300)
         if check and result.returncode != 0:
             raise AssertionError("%s exited %d:\n%s" % (argv, result.returncode,
                                                          result.stdout))

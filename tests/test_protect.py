@@ -343,7 +343,7 @@ def test_resolv_conf_missing_is_no_protection_and_no_note(host):
 @pytest.mark.parametrize("case", ["not xml", "50 MB", "entity bomb"])
 def test_bad_ossec_conf_never_hangs_nor_fails_an_add(host, case):
     path = host.agent.path("etc/ossec.conf")
-    with open(path, "w") as f:
+    with open(path, "w", encoding="latin-1") as f:
         if case == "not xml":
             f.write("\x00\xff<<<client <client><server-ip>10.99.0.40</server-ip></client>\n"
                     "<client <<<>>> ]]> <client><server-ip>10.99.0.41")

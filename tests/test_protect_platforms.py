@@ -367,7 +367,9 @@ def status(install):
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     start = next(n for n, line in enumerate(lines) if line.startswith("protected "))
-    return lines[start:]
+    end = next((n for n, line in enumerate(lines) if n > start and not line.startswith(" ")),
+               len(lines))
+    return lines[start:end]           # the protected part alone, not the health lines
 
 
 def test_status_lists_the_protected_addresses_of_an_aix_host(install, tmp_path):
