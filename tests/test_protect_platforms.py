@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from fakebsd import GATEWAYS, OWN, FakeHost
-from ossec_ar import protect
+from ossec_ar import toolhost
 from ossec_ar.address import host as address_of
 from test_hostdeny import etc                # noqa: F401 (a fixture)
 from test_platforms import PLATFORMS, V4, V6, copies, make_host
@@ -254,7 +254,7 @@ def test_own_addresses_of_real_ifconfig_output(text, expected):
     """A point-to-point peer (after -->) and a tunnel's far end are not
     the host's; an unconfigured Solaris logical interface (0.0.0.0, ::/0)
     adds nothing."""
-    assert sorted(protect.own_addresses(text)) == sorted(address_of(a) for a in expected)
+    assert sorted(toolhost.own_addresses(text)) == sorted(address_of(a) for a in expected)
 
 
 SOLARIS10_NETSTAT = """
@@ -312,7 +312,7 @@ default            link#2             UCS        0        0     -    56 em1
     (OPENBSD_NETSTAT, [("198.51.100.1", "em0")]),
 ], ids=["solaris10", "aix", "macos", "openbsd"])
 def test_default_gateways_of_real_netstat_output(text, expected):
-    assert protect.default_gateways(text) == [(address_of(a), where) for a, where in expected]
+    assert toolhost.default_gateways(text) == [(address_of(a), where) for a, where in expected]
 
 
 def test_the_parsers_never_raise_on_nonsense():
@@ -322,13 +322,13 @@ def test_the_parsers_never_raise_on_nonsense():
     rng = random.Random(20)         # the same nonsense every run
     for _ in range(3000):
         text = "".join(rng.choice(words) for _ in range(rng.randrange(1, 40)))
-        found = protect.own_addresses(text)
-        gateways = protect.default_gateways(text)
+        found = toolhost.own_addresses(text)
+        gateways = toolhost.default_gateways(text)
         assert all(address.packed for address in found)
         assert all(isinstance(where, str) for _, where in gateways)
     for text in (GARBAGE, "", "\n" * 1000, "inet " * 10000, "default " * 10000):
-        protect.own_addresses(text)
-        protect.default_gateways(text)
+        toolhost.own_addresses(text)
+        toolhost.default_gateways(text)
 
 
 # host-deny.sh: the same check, on its own file (FreeBSD's: hosts.allow)

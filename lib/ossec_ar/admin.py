@@ -31,7 +31,7 @@ import stat
 import sys
 import time
 
-from . import __version__, backends, config, exits, ledger, log, protect, safefile
+from . import __version__, backends, config, exits, ledger, log, protectlist, safefile
 from . import stocknames
 from . import address as addresses
 from .address import Address
@@ -418,7 +418,7 @@ def _protected(host):
     """What the protections cover now (see ``protect``): each address
     once per protection, with the reason an add of it is refused."""
     settings = host.settings
-    rows, notes = protect.listing(settings.protect, host.prefix, host.system)
+    rows, notes = protectlist.listing(settings.protect, host.prefix, host.system)
     return {"protect": list(settings.protect), "notes": notes,
             "addresses": [{"address": address.text, "protection": name, "reason": reason}
                           for address, name, reason in rows]}

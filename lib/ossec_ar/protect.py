@@ -28,7 +28,6 @@ import os
 import stat
 
 from . import address as addresses
-from .commands import Result
 
 NAMES = ("self", "gateways", "resolvers", "manager")
 RESOLV_CONF = "/etc/resolv.conf"
@@ -63,7 +62,7 @@ def check(address, protections, prefix, system):
     finding = Finding()
     if not protections:
         return finding
-    host = LinuxHost() if system.name == "Linux" else ToolHost(system)
+    host = _host_of(system)
     try:
         for name in NAMES:
             if name not in protections:
@@ -87,6 +86,16 @@ def check(address, protections, prefix, system):
 
 class Unavailable(Exception):
     """A protection's source could not be read; the text says why."""
+
+
+def _host_of(system):
+    """What answers for this host: the kernel on Linux (``linuxhost``),
+    its tools elsewhere (``toolhost``); each is loaded only where used."""
+    if system.name == "Linux":
+        from .linuxhost import LinuxHost
+        return LinuxHost()
+    from .toolhost import ToolHost
+    return ToolHost(system)
 
 
 def _self(host, address, prefix):
@@ -126,274 +135,6 @@ def _manager(host, address, prefix):
 
 _CHECKS = {"self": _self, "gateways": _gateways, "resolvers": _resolvers,
            "manager": _manager}
-
-
-# Linux: the kernel, over netlink.
-
-class LinuxHost:
-    def __init__(self):
-        self._route_session = None
-        self._routes = {}
-
-    def close(self):
-        if self._route_session is not None:
-            self._route_session.close()
-
-    def _session(self):
-        from . import rtnetlink
-        if self._route_session is None:
-            try:
-                self._route_session = rtnetlink.Session(rtnetlink.NETLINK_ROUTE)
-            except rtnetlink.NetlinkError as error:
-                raise Unavailable(str(error))
-        return self._route_session
-
-    def _route(self, address):
-        """The kernel's route to *address* (one lookup, asked once)."""
-        from . import rtnetlink
-        if address.packed not in self._routes:
-            try:
-                self._routes[address.packed] = rtnetlink.route_to(
-                    self._session(), address.packed, fib_match=True)
-            except rtnetlink.NetlinkError as error:
-                raise Unavailable(str(error))
-        return self._routes[address.packed]
-
-    def is_own(self, address):
-        """A local route says so for every IPv4 address of the host, on
-        an interface up or down.  IPv6 has none for an address still in
-        duplicate address detection or on an interface that is down, so
-        there the kernel is asked for the address itself."""
-        from . import rtnetlink
-        route = self._route(address)
-        if route is not None and route.kind == rtnetlink.RTN_LOCAL:
-            return True
-        if address.version == 6:
-            try:
-                return rtnetlink.has_address(self._session(), address.packed)
-            except rtnetlink.NetlinkError as error:
-                raise Unavailable(str(error))
-        return False
-
-    def gateway_of(self, address):
-        """Whether *address* is a next hop of a default route: only an
-        address the host reaches directly can be one (or one reached
-        through itself, ``via X onlink``).  Then the default routes are
-        looked up, the preferred one and the one through the address's own
-        interface, every next hop of each; for IPv4, also every default
-        route of the main table (the head of its dump).  Of several IPv6
-        default routes through one interface with different metrics, only
-        the one the kernel prefers is seen."""
-        from . import rtnetlink
-        route = self._route(address)
-        if route is None or route.kind != rtnetlink.RTN_UNICAST:
-            return None
-        if any(gateway == address.packed for gateway, _ in route.hops):
-            return "the route to it goes through it"
-        if route.hops:
-            return None
-        session = self._session()
-        hidden = None
-        try:
-            defaults = [rtnetlink.default_route(session, address.version, oif)
-                        for oif in (0, route.oif)]
-            if address.version == 4:
-                defaults += rtnetlink.main_defaults_v4()
-        except rtnetlink.NetlinkError as error:
-            raise Unavailable(str(error))
-        for default in defaults:
-            if default is None:
-                continue
-            if default.length != 0:
-                hidden = default.length
-                continue
-            for gateway, index in default.hops:
-                if gateway == address.packed:
-                    return "default via %s" % rtnetlink.interface_name(index)
-        if hidden is not None and address.version == 6:      # IPv4 read the table's head
-            raise Unavailable("a route to /%d covers the address that finds the default"
-                              " route" % hidden)
-        return None
-
-    def agent_connected(self, address, ports, protocols):
-        """True if the agent daemon holds a socket connected to *address*
-        on one of *ports* (*protocols*: "tcp", "udp").  The kernel filters
-        the sockets; only for one that matches are the daemon's
-        descriptors looked at."""
-        from . import rtnetlink
-        numbers = tuple(rtnetlink.PROTOCOLS[name] for name in sorted(protocols))
-        try:
-            with rtnetlink.Session(rtnetlink.NETLINK_SOCK_DIAG) as session:
-                inodes = set()
-                for port in sorted(ports):
-                    inodes.update(c.inode for c in rtnetlink.sockets_to(
-                        session, address.packed, port, numbers))
-        except rtnetlink.NetlinkError as error:
-            raise Unavailable("sockets: %s" % error)
-        return bool(inodes) and bool(inodes & _agent_socket_inodes())
-
-
-    def own_addresses(self):
-        from . import rtnetlink
-        session = self._session()
-        found = []
-        for version in (4, 6):
-            try:
-                listed = rtnetlink.addresses(session, version)
-            except rtnetlink.NetlinkError as error:
-                raise Unavailable(str(error))
-            found += [(_address(packed), "own address (on %s)" % rtnetlink.interface_name(index))
-                      for packed, index in listed]
-        return found
-
-    def gateways(self):
-        from . import rtnetlink
-        session = self._session()
-        found = []
-        for version in (4, 6):
-            try:
-                routes = rtnetlink.default_routes(session, version)
-            except rtnetlink.NetlinkError as error:
-                raise Unavailable(str(error))
-            found += [(_address(gateway), "gateway (default via %s)"
-                       % rtnetlink.interface_name(index))
-                      for route in routes for gateway, index in route.hops]
-        return found
-
-    def agent_peers(self, ports, protocols):
-        """[(peer bytes, port)] of the agent daemon's sockets to *ports*."""
-        from . import rtnetlink
-        numbers = tuple(rtnetlink.PROTOCOLS[name] for name in sorted(protocols))
-        try:
-            with rtnetlink.Session(rtnetlink.NETLINK_SOCK_DIAG) as session:
-                connections = [c for port in sorted(ports)
-                               for c in rtnetlink.sockets_to(session, None, port, numbers)]
-        except rtnetlink.NetlinkError as error:
-            raise Unavailable("sockets: %s" % error)
-        if not connections:
-            return []
-        mine = _agent_socket_inodes()
-        return sorted({(c.peer, c.port) for c in connections if c.inode in mine})
-
-
-def _agent_socket_inodes():
-    """The inodes of the sockets that OSSEC's or Wazuh's agent daemon
-    holds, found by their names in /proc."""
-    inodes = set()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/comm" % pid, "rb") as comm:
-                if comm.read(64).strip() not in AGENT_DAEMONS:
-                    continue
-            for fd in os.listdir("/proc/%s/fd" % pid):
-                target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
-                if target.startswith("socket:["):
-                    inodes.add(int(target[8:-1]))
-        except (OSError, ValueError):
-            continue
-    return inodes
-
-
-# Other systems: the tools their manual pages describe.
-
-class ToolHost:
-    """``ifconfig -a`` and ``netstat -rn``, read once per run: their output
-    is parsed for the address asked about only."""
-
-    def __init__(self, system):
-        self.system = system
-
-    def close(self):
-        pass
-
-    def _output(self, argv):
-        tools = self.system.tools
-        path = tools.find(argv[0])
-        if path is None:
-            raise Unavailable("%s not found" % argv[0])
-        result = tools.run([path] + argv[1:], 10)
-        if not result.ok:           # said as a backend says it, its first words only
-            raise Unavailable(Result(result.argv, result.returncode,
-                                     result.output[:400]).describe())
-        return result.output
-
-    def is_own(self, address):
-        return address in own_addresses(self._output(["ifconfig", "-a"]))
-
-    def gateway_of(self, address):
-        family = "inet" if address.version == 4 else "inet6"
-        for gateway, where in default_gateways(self._output(["netstat", "-rn", "-f",
-                                                             family])):
-            if gateway == address:
-                return "default via %s" % where if where else True
-        return None
-
-    def agent_connected(self, address, ports, protocols):
-        return False            # no socket listing without /proc: the file only
-
-    def agent_peers(self, ports, protocols):
-        return []
-
-    def own_addresses(self):
-        return [(address, "own address") for address in
-                sorted(own_addresses(self._output(["ifconfig", "-a"])))]
-
-    def gateways(self):
-        return [(gateway, "gateway (default via %s)" % where if where else "gateway")
-                for family in ("inet", "inet6") for gateway, where in
-                default_gateways(self._output(["netstat", "-rn", "-f", family]))]
-
-
-def own_addresses(text):
-    """The addresses in ``ifconfig -a`` output, as BSD, macOS, Solaris
-    and AIX print them: the word after ``inet`` or ``inet6``, written
-    ``A``, ``A%scope``, ``A/len`` or ``A%scope/len``.  What follows ``inet``
-    and is no address (Solaris's ``inet tunnel src ...``, ``inet subnet``)
-    is skipped, and so is the unspecified address (an unconfigured logical
-    interface of Solaris)."""
-    found = set()
-    words = text.split()
-    for index, word in enumerate(words[:-1]):
-        if word in ("inet", "inet6"):
-            address = _host(words[index + 1])
-            if address is not None and any(address.packed):
-                found.add(address)
-    return found
-
-
-# The heading of the interface column: BSD and macOS (Netif, Iface,
-# Interface), Solaris (Interface, If for IPv6), AIX (If).
-_INTERFACE_HEADINGS = ("Netif", "Iface", "Interface", "If")
-
-
-def default_gateways(text):
-    """[(gateway Address, interface or "")] of the default routes in
-    ``netstat -rn`` output: a line whose first word is ``default`` (or
-    ``0.0.0.0``, ``::/0``) and whose second is an address (``link#1`` is
-    not).  The interface is the word in the column that the last header
-    line (its first word ``Destination...``) names, or "" where the line
-    has none: Solaris leaves it blank for a route bound to no interface,
-    and FreeBSD, macOS and AIX put columns after it (Expire; Exp Groups)."""
-    found, column = [], None
-    for line in text.splitlines():
-        words = line.split()
-        if words and words[0].startswith("Destination"):
-            column = next((n for n, word in enumerate(words)
-                           if word in _INTERFACE_HEADINGS), None)
-            continue
-        if len(words) < 2 or words[0] not in ("default", "0.0.0.0", "::/0", "::"):
-            continue
-        gateway = _host(words[1])
-        if gateway is not None:
-            where = words[column] if column is not None and column < len(words) else ""
-            found.append((gateway, where))
-    return found
-
-
-def _host(text):
-    return addresses.host(text.split("%", 1)[0].split("/", 1)[0])
 
 
 # Files: resolv.conf, the agent's ossec.conf, /etc/hosts.
@@ -584,66 +325,3 @@ def _hosts_lines(data, path, table):
             table.setdefault(name.decode("utf-8", "replace").lower(), []).append(
                 (packed, path))
     return table
-
-
-# What ossec-ar status shows: every protected address now.
-
-def listing(protections, prefix, system):
-    """``(rows, notes)``: ``rows`` are ``(Address, protection, reason)``
-    for every address the protections in *protections* cover now, sorted;
-    ``notes`` say which could not be listed and why.  Whole tables are
-    read here (status is run by a person, not on every add)."""
-    rows, notes = [], []
-    host = LinuxHost() if system.name == "Linux" else ToolHost(system)
-    try:
-        for name in NAMES:
-            if name not in protections:
-                continue
-            try:
-                rows += [(address, name, reason) for address, reason in
-                         _LISTINGS[name](host, prefix)]
-            except Unavailable as problem:
-                notes.append("protection '%s' unavailable: %s" % (name, problem))
-    finally:
-        host.close()
-    rows.sort(key=lambda row: (row[0], NAMES.index(row[1])))
-    return rows, notes
-
-
-def _list_self(host, prefix):
-    return host.own_addresses()
-
-
-def _list_gateways(host, prefix):
-    return host.gateways()
-
-
-def _list_resolvers(host, prefix):
-    return [(_address(packed), "resolver (%s)" % RESOLV_CONF) for packed in resolvers()]
-
-
-def _list_manager(host, prefix):
-    manager = Manager(prefix)
-    problem = None
-    try:
-        manager.read()
-    except Unavailable as error:
-        problem = error
-    found = [(_address(packed), "manager (%s)" % where)
-             for packed, where in manager.addresses.items()]
-    known = set(manager.addresses)
-    found += [(_address(packed), "manager (the agent daemon's connection to port %d)" % port)
-              for packed, port in host.agent_peers(manager.ports, manager.protocols)
-              if packed not in known]
-    if problem is not None and not found:
-        raise problem
-    return found
-
-
-_LISTINGS = {"self": _list_self, "gateways": _list_gateways, "resolvers": _list_resolvers,
-             "manager": _list_manager}
-
-
-def _address(packed):
-    import ipaddress
-    return addresses.host(str(ipaddress.ip_address(packed)))
