@@ -14,7 +14,7 @@ import os
 import time
 
 from . import address as addresses
-from . import config, ledger, protect
+from . import config, ledger
 from .exits import (BLOCKED, NOPERM, NOT_BLOCKED, OK, REFUSED, UNAVAILABLE, UNBLOCKED, Stop,
                     failed, refused)
 from .lock import FileLock, lock_file
@@ -97,6 +97,7 @@ class Program:
             for text, network in self.settings.allowlist:
                 if literal in network:
                     raise refused(REFUSED, "%s is on the allowlist (%s)" % (address, text))
+        from . import protect          # adds only: a delete never pays for its import
         finding = protect.check(address, self.settings.protect, self.prefix, self.system)
         if finding.reason:
             raise refused(REFUSED, finding.reason)
