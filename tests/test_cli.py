@@ -85,6 +85,24 @@ def test_internal_error_is_exit_70_with_a_one_line_summary(ossec):
                              % (respond.__code__.co_firstlineno + 1))
 
 
+@pytest.mark.parametrize("error,what", [
+    (MemoryError(), "out of memory"),
+    # What CPython raises when an import fails for want of memory (seen
+    # under `prlimit --as` in test_resources).
+    (SystemError("error return without exception set"),
+     "out of memory (the interpreter failed: error return without exception set)"),
+    (OSError(24, "Too many open files"), "Too many open files"),
+])
+def test_short_of_resources_is_exit_75(ossec, error, what):
+    def respond(prefix, request):
+        raise error
+    code, lines = run(["add", "-", "192.0.2.7", "1.1", "2"], respond)
+    assert code == exits.TEMPFAIL == 75
+    assert lines[1].endswith(": add 192.0.2.7: failed: the system is short of resources: "
+                             "%s at test_cli.py:%d in respond (exit 75)"
+                             % (what, respond.__code__.co_firstlineno + 1))
+
+
 def test_unknown_action_is_escaped_once(ossec):
     code, lines = run(["add\nx\\y", "-", "192.0.2.7"], blocked)
     assert code == 64

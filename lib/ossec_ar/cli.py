@@ -174,9 +174,14 @@ def as_stop(error):
     """
     if isinstance(error, exits.Stop):
         return error
-    if isinstance(error, MemoryError) or (isinstance(error, OSError)
-                                          and error.errno in exits.RESOURCE_ERRORS):
-        what = "out of memory" if isinstance(error, MemoryError) else error.strerror
+    if isinstance(error, (MemoryError, SystemError)) or (
+            isinstance(error, OSError) and error.errno in exits.RESOURCE_ERRORS):
+        # Short of memory, CPython's own machinery (an import a run makes
+        # late, such as the protections') can fail with SystemError instead
+        # of MemoryError: the executables' guard already reads it so.
+        what = (error.strerror if isinstance(error, OSError) else
+                "out of memory" if isinstance(error, MemoryError) else
+                "out of memory (the interpreter failed: %s)" % error)
         return exits.failed(exits.TEMPFAIL, "the system is short of resources: %s%s"
                             % (what, _where(error)))
     if not isinstance(error, Exception):
