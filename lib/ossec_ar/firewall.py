@@ -136,7 +136,9 @@ class FirewallDrop(Program):
                 try:
                     members = backend.members(version)
                 except Broken as broken:
-                    notes.append("%s: %s" % (entry.name, broken.reason))
+                    note = "%s: %s" % (entry.name, broken.reason)
+                    if note not in notes:           # one for both families
+                        notes.append(note)
                     self.unchecked.add((entry.name, version))
                     continue
                 except Stop as stop:

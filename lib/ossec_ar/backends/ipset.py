@@ -106,6 +106,9 @@ class Backend(Base):
         kind = self._kind(version)
         if kind is None:
             return set()
+        if _firewalld_runs():
+            raise Broken("set %s not counted: firewalld runs, and its ipsets have our "
+                         "sets' names" % name)
         problems = [kind] if kind else self._rules_missing(version)
         if problems:
             raise Broken("%s: its elements are not counted as blocks" % ", ".join(problems))
@@ -140,6 +143,10 @@ class Backend(Base):
         return ""
 
     def _rules_missing(self, version):
+        if _firewalld_runs():
+            # Its ipsets may be kernel sets of our names, matched by its own
+            # rules: not ours to judge or repair.
+            return []
         rules = Table(self, TOOLS[version]).rules()
         rule = self._rule(self.set_name(version))
         return ["%s rule matching set %s missing from %s" % (TOOLS[version],
@@ -148,6 +155,8 @@ class Backend(Base):
 
     def layout_state(self):
         """Whole, absent, or broken and how: read only."""
+        if _firewalld_runs():
+            return "not checked (firewalld runs, and its ipsets may have our sets' names)"
         repairable, refused, present = [], [], False
         for version in self._families():
             kind = self._kind(version)
@@ -176,6 +185,8 @@ class Backend(Base):
         where our set exists (as an add does); a set of that name made
         otherwise is left as it is (it is not ours to destroy) and named
         with what to do.  None where nothing was found wrong."""
+        if _firewalld_runs():
+            return None         # (see _rules_missing)
         done, left = [], []
         for version in self._families():
             kind = self._kind(version)
@@ -207,6 +218,11 @@ class Backend(Base):
                 table.change("-I", hook, "1", *rule)
                 repairs.append("%s rule in %s" % (table.tool, hook))
         return repairs
+
+
+def _firewalld_runs():
+    from .. import system
+    return system.daemon_running("firewalld")
 
 
 _REMOVE_IT = ": remove it (and the iptables rules that use it); the next add makes ours"
