@@ -416,3 +416,80 @@ def test_the_readme_gives_autos_order_for_the_other_systems():
             said[system] = _backends_named(tried)
     assert said == {name: order for name, order in backends.AUTOMATIC.items()
                     if name != "Linux"}
+
+
+# -- ipset: status, list and restore see a layout that no longer holds ------
+
+def states(netns, install):
+    result = admin(netns, install, "list", "--json")
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    return {row["address"]: row["state"] for row in data["blocks"]}, data["notes"]
+
+
+def test_ipset_a_match_rule_gone_is_broken_for_status_and_list_and_restore_puts_it_back(
+        pair, install):
+    use(install, "ipset")
+    server = pair.server
+    for client in (CLIENT_V4, CLIENT_V6):
+        assert run(server, install, "add", "-", client, "1.1", "1") == 0
+    server.check(["iptables", "-w", "-D", "INPUT", "-m", "set", "--match-set", "ossec4",
+                  "src", "-j", "DROP"])
+    assert pair.connects(SERVER_V4)             # the block no longer holds
+    status = admin(server, install, "status")
+    assert ("layout ipset: broken: iptables rule matching set ossec4 missing from INPUT "
+            "(repaired by the next add or by ossec-ar restore)\n") in status.stdout
+    found, notes = states(server, install)
+    assert found == {CLIENT_V4: "unknown", CLIENT_V6: "in force"}
+    assert notes == ["ipset: iptables rule matching set ossec4 missing from INPUT: its "
+                     "elements are not counted as blocks"]
+    restored = admin(server, install, "restore")
+    assert (restored.returncode, restored.stdout) == (
+        0, "nothing to restore\nnote: ipset: repaired: iptables rule in INPUT\n")
+    assert not pair.connects(SERVER_V4)
+    assert server.rules()[0] == "-A INPUT -m set --match-set ossec4 src -j DROP"
+    assert states(server, install) == ({CLIENT_V4: "in force", CLIENT_V6: "in force"}, [])
+    assert "layout ipset: whole\n" in admin(server, install, "status").stdout
+    assert admin(server, install, "restore").stdout == "nothing to restore\n"
+
+
+@pytest.mark.parametrize("create,found", [
+    (["hash:ip", "timeout", "600"], "hash:ip, family inet hashsize 1024 maxelem 65536 "
+                                    "timeout 600"),
+    (["hash:net"], "hash:net, family inet hashsize 1024 maxelem 65536"),
+    (["hash:ip", "maxelem", "2"], "hash:ip, family inet hashsize 1024 maxelem 2"),
+], ids=["elements expire", "a network type", "other options"])
+def test_ipset_a_set_not_of_our_making_is_broken_for_status_and_list_and_left_by_restore(
+        nft_netns, install, create, found):
+    use(install, "ipset")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
+    # Someone makes the set again their way, with the address and our rules.
+    rule = ["-m", "set", "--match-set", "ossec4", "src", "-j", "DROP"]
+    for hook in ("INPUT", "FORWARD"):
+        nft_netns.check(["iptables", "-w", "-D", hook] + rule)
+    nft_netns.check(["ipset", "destroy", "ossec4"])
+    nft_netns.check(["ipset", "create", "ossec4"] + create)
+    nft_netns.check(["ipset", "add", "ossec4", "192.0.2.7"])
+    for hook in ("INPUT", "FORWARD"):
+        nft_netns.check(["iptables", "-w", "-I", hook, "1"] + rule)
+    header = nft_netns.check(["ipset", "list", "-t", "ossec4"])
+    ours = ("ipset ossec4 is not the set we make (hash:ip, family inet maxelem 1048576, "
+            "nothing else) but %s bucketsize 12 initval 0x" % found)
+    status = admin(nft_netns, install, "status").stdout
+    assert "layout ipset: broken: " + ours in status
+    assert ("(every add fails with exit 75 until it is removed; the next add then makes "
+            "ours)\n") in status
+    found_states, notes = states(nft_netns, install)
+    assert found_states == {"192.0.2.7": "unknown"}
+    assert len(notes) == 1 and notes[0].startswith("ipset: " + ours)
+    assert notes[0].endswith(": its elements are not counted as blocks")
+    restored = admin(nft_netns, install, "restore")
+    assert restored.returncode == 0, restored.stderr
+    lines = restored.stdout.splitlines()
+    assert lines[0] == "nothing to restore" and len(lines) == 3
+    assert lines[1].startswith("note: ipset: left as it is: " + ours)
+    assert lines[1].endswith(": remove it (and the iptables rules that use it); the next "
+                             "add makes ours")
+    assert lines[2] == "note: " + notes[0]           # list's: the block is unknown
+    assert nft_netns.check(["ipset", "list", "-t", "ossec4"]) == header     # left
+    assert members(nft_netns, "ossec4")[:1] == ["192.0.2.7"]     # (and its timeout)

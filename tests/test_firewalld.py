@@ -276,3 +276,84 @@ def test_a_pid_file_counts_only_for_roots_firewalld(fs, uid, comm, cmdline, runn
     fs.create_file("/proc/4242/cmdline", contents=cmdline)
     os.chown("/proc/4242", uid, uid)
     assert system.daemon_running("firewalld") is running
+
+
+# -- status, list and restore see a firewalld layout that no longer holds ---
+
+def admin(firewalld, install, *args):
+    return firewalld.run([os.path.join(install.prefix, "bin", "ossec-ar")] + list(args))
+
+
+def ours(text):
+    """*text* without the ipset backend's notes (see states)."""
+    return "".join(line for line in text.splitlines(True)
+                   if not line.startswith("note: ipset: "))
+
+
+def states(firewalld, install):
+    import json
+    result = admin(firewalld, install, "list", "--json")
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    # (firewalld's ipsets are kernel sets of our names here, which the
+    # ipset backend notes and leaves uncounted.)
+    return {row["address"]: row["state"] for row in data["blocks"]}, [
+        note for note in data["notes"] if not note.startswith("ipset: ")]
+
+
+def test_an_ipset_no_longer_bound_to_the_drop_zone_is_bound_again_by_restore_without_reload(
+        firewalld, install):
+    make_layout(firewalld)
+    assert firewalld.run([install.program(), "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    for scope in ([], ["--permanent"]):
+        firewalld.check(["firewall-cmd"] + scope + ["--zone=drop",
+                                                    "--remove-source=ipset:ossec4"])
+    firewalld.check(["firewall-cmd", "--direct", "--add-rule"] + DIRECT_RULE)
+    assert firewalld.connects(SERVER_V4)         # the block no longer holds
+    status = admin(firewalld, install, "status").stdout
+    assert ("layout firewalld: broken: ipset ossec4 is not a source of zone drop in the "
+            "running firewall (`firewall-cmd --zone=drop --add-source=ipset:ossec4`) nor in "
+            "the permanent configuration (`firewall-cmd --permanent --zone=drop "
+            "--add-source=ipset:ossec4`) (repaired by ossec-ar restore, without a reload)\n"
+            ) in status
+    assert states(firewalld, install) == ({CLIENT_V4: "unknown"}, [
+        "firewalld: ipset ossec4 is not a source of zone drop in the running firewall: its "
+        "entries are not counted as blocks"])
+    restored = admin(firewalld, install, "restore")
+    assert (restored.returncode, ours(restored.stdout)) == (
+        0, "nothing to restore\nnote: firewalld: repaired: ipset ossec4 bound to zone drop "
+           "in the running firewall and in the permanent configuration\n")
+    assert runtime_rules_kept(firewalld)        # no reload
+    assert not firewalld.connects(SERVER_V4)
+    for scope in ([], ["--permanent"]):
+        assert "ipset:ossec4" in firewalld.check(
+            ["firewall-cmd"] + scope + ["--zone=drop", "--list-sources"]).split()
+    assert states(firewalld, install) == ({CLIENT_V4: "in force"}, [])
+    assert "layout firewalld: whole\n" in admin(firewalld, install, "status").stdout
+    assert ours(admin(firewalld, install, "restore").stdout) == "nothing to restore\n"
+
+
+def test_a_drop_zone_that_accepts_is_broken_for_status_and_list_and_left_by_restore(
+        firewalld, install):
+    make_layout(firewalld)
+    assert firewalld.run([install.program(), "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
+    firewalld.check(["firewall-cmd", "--permanent", "--zone=drop", "--set-target=ACCEPT"])
+    firewalld.check(["firewall-cmd", "--reload"])
+    firewalld.check(["firewall-cmd", "--add-port=%d/tcp" % PORT])
+    firewalld.check(["firewall-cmd", "--direct", "--add-rule"] + DIRECT_RULE)
+    assert firewalld.connects(SERVER_V4)         # the block no longer holds
+    fix = ("zone drop has target ACCEPT, so our ipsets bound to it accept "
+           "(`firewall-cmd --permanent --zone=drop --set-target=DROP`, then reload firewalld)")
+    status = admin(firewalld, install, "status").stdout
+    assert "layout firewalld: broken: %s (ossec-ar restore leaves it: it needs a reload)\n" % (
+        fix) in status
+    assert states(firewalld, install) == ({CLIENT_V4: "unknown"}, [
+        "firewalld: " + fix + ": its entries are not counted as blocks"])
+    restored = admin(firewalld, install, "restore")
+    assert (restored.returncode, ours(restored.stdout)) == (
+        0, "nothing to restore\nnote: firewalld: left as it is: %s\nnote: firewalld: %s: its "
+           "entries are not counted as blocks\n" % (fix, fix))
+    assert runtime_rules_kept(firewalld)        # no reload
+    assert firewalld.connects(SERVER_V4)
+    assert firewalld.check(["firewall-cmd", "--permanent", "--zone=drop",
+                            "--get-target"]).strip() == "ACCEPT"

@@ -2,6 +2,7 @@
 
 from . import backends
 from .exits import NOT_BLOCKED, TEMPFAIL, UNAVAILABLE, UNBLOCKED, Stop, Unusable, failed
+from .backends.base import Broken
 from .program import Program
 
 
@@ -134,6 +135,12 @@ class FirewallDrop(Program):
                 backend = backend or self._load(entry.name)
                 try:
                     members = backend.members(version)
+                except Broken as broken:
+                    note = "%s: %s" % (entry.name, broken.reason)
+                    if note not in notes:           # one for both families
+                        notes.append(note)
+                    self.unchecked.add((entry.name, version))
+                    continue
                 except Stop as stop:
                     notes.append("%s: cannot list: %s" % (entry.name, stop.reason))
                     self.unchecked.add((entry.name, version))

@@ -14,7 +14,8 @@ A backend module defines ``Backend(base.Backend)`` with:
     below, detail where, for the log.  A failure raises ``exits.Stop``; a
     delete where our layout does not exist is NOT_BLOCKED, never a failure.
 ``members(version)``
-    The addresses of that family held in our layout, for ``ossec-ar list``.
+    The addresses of that family held in our layout, for ``ossec-ar list``;
+    :class:`Broken` where the layout is there but does not hold them.
 ``inactive(address)`` (optional)
     Why the firewall is not enabled, or None; asked before an add only (a
     disabled firewall's tables can still be emptied).
@@ -97,6 +98,16 @@ class Backend:
         if result.ok:
             return success
         raise failed(TEMPFAIL, result.describe())
+
+
+class Broken(exits.Stop):
+    """Raised by ``members()`` where our layout exists but does not hold
+    its elements as blocks (a set not of our making, a match gone): ``ossec-ar
+    list`` then calls the blocks the ledger puts there "unknown", never "in
+    force", and notes *reason*."""
+
+    def __init__(self, reason):
+        exits.Stop.__init__(self, TEMPFAIL, "failed", reason)
 
 
 class Op:

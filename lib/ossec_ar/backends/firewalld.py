@@ -30,13 +30,17 @@ from xml.etree import ElementTree
 
 from ..exits import TEMPFAIL, failed
 from .base import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base
-from .base import addresses
+from .base import Broken, addresses
 from .ipset import FAMILY, MAXELEM, Backend as Ipset
 
 ZONE = "drop"
 # firewalld's own zone files, and the administrator's, which take priority.
 ZONE_DIRS = ("/etc/firewalld/zones", "/usr/lib/firewalld/zones")
 _DROPPING_TARGETS = ("DROP", "%%REJECT%%")
+# The two configurations a source binding lives in, as firewall-cmd
+# chooses them, and how our lines name them.
+_RUNTIME, _PERMANENT = (), ("--permanent",)
+_WHERE = {_RUNTIME: "in the running firewall", _PERMANENT: "in the permanent configuration"}
 
 
 class Backend(Base):
@@ -71,12 +75,100 @@ class Backend(Base):
         return (UNBLOCKED if removed else NOT_BLOCKED), "firewalld ipset %s" % name
 
     def members(self, version):
-        result = self.run("firewall-cmd", "--ipset=" + self.set_name(version),
-                          "--get-entries")
+        """The ipset's entries, where it is bound to the drop zone in the
+        running firewall and the zone drops; else Broken."""
+        name = self.set_name(version)
+        layout = self._inspect()
+        if layout is None or name not in layout.ours:
+            return set()
+        problems = ([layout.target] if layout.target else []) + [
+            "ipset %s is not a source of zone %s %s" % (name, ZONE, _WHERE[_RUNTIME])
+            for scope in layout.unbound.get(name, ()) if scope == _RUNTIME]
+        if problems:
+            raise Broken("%s: its entries are not counted as blocks" % ", ".join(problems))
+        result = self.run("firewall-cmd", "--ipset=" + name, "--get-entries")
         if "INVALID_IPSET" in result.output:
             return set()
         self.sort(result, None)
         return addresses(result.output.split(), version)
+
+    # ossec-ar status, restore and list: never on the add's path, and never
+    # a reload.
+
+    def _inspect(self):
+        """Our ipsets in the running firewall, the zone's target and the
+        missing source bindings (a _Layout), or None where firewalld has
+        none of our ipsets (no layout made).  Read once per run."""
+        if getattr(self, "_inspected", False) is not False:
+            return self._inspected
+        running = self.check("firewall-cmd", "--get-ipsets").output.split()
+        ours = [self.set_name(v) for v in (4, 6) if self.set_name(v) in running]
+        layout = None
+        if ours:
+            target = _zone_target()
+            unbound = {}
+            for scope in (_RUNTIME, _PERMANENT):
+                sources = self.check("firewall-cmd", *(scope + ("--zone=" + ZONE,
+                                                                "--list-sources"))).output
+                for name in ours:
+                    if "ipset:" + name not in sources.split():
+                        unbound.setdefault(name, []).append(scope)
+            layout = _Layout(ours, None if target in _DROPPING_TARGETS + (None,)
+                             else _target_problem(target), unbound)
+        self._inspected = layout
+        return layout
+
+    def layout_state(self):
+        """Whole, absent, or broken and how, with the firewall-cmd command
+        that fixes each; read only."""
+        layout = self._inspect()
+        if layout is None:
+            return "absent"
+        parts = []
+        if layout.unbound:
+            parts.append("%s (repaired by ossec-ar restore, without a reload)" % ", ".join(
+                self._unbound_text(name, scopes) for name, scopes in
+                sorted(layout.unbound.items())))
+        if layout.target:
+            parts.append(layout.target + " (ossec-ar restore leaves it: it needs a reload)")
+        return "broken: " + "; ".join(parts) if parts else "whole"
+
+    def verify(self):
+        """For ``ossec-ar restore``: bind our ipsets to the drop zone again
+        where they are not, in the running firewall and in the permanent
+        configuration (neither needs a reload).  A target that accepts is
+        left, with the command that fixes it: a target is permanent only,
+        and only a reload would make a new one live.  None where nothing
+        was found wrong."""
+        layout = self._inspect()
+        if layout is None:
+            return None
+        done, left = [], []
+        for name, scopes in sorted(layout.unbound.items()):
+            bound = []
+            for scope in scopes:
+                result = self.run("firewall-cmd", *(scope + ("--zone=" + ZONE,
+                                                             "--add-source=ipset:" + name)))
+                if result.ok or "ALREADY_ENABLED" in result.output:
+                    bound.append(scope)
+                else:
+                    left.append("ipset %s not bound to zone %s %s: %s" % (
+                        name, ZONE, _WHERE[scope], result.describe()))
+            if bound:
+                done.append("ipset %s bound to zone %s %s" % (
+                    name, ZONE, " and ".join(_WHERE[scope] for scope in bound)))
+        if layout.target:
+            left.append(layout.target)
+        self._inspected = False         # changed: read again if asked
+        parts = (["repaired: " + ", ".join(done)] if done else []) + (
+            ["left as it is: " + "; ".join(left)] if left else [])
+        return "; ".join(parts) or None
+
+    def _unbound_text(self, name, scopes):
+        return "ipset %s is not a source of zone %s %s" % (name, ZONE, " nor ".join(
+            "%s (`firewall-cmd %s`)" % (_WHERE[scope], " ".join(
+                scope + ("--zone=" + ZONE, "--add-source=ipset:" + name)))
+            for scope in scopes))
 
     def create_layout(self):
         """For ``ossec-ar firewalld-setup``: our ipsets in the permanent
@@ -96,14 +188,34 @@ def _refuse_a_zone_that_does_not_drop():
     """Exit 75 if the drop zone's permanent file gives it a target that
     lets packets in.  The target is permanent-only in firewalld, so the
     file is what the running firewall uses once reloaded."""
+    target = _zone_target()
+    if target is not None and target not in _DROPPING_TARGETS:
+        raise failed(TEMPFAIL, "firewalld zone %s has target %s, so our ipsets bound to "
+                     "it accept: set it back with `firewall-cmd --permanent --zone=%s "
+                     "--set-target=DROP` and reload firewalld" % (ZONE, target, ZONE))
+
+
+def _zone_target():
+    """The drop zone's target in its permanent file (the administrator's
+    first), or None where no file can be read."""
     for directory in ZONE_DIRS:
         path = os.path.join(directory, ZONE + ".xml")
         try:
-            target = ElementTree.parse(path).getroot().get("target", "default")
+            return ElementTree.parse(path).getroot().get("target", "default")
         except (OSError, ElementTree.ParseError):
             continue
-        if target not in _DROPPING_TARGETS:
-            raise failed(TEMPFAIL, "firewalld zone %s has target %s, so our ipsets bound to "
-                         "it accept: set it back with `firewall-cmd --permanent --zone=%s "
-                         "--set-target=DROP` and reload firewalld" % (ZONE, target, ZONE))
-        return
+    return None
+
+
+def _target_problem(target):
+    return ("zone %s has target %s, so our ipsets bound to it accept (`firewall-cmd "
+            "--permanent --zone=%s --set-target=DROP`, then reload firewalld)"
+            % (ZONE, target, ZONE))
+
+
+class _Layout:
+    """What _inspect read: our ipsets in the running firewall, the
+    target's problem (or None), {ipset: [scopes where it is not bound]}."""
+
+    def __init__(self, ours, target, unbound):
+        self.ours, self.target, self.unbound = ours, target, unbound

@@ -31,7 +31,7 @@ from ..commands import Result
 from ..config import table_name
 from ..exits import TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
-                   addresses, unusable)
+                   Broken, addresses, unusable)
 from .iptables import HOOKS, TOOLS, Table
 
 MAXELEM = 1048576
@@ -66,10 +66,7 @@ class Backend(Base):
             counts = [0, 1]
             repairs.append("created set %s" % name)
         elif _failed_at(result, 2):
-            raise failed(TEMPFAIL, "ipset %s is not the set we make (hash:ip, family %s "
-                         "maxelem %d, nothing else) but %s: remove it (and the iptables "
-                         "rules that use it); the next add makes ours"
-                         % (name, FAMILY[address.version], MAXELEM, _found(result)))
+            raise failed(TEMPFAIL, _not_ours(name, address.version, result) + _REMOVE_IT)
         status = self.sort(_errors_only(result), BLOCKED, ((unusable, _NO_KERNEL),))
         if len(counts) == 2 and counts[0] == counts[1]:
             status = ALREADY_BLOCKED
@@ -102,11 +99,104 @@ class Backend(Base):
         return self.run("ipset", "restore", input=lines.encode())
 
     def members(self, version):
-        result = self.run("ipset", "list", self.set_name(version))
+        """The set's addresses, where the set is ours and both match rules
+        are in place; else Broken (its elements drop nothing, or may
+        expire, or cover more than themselves)."""
+        name = self.set_name(version)
+        kind = self._kind(version)
+        if kind is None:
+            return set()
+        if _firewalld_runs():
+            raise Broken("set %s not counted: firewalld runs, and its ipsets have our "
+                         "sets' names" % name)
+        problems = [kind] if kind else self._rules_missing(version)
+        if problems:
+            raise Broken("%s: its elements are not counted as blocks" % ", ".join(problems))
+        result = self.run("ipset", "list", name)
         if not result.ok:
             self.sort(result, None, ((None, _ABSENT),))
             return set()
         return addresses(result.output.split("Members:\n", 1)[-1].split(), version)
+
+    # ossec-ar status, restore and list: never on the add's path.
+
+    def _families(self):
+        """The families whose tools are here."""
+        return [version for version in (4, 6)
+                if self.entry.missing(self.tools, version, self.sysname) is None]
+
+    def _kind(self, version):
+        """None where our set does not exist, "" where it is ours, else
+        what it is.  The add's own test, read only: ``list -t``, then
+        ``create ... -exist``, which changes nothing where a set of that
+        name exists (the kernel refuses it where the set is made otherwise)
+        and is never reached where none does (restore stops at the first
+        line that fails)."""
+        name = self.set_name(version)
+        result = self._restore("list -t %s\n%s -exist\n" % (
+            name, self._create_line(name, version)))
+        if _failed_at(result, 1) and _NO_SET in result.output:
+            return None
+        if _failed_at(result, 2):
+            return _not_ours(name, version, result)
+        self.sort(_errors_only(result), None, ((unusable, _NO_KERNEL),))
+        return ""
+
+    def _rules_missing(self, version):
+        if _firewalld_runs():
+            # Its ipsets may be kernel sets of our names, matched by its own
+            # rules: not ours to judge or repair.
+            return []
+        rules = Table(self, TOOLS[version]).rules()
+        rule = self._rule(self.set_name(version))
+        return ["%s rule matching set %s missing from %s" % (TOOLS[version],
+                                                             self.set_name(version), hook)
+                for hook in HOOKS if rule not in rules.get(hook, ())]
+
+    def layout_state(self):
+        """Whole, absent, or broken and how: read only."""
+        if _firewalld_runs():
+            return "not checked (firewalld runs, and its ipsets may have our sets' names)"
+        repairable, refused, present = [], [], False
+        for version in self._families():
+            kind = self._kind(version)
+            if kind is None:
+                continue
+            present = True
+            if kind:
+                refused.append(kind)
+            else:
+                repairable += self._rules_missing(version)
+        if not present:
+            return "absent"
+        if not repairable and not refused:
+            return "whole"
+        parts = []
+        if repairable:
+            parts.append("%s (repaired by the next add or by ossec-ar restore)"
+                         % ", ".join(repairable))
+        if refused:
+            parts.append("%s (every add fails with exit 75 until it is removed; the next "
+                         "add then makes ours)" % ", ".join(refused))
+        return "broken: " + "; ".join(parts)
+
+    def verify(self):
+        """For ``ossec-ar restore``: put back a match rule gone from a hook
+        where our set exists (as an add does); a set of that name made
+        otherwise is left as it is (it is not ours to destroy) and named
+        with what to do.  None where nothing was found wrong."""
+        if _firewalld_runs():
+            return None         # (see _rules_missing)
+        done, left = [], []
+        for version in self._families():
+            kind = self._kind(version)
+            if kind:
+                left.append(kind + _REMOVE_IT)
+            elif kind == "":
+                done += self._ensure_rules(version, self.set_name(version))
+        parts = (["repaired: " + ", ".join(done)] if done else []) + (
+            ["left as it is: " + "; ".join(left)] if left else [])
+        return "; ".join(parts) or None
 
     def _rule(self, name):
         return ["-m", "set", "--match-set", name, "src", "-j", "DROP"]
@@ -128,6 +218,19 @@ class Backend(Base):
                 table.change("-I", hook, "1", *rule)
                 repairs.append("%s rule in %s" % (table.tool, hook))
         return repairs
+
+
+def _firewalld_runs():
+    from .. import system
+    return system.daemon_running("firewalld")
+
+
+_REMOVE_IT = ": remove it (and the iptables rules that use it); the next add makes ours"
+
+
+def _not_ours(name, version, result):
+    return ("ipset %s is not the set we make (hash:ip, family %s maxelem %d, nothing else) "
+            "but %s" % (name, FAMILY[version], MAXELEM, _found(result)))
 
 
 def _failed_at(result, line):
