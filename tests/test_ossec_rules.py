@@ -15,6 +15,7 @@ nothing depends on today's date.
 
 import os
 import re
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 
@@ -247,14 +248,53 @@ def test_refused_lines_raise_100612_with_every_field(installs, runs):
         assert event.fields == expected_fields(run, event.full), event
 
 
-def test_successful_lines_raise_nothing_above_level_0(installs, runs):
+# The rule and level of each successful outcome, and the group that names it
+# in the alert's header (ossec-ar fleet reads states from those groups).
+SUCCESS_RULES = {"blocked": (100613, 2), "already blocked": (100613, 2),
+                 "unblocked": (100614, 2), "was not blocked": (100614, 2)}
+
+
+def test_successful_lines_raise_logged_rules_below_the_mail_level(installs, runs):
+    """Every outcome reaches alerts.log: blocked and already blocked raise
+    100613, unblocked and was not blocked 100614, both at level 2, logged
+    by OSSEC's default log_alert_level (1), below its default
+    email_alert_level (7)."""
     _, ours = installs
     done = [run for run in runs if run.code == 0]
-    assert {run.status for run in done} == {"blocked", "already blocked", "unblocked",
-                                            "was not blocked"}
+    assert {run.status for run in done} == set(SUCCESS_RULES)
+    assert {run.program for run in done} >= {"firewall-drop.sh", "host-deny.sh",
+                                              "route-null.sh", "unblock.sh"}
     for run, event in outcome_events(ours, done):
-        assert (event.rule, event.level) == (100610, 0), event
+        assert (event.rule, event.level, event.decoder) == SUCCESS_RULES[run.status] + (
+            "ar_log",), event
+        assert 1 <= event.level < 7, event
         assert event.fields == expected_fields(run, event.full), event
+
+
+def test_every_outcome_raises_a_logged_rule_of_ours(installs, runs):
+    """No outcome line stops at 100610 (level 0, never logged)."""
+    _, ours = installs
+    for run, event in outcome_events(ours, runs):
+        assert event.rule in (100611, 100612, 100613, 100614), (run.key, event)
+        assert event.level >= 1, (run.key, event)
+
+
+def test_the_rules_groups_name_each_outcome(installs):
+    """The groups of our rules, as the installed local_rules.xml defines
+    them: the alerts' header carries them, and fleet reads them."""
+    _, ours = installs
+    with open(ours.path("rules", "local_rules.xml"), "rb") as f:
+        text = f.read().decode("utf-8")
+    start = text.index("<group name=\"ossec,active_response,ossec-ar,\">")
+    # Ours is appended last: its group ends the file.
+    group = ElementTree.fromstring(text[start:text.rindex("</group>") + len("</group>")])
+    groups = {int(rule.get("id")): (int(rule.get("level")),
+                                    (rule.findtext("group") or "").strip())
+              for rule in group.findall("rule")}
+    assert groups == {100610: (0, ""), 100611: (10, "active_response_failed,"),
+                      100612: (5, "active_response_refused,"),
+                      100613: (2, "active_response_blocked,"),
+                      100614: (2, "active_response_unblocked,")}
 
 
 def test_outcome_lines_are_never_invocations_for_the_stock_rules(installs, runs):

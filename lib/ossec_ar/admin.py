@@ -12,6 +12,8 @@
     ossec-ar relink                         link the names execd runs to us again
     ossec-ar hand-over [--dry-run]          before removal: blocks to the stock
                                             scripts' forms, or lifted (handover)
+    ossec-ar fleet [unblock IP]             on an OSSEC manager: every agent's
+                                            blocks, and lifting them (fleet)
 
 Output is for people; ``--json`` (before or after the command) gives the
 same data for scripts.  A reader that stops reading (``ossec-ar list |
@@ -32,7 +34,7 @@ import sys
 import time
 
 from . import __version__, backends, config, exits, ledger, log, protectlist, safefile
-from . import stocknames
+from . import fleet, stocknames
 from . import address as addresses
 from .address import Address
 from .firewall import FirewallDrop
@@ -106,8 +108,8 @@ def main(argv, prefix):
         args = parser.parse_args(argv[1:])
         as_json = getattr(args, "json", False)
         require_root()
-        host = Host(prefix, argv[0], strict=args.handler not in (status, unblock, expire,
-                                                                     relink, hand_over))
+        host = Host(prefix, argv[0], strict=args.handler not in (
+            status, unblock, expire, relink, hand_over, fleet.command))
         result = args.handler(host, args)
     except exits.Stop as stop:
         _print_error(stop, as_json)
@@ -201,6 +203,7 @@ def _parser():
                           "remove our layouts")
     step.add_argument("--dry-run", action="store_true", help="only print what it would do")
     step.set_defaults(handler=hand_over)
+    fleet.register(sub, common)
     return parser
 
 
