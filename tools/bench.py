@@ -38,6 +38,10 @@ absent address, which retries for about 15 s, runs --absent-runs times at
 has.  Stock's add of a present address inserts a second rule and its
 delete removes one, so each stock round leaves one rule more than it found.
 
+The fleet rows (issue 21, tools/bench_fleet.py): ``ossec-ar fleet`` over
+1,000,000 alerts of a manager, its wall time and peak RSS, and the files
+that ``--since 1h`` opens.
+
 The protections (issue 20) have rows of their own, ours against ours: the
 add and delete of an unprotected address on a small host (a veth to a
 gateway in a namespace of its own, a default route through it for each
@@ -64,6 +68,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import vendored  # noqa: E402  (tests/vendored.py: the vendored files and their checksums)
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import bench_fleet  # noqa: E402  (the fleet rows: ossec-ar fleet on a manager's alerts)
 
 STOCK_DIR = vendored.STOCK_DIR
 REFERENCE = "4.2.0"
@@ -112,6 +118,10 @@ def options(argv):
                         help="the largest N for firewalld (%d): its bulk load and "
                              "reload take about a minute at 100,000" % SCALE[-1])
     parser.add_argument("--no-bursts", action="store_true", help="skip the bursts")
+    parser.add_argument("--no-fleet", action="store_true",
+                        help="skip the fleet rows (ossec-ar fleet over 1,000,000 alerts)")
+    parser.add_argument("--only-fleet", action="store_true",
+                        help="the fleet rows only")
     parser.add_argument("--no-protections", action="store_true",
                         help="skip the protections' rows (an add on a small host against "
                              "one with %s routes, one with %s addresses of each family)"
@@ -144,20 +154,28 @@ def main(argv):
     print_machine()
     scratch = tempfile.mkdtemp(prefix="ossec-ar-bench-")
     try:
-        prepare(scratch, args)
-        for index, flavour in enumerate(args.flavours):
-            mount = ""
-            if flavour == "legacy":
-                mount = ("mount --bind /usr/sbin/xtables-legacy-multi "
-                         "/usr/sbin/xtables-nft-multi && ")
-            inner = [sys.executable, os.path.abspath(__file__), "--inside", flavour, scratch,
-                     "yes" if index == 0 else "no"] + argv
-            subprocess.run(["unshare", "--net", "--mount", "--propagation", "private",
-                            "--pid", "--fork", "--mount-proc",
-                            "sh", "-c", mount + 'exec "$@"', "sh"] + inner, check=True)
+        if not args.only_fleet:
+            firewalls(scratch, args, argv)
+        if not args.no_fleet:
+            bench_fleet.run(install(scratch, "fleet", "auto"), scratch, table, progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print("\nmake bench took %.0f s" % (time.monotonic() - started))
+
+
+def firewalls(scratch, args, argv):
+    """The programs' rows, in private namespaces, one pass per flavour."""
+    prepare(scratch, args)
+    for index, flavour in enumerate(args.flavours):
+        mount = ""
+        if flavour == "legacy":
+            mount = ("mount --bind /usr/sbin/xtables-legacy-multi "
+                     "/usr/sbin/xtables-nft-multi && ")
+        inner = [sys.executable, os.path.abspath(__file__), "--inside", flavour, scratch,
+                 "yes" if index == 0 else "no"] + argv
+        subprocess.run(["unshare", "--net", "--mount", "--propagation", "private",
+                        "--pid", "--fork", "--mount-proc",
+                        "sh", "-c", mount + 'exec "$@"', "sh"] + inner, check=True)
 
 
 def print_machine():
