@@ -202,15 +202,14 @@ class Scanner:
     def feed(self, data):
         buf = self._rest + data if self._rest else data
         end = buf.rfind(b"\n\n")
-        if end < 0:
-            if len(buf) > MAX_ALERT:
-                # No alert is this long: garbage, or a hole.  Its last byte
-                # may be a newline that starts a blank line.
-                self.dropped += len(buf) - 1
-                buf = buf[-1:]
-            self._rest = buf
+        self._rest = buf[end:] if end >= 0 else buf
+        if len(self._rest) > MAX_ALERT:
+            # No alert is this long: garbage, or a hole.  Its last byte may
+            # be a newline that starts a blank line.
+            self.dropped += len(self._rest) - 1
+            self._rest = self._rest[-1:]
+        if end <= 0:
             return []
-        self._rest = buf[end:]
         found = []
         for match in _ALERT.finditer(buf, 0, end + 1):
             outcome = parse_alert(match)
