@@ -42,6 +42,14 @@ SHOWN = ("blocked", "failed")
 STATES = ("blocked", "failed", "refused", "lifted")
 AGENT_CONTROL_SECONDS = 60
 POLL_SECONDS = 0.2
+# Between two agents' requests.  analysisd drops an event whose line is
+# the same as one of the last three it read, whatever agent sent it
+# (analysisd/analysisd_stages.c, LastMsg_Stats, at 7f06fe0): two agents
+# with the same prefix that lift the same address in the same second
+# write the same outcome line, and only the first reaches alerts.log.
+# Seen with two real agents; requests this far apart are run in
+# different seconds.
+SEND_SPACING = 1.5
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
                  "%Y-%m-%dT%H:%M:%S")
 # What to add to the manager's ossec.conf when it has no unblock response
@@ -378,7 +386,13 @@ def unblock(host, args):
                         "notes": notes, "exit": exits.OK}, text, exits.OK)
     follower = alerts.Follower(prefix) if args.wait else None
     try:
-        results = [_send(prefix, response, address, agent) for agent in targets]
+        results, last = [], None
+        for agent in targets:
+            if last is not None and agent["id"] != "000":
+                time.sleep(max(0.0, last + SEND_SPACING - time.monotonic()))
+            results.append(_send(prefix, response, address, agent))
+            if results[-1]["sent"] is not None:
+                last = results[-1]["sent"]
         if follower is not None:
             _tell(follower.notes)
             _wait(follower, results, address, args.wait)
