@@ -26,7 +26,7 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 SPAN = int(6.5 * 86400)
 AGENT_LOG = "/var/ossec/logs/active-responses.log"
 BIN = "/var/ossec/active-response/bin/"
-WEB_PATH = "/index.php?page=../../../../etc/passwd&q=" + "A" * 120
+WEB_PATH = "/index.php?page=../../../../etc/passwd&q=" + "A" * 560
 
 
 def c_date(seconds):
@@ -45,16 +45,16 @@ class Writer:
     def __init__(self, alerts_dir, today):
         self.alerts_dir = alerts_dir
         self.today = today
-        self.path = self.out = None
+        self.day = self.path = self.out = None
         self.sizes = {}
         self.count = 0
 
     def write(self, seconds, text):
         path = day_path(self.alerts_dir, seconds)
-        if path != self.path:
+        if path != self.day:
             self.close()
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            self.path = path
+            self.day = self.path = path
             if path == self.today:
                 self.out = open(path, "wb")
             else:
