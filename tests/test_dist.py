@@ -95,7 +95,8 @@ def test_dist_is_the_sources_in_one_directory(packages):
                      for name in names if name.endswith(".py"))
     wanted = ["COPYING", "Makefile", "README.md", "docs/contract.md", SPEC,
               "packaging/rpmlint.toml", "packaging/debian/control", "bin/ossec-ar",
-              "active-response/bin/firewall-drop.sh", "man/firewall-drop.sh.8"] + modules
+              "active-response/bin/firewall-drop.sh", "man/firewall-drop.sh.8",
+              "man/ossec-ar.8", "completion/ossec-ar.bash"] + modules
     assert sorted(set(wanted) - set(files)) == []
     for name, content in files.items():
         assert content == source_file(name), name
