@@ -203,11 +203,11 @@ def _parser():
                           "remove our layouts")
     step.add_argument("--dry-run", action="store_true", help="only print what it would do")
     step.set_defaults(handler=hand_over)
-    step = sub.add_parser("metrics", help="the blocks in force and lost, the oldest "
-                          "block's age, the ledgers' sizes and the time of the last failed "
-                          "and refused outcome (read from the last MiB of "
-                          "active-responses.log at most), in Prometheus' text format, "
-                          "for node_exporter's textfile collector")
+    what = ("the blocks in force and lost, the oldest block's age, the ledgers' sizes "
+            "and the time of the last failed and refused outcome (read from the last MiB "
+            "of active-responses.log at most), in Prometheus' text format, for "
+            "node_exporter's textfile collector")
+    step = sub.add_parser("metrics", help=what, description=what[0].upper() + what[1:] + ".")
     step.add_argument("--output", metavar="FILE", help="write them to FILE (replaced "
                       "atomically; name it *.prom in the collector's directory) instead "
                       "of standard output")

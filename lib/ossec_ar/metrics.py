@@ -126,6 +126,9 @@ def last_outcomes(path, limit=LOG_TAIL):
                      "cannot read %s: %s" % (path, error.strerror))
     try:
         start = max(0, info.st_size - limit)
+        # One byte before the tail says whether it begins a line: if not,
+        # its first line began earlier and is dropped.
+        whole = start == 0 or os.pread(fd, 1, start - 1) == b"\n"
         os.lseek(fd, start, os.SEEK_SET)
         chunks, size = [], 0
         while size < limit:
@@ -137,8 +140,8 @@ def last_outcomes(path, limit=LOG_TAIL):
     finally:
         os.close(fd)
     data = b"".join(chunks)
-    if start > 0:
-        data = data.partition(b"\n")[2]         # the first line began before the tail
+    if not whole:
+        data = data.partition(b"\n")[2]
     for line in data.decode("utf-8", "surrogateescape").splitlines():
         match = _OUTCOME.match(line)
         if match:
