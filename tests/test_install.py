@@ -123,8 +123,10 @@ def test_install_layout(tmp_path):
     assert stat.S_IMODE(after["var/ossec/lib/ossec_ar"][0]) == 0o755
     assert prefix == destdir + INSTALL_PREFIX
     # The directories that install made, for uninstall: OSSEC's were there.
-    assert after[RECORD] == (after[RECORD][0], b"/usr/share/ossec-ar\n/var/ossec/lib/ossec_ar\n"
-                                               b"/var/ossec/lib/ossec_ar/backends\n")
+    assert after[RECORD] == (after[RECORD][0], b"/usr/share/bash-completion\n"
+                             b"/usr/share/bash-completion/completions\n"
+                             b"/usr/share/ossec-ar\n/var/ossec/lib/ossec_ar\n"
+                             b"/var/ossec/lib/ossec_ar/backends\n")
     assert stat.S_IMODE(after[RECORD][0]) == 0o644
 
 
