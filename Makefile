@@ -20,12 +20,17 @@ BYTECOMPILE ?= yes
 PACKAGE  := ossec_ar
 MODULES  := $(sort $(wildcard lib/$(PACKAGE)/*.py lib/$(PACKAGE)/*/*.py))
 PKGDIRS  := $(sort $(patsubst %/,%,$(dir $(MODULES))))
-MANPAGES := firewall-drop.sh.8 host-deny.sh.8
+MANPAGES := firewall-drop.sh.8 host-deny.sh.8 ossec-ar.8
+# ossec-ar's bash completion, installed under the command's name, where
+# bash-completion loads it from when the command is first completed.
+COMPLETION := completion/ossec-ar.bash
 RULES    := ossec-ar_decoders.xml ossec-ar_rules.xml
-# Examples shipped disabled: expiring stale blocks from systemd or cron; and
-# the unit that restores blocks after a firewall reload, which the packages
-# also install in UNITDIR (systemd's own directory) and enable.
+# Examples shipped disabled: expiring stale blocks, and writing the metrics
+# for node_exporter, from systemd or cron; and the unit that restores blocks
+# after a firewall reload, which the packages also install in UNITDIR
+# (systemd's own directory) and enable.
 EXAMPLES := ossec-ar-expire.service ossec-ar-expire.timer ossec-ar-expire.cron \
+            ossec-ar-metrics.service ossec-ar-metrics.timer ossec-ar-metrics.cron \
             ossec-ar-restore.service
 RELOAD_UNIT := ossec-ar-restore.service
 UNITDIR  ?=
@@ -36,9 +41,11 @@ UNITDIR  ?=
 ifeq ($(PREFIX),/var/ossec)
 MANDIR   ?= /usr/share/man
 DATADIR  ?= /usr/share/ossec-ar
+COMPLETIONDIR ?= /usr/share/bash-completion/completions
 else
 MANDIR   ?= $(PREFIX)/share/man
 DATADIR  ?= $(PREFIX)/share/ossec-ar
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 endif
 
 # The version's one source.  The spec's Version and each package's
@@ -49,7 +56,8 @@ SPEC    := packaging/ossec-ar.spec
 BUILD   := build
 # What the packages are built from: the installable files, the licence and
 # the documentation, nothing else.
-SOURCES := COPYING Makefile README.md active-response bin docs examples lib man rules
+SOURCES := COPYING Makefile README.md active-response bin completion docs examples lib man \
+           rules
 # make dist: the source tarball, with them and the packaging, in one
 # directory ossec-ar-<version>/; the .deb and the .rpm are built from it.
 DIST    := $(BUILD)/ossec-ar-$(VERSION).tar.gz
@@ -72,7 +80,7 @@ STOCKNAMES := $(COMPILE_PYTHON) -I $(LIBDIR)/$(PACKAGE)/stocknames.py
 # nor one that holds someone else's files.  The packages leave the record
 # out (UNINSTALL_RECORD=no): their package manager owns their directories.
 DIRS   := $(PREFIX)/active-response/bin $(PREFIX)/bin $(addprefix $(PREFIX)/,$(PKGDIRS)) \
-          $(MANDIR)/man8 $(DATADIR)
+          $(MANDIR)/man8 $(DATADIR) $(COMPLETIONDIR)
 RECORD := $(LIBDIR)/$(PACKAGE)/installed-dirs
 UNINSTALL_RECORD ?= yes
 
@@ -90,7 +98,8 @@ install:
 	    echo "$$dir" && dir=$$(dirname "$$dir"); done; done) && \
 	mkdir -p $(BINDIR) $(LIBDIR) && \
 	for dir in $(PKGDIRS); do install -d -m 0755 $(DESTDIR)$(PREFIX)/$$dir || exit 1; done && \
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) && \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) \
+	  $(DESTDIR)$(COMPLETIONDIR) && \
 	if [ "$(UNINSTALL_RECORD)" = yes ]; then \
 	  { if [ -f $(RECORD) ]; then cat $(RECORD); fi; \
 	    for dir in $$missing; do echo "$$dir"; done; } | sort -u > $(RECORD).new && \
@@ -114,6 +123,7 @@ install:
 	done
 	for file in $(RULES); do install -m 0644 rules/$$file $(DESTDIR)$(DATADIR)/$$file; done
 	for file in $(EXAMPLES); do install -m 0644 examples/$$file $(DESTDIR)$(DATADIR)/$$file; done
+	install -m 0644 $(COMPLETION) $(DESTDIR)$(COMPLETIONDIR)/ossec-ar
 	if [ -n "$(UNITDIR)" ]; then install -d $(DESTDIR)$(UNITDIR) && \
 	  install -m 0644 examples/$(RELOAD_UNIT) $(DESTDIR)$(UNITDIR)/$(RELOAD_UNIT); fi
 
@@ -129,6 +139,7 @@ uninstall:
 	for dir in $(PKGDIRS); do rm -rf $(DESTDIR)$(PREFIX)/$$dir/__pycache__; done
 	for page in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man8/$$page.gz; done
 	for file in $(RULES) $(EXAMPLES); do rm -f $(DESTDIR)$(DATADIR)/$$file; done
+	rm -f $(DESTDIR)$(COMPLETIONDIR)/ossec-ar
 	if [ -n "$(UNITDIR)" ]; then rm -f $(DESTDIR)$(UNITDIR)/$(RELOAD_UNIT); fi
 	made=$$(if [ -f $(RECORD) ]; then cat $(RECORD); fi) && rm -f $(RECORD) && \
 	for dir in $(addprefix $(PREFIX)/,$(PKGDIRS)) $$made; do echo "$$dir"; done | sort -ru | \

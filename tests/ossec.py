@@ -456,9 +456,15 @@ class Ossec:
                 found[match.group(1)] = int(match.group(2))
         return found
 
-    def control(self, action, netns, timeout=120):
+    def control(self, action, netns, timeout=120, terminal=None):
         """``ossec-control start`` or ``stop`` in *netns*; output goes to a
-        file, since the daemons keep what they inherit."""
+        file, since the daemons keep what they inherit, or to *terminal*
+        (a pseudo-terminal's descriptor), as when a person types it; then
+        the output returned is ""."""
+        if terminal is not None:
+            result = self.run([self.prefix + "/bin/ossec-control", action], netns=netns,
+                              stdout=terminal, stderr=terminal, timeout=timeout)
+            return result.returncode, ""
         out = os.path.join(self.scratch, "ossec-control.out")
         with open(out, "a") as f:
             result = self.run([self.prefix + "/bin/ossec-control", action], netns=netns,

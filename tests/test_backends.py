@@ -60,7 +60,7 @@ def test_nftables_add_add_delete_delete(nft_netns, install):
     use(install, "nftables")
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
     assert outcome(install) == ("add 192.0.2.7: blocked: nftables table inet ossec, set v4 "
-                                "(chains created) (exit 0)")
+                                "(repaired: created table inet ossec) (exit 0)")
     assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
     # The chains were there this time.
     assert outcome(install) == ("add 192.0.2.7: already blocked: nftables table inet ossec, "
@@ -257,7 +257,7 @@ def test_auto_uses_nftables_where_iptables_is_missing(nft_netns, install):
                                "1.1", "1")
     assert result.returncode == 0
     assert outcome(install) == ("add 192.0.2.7: blocked: nftables table inet ossec, set v4 "
-                                "(chains created) (exit 0)")
+                                "(repaired: created table inet ossec) (exit 0)")
     result = in_private_mounts(nft_netns, hide, install.program(), "delete", "-",
                                "192.0.2.7", "1.1", "1")
     assert result.returncode == 0
@@ -405,8 +405,9 @@ def test_the_manual_page_gives_autos_order_for_every_system():
 
 
 def test_the_readme_gives_autos_order_for_the_other_systems():
+    """docs/backends.md, "Other systems" (moved there from the README)."""
     from ossec_ar import backends
-    with open(os.path.join(ROOT, "README.md")) as f:
+    with open(os.path.join(ROOT, "docs", "backends.md")) as f:
         readme = f.read()
     table = readme.split("\n| system | `auto` tries, in order | layout |\n", 1)[1]
     said = {}

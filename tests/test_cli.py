@@ -155,13 +155,14 @@ def test_nothing_on_stdout_or_stderr(ossec, capfd):
 
 # A person at a terminal: a usage error says so on stderr, with the usage line.
 
-def on_a_terminal(argv, stdin_too=False):
-    """Run *argv* with stderr (and stdin, if asked) on a pseudo-terminal:
-    (exit code, stdout, what the terminal showed)."""
+def on_a_terminal(argv, stdin_too=False, input=None):
+    """Run *argv* with stderr (and stdin, if asked) on a pseudo-terminal, or
+    *input* on a pipe: (exit code, stdout, what the terminal showed)."""
     import subprocess
     master, slave = os.openpty()
+    stdin = slave if stdin_too else subprocess.DEVNULL if input is None else None
     try:
-        result = subprocess.run(argv, stdin=slave if stdin_too else subprocess.DEVNULL,
+        result = subprocess.run(argv, stdin=stdin, input=input,
                                 stdout=subprocess.PIPE, stderr=slave, timeout=60)
     finally:
         os.close(slave)
@@ -182,16 +183,26 @@ USAGE_LINES = ("usage: {0} add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]
                "   or: {0} < REQUEST  (one JSON line, as Wazuh's execd sends it)\n")
 
 
+def shown_lines(shown):
+    return shown.splitlines()
+
+
+def dateless(line, install):
+    """The log's *line* without its date: from the program's path on."""
+    return line[line.index(" " + install.prefix) + 1:]
+
+
 @pytest.mark.parametrize("name", ["firewall-drop.sh", "host-deny.sh", "unblock.sh"])
 def test_a_usage_error_on_a_terminal_shows_the_usage_line(install, name):
     code, out, shown = on_a_terminal([install.program(name), "block", "-", "192.0.2.7"])
     outcome = ("usage: unknown action block; expected: add|delete USER IP [ALERT_ID "
                "[RULE_ID [LOCATION...]]] (exit 64)")
     assert (code, out) == (64, b"")
-    assert shown == USAGE_LINES.format(name) + "%s: %s\n" % (name, outcome)
     lines = install.log_lines()
     assert len(lines) == 2                          # one invocation, one outcome
     assert lines[1].endswith("/%s: - 192.0.2.7: %s" % (name, outcome))
+    # The usage lines, then the log's outcome line without its date.
+    assert shown == USAGE_LINES.format(name) + dateless(lines[1], install) + "\n"
 
 
 def test_no_arguments_at_a_terminal_is_a_usage_error_not_a_wait(install):
@@ -201,17 +212,52 @@ def test_no_arguments_at_a_terminal_is_a_usage_error_not_a_wait(install):
     assert (code, out) == (64, b"")
     reason = ("no arguments, and standard input is a terminal, not a request from execd; "
               "expected: add|delete USER IP [ALERT_ID [RULE_ID [LOCATION...]]]")
-    assert shown == (USAGE_LINES.format("firewall-drop.sh")
-                     + "firewall-drop.sh: usage: %s (exit 64)\n" % reason)
     lines = install.log_lines()
     assert len(lines) == 2
     assert lines[0].endswith("/firewall-drop.sh: (no request read)")
     assert lines[1].endswith("/firewall-drop.sh: - -: usage: %s (exit 64)" % reason)
+    assert shown == (USAGE_LINES.format("firewall-drop.sh")
+                     + "%s/firewall-drop.sh: - -: usage: %s (exit 64)\n" % (install.bin, reason))
 
 
-def test_only_usage_errors_reach_a_terminal(install):
-    # A refused address (65) is the log's alone, even on a terminal.
-    code, out, shown = on_a_terminal([install.program(), "add", "-", "127.0.0.1"])
-    assert (code, out, shown) == (65, b"", "")
-    assert install.log_lines()[1].endswith(": add 127.0.0.1: refused: loopback address "
-                                           "(exit 65)")
+def outcomes_by_hand(install, netns):
+    """An add, a refusal and a failure of firewall-drop.sh, as a person runs
+    them: [(argv, exit code it must give, what the log's outcome ends with)]."""
+    program = netns.prefix() + [install.program()]
+    return [
+        (program + ["add", "-", "192.0.2.91", "1", "1"], 0, ": add 192.0.2.91: blocked: "),
+        (program + ["add", "-", "127.0.0.1", "1", "1"], 65,
+         ": add 127.0.0.1: refused: loopback address (exit 65)"),
+        (program + ["add", "-", "192.0.2.92", "1", "1"], 78, " (exit 78)"),
+    ]
+
+
+def test_a_run_by_hand_shows_its_outcome_line_on_the_terminal(install, nft_netns):
+    """A person at a terminal sees exactly one line, the log's outcome line
+    without its date, for an add, a refusal and a failure; stdout stays
+    empty."""
+    for argv, expected, ending in outcomes_by_hand(install, nft_netns):
+        if expected == 78:
+            install.configure("[firewall-drop]\nbackend = frob\n")
+        code, out, shown = on_a_terminal(argv)
+        last = install.log_lines()[-1]
+        assert (code, out) == (expected, b""), shown
+        assert ending in last
+        assert shown_lines(shown) == [dateless(last, install)]
+        assert shown.startswith(install.program() + ": add ")
+
+
+@pytest.mark.parametrize("stderr", ["pipe", "devnull"])
+def test_a_run_without_a_terminal_writes_nothing(install, nft_netns, stderr):
+    """Under execd, cron or a pipe: zero bytes on stdout and stderr, for
+    the same three runs."""
+    import subprocess
+    for argv, expected, ending in outcomes_by_hand(install, nft_netns):
+        if expected == 78:
+            install.configure("[firewall-drop]\nbackend = frob\n")
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE if stderr == "pipe" else
+                                subprocess.DEVNULL, timeout=60)
+        assert result.returncode == expected
+        assert ending in install.log_lines()[-1]
+        assert (result.stdout, result.stderr) == (b"", b"" if stderr == "pipe" else None)

@@ -95,7 +95,8 @@ def test_dist_is_the_sources_in_one_directory(packages):
                      for name in names if name.endswith(".py"))
     wanted = ["COPYING", "Makefile", "README.md", "docs/contract.md", SPEC,
               "packaging/rpmlint.toml", "packaging/debian/control", "bin/ossec-ar",
-              "active-response/bin/firewall-drop.sh", "man/firewall-drop.sh.8"] + modules
+              "active-response/bin/firewall-drop.sh", "man/firewall-drop.sh.8",
+              "man/ossec-ar.8", "completion/ossec-ar.bash"] + modules
     assert sorted(set(wanted) - set(files)) == []
     for name, content in files.items():
         assert content == source_file(name), name
@@ -343,11 +344,12 @@ def test_rpm_ships_the_readme_the_docs_and_the_licence(packages, tmp_path):
                   if "d" in flags and path.startswith("/usr/share/doc/"))
     assert [os.path.basename(path) for path in licences] == ["COPYING"]
     assert [os.path.relpath(path, os.path.dirname(docs[0])) for path in docs] == \
-        ["README.md", "docs/contract.md"]
+        ["README.md"] + sorted("docs/" + name for name in os.listdir(os.path.join(ROOT, "docs")))
     root = ScratchRoot(tmp_path)
     install(root, "rpm", packages["rpm"])
+    contract = [path for path in docs if path.endswith("/docs/contract.md")][0]
     for path, source in ((licences[0], "COPYING"), (docs[0], "README.md"),
-                         (docs[1], "docs/contract.md")):
+                         (contract, "docs/contract.md")):
         with open(root.usr_path(path), "rb") as f:
             assert f.read() == source_file(source), path
     assert source_file("COPYING").startswith(

@@ -93,11 +93,13 @@ def test_install_layout(tmp_path):
         directory, name = os.path.split(module)
         expected.add("var/ossec/lib/%s/__pycache__" % directory)
     expected |= {"usr/share/man/man8/firewall-drop.sh.8.gz",
-                 "usr/share/man/man8/host-deny.sh.8.gz", "usr/share/ossec-ar",
+                 "usr/share/man/man8/host-deny.sh.8.gz", "usr/share/man/man8/ossec-ar.8.gz",
+                 "usr/share/bash-completion", "usr/share/bash-completion/completions",
+                 "usr/share/bash-completion/completions/ossec-ar", "usr/share/ossec-ar",
                  "usr/share/ossec-ar/ossec-ar_decoders.xml",
                  "usr/share/ossec-ar/ossec-ar_rules.xml", "var/ossec/bin/ossec-ar"}
-    expected |= {"usr/share/ossec-ar/ossec-ar-expire." + kind
-                 for kind in ("service", "timer", "cron")}
+    expected |= {"usr/share/ossec-ar/ossec-ar-%s.%s" % (job, kind)
+                 for job in ("expire", "metrics") for kind in ("service", "timer", "cron")}
     expected.add("usr/share/ossec-ar/ossec-ar-restore.service")
     expected.add(RECORD)
     pycs = [p for p in added if p.endswith(".pyc")]
@@ -121,8 +123,10 @@ def test_install_layout(tmp_path):
     assert stat.S_IMODE(after["var/ossec/lib/ossec_ar"][0]) == 0o755
     assert prefix == destdir + INSTALL_PREFIX
     # The directories that install made, for uninstall: OSSEC's were there.
-    assert after[RECORD] == (after[RECORD][0], b"/usr/share/ossec-ar\n/var/ossec/lib/ossec_ar\n"
-                                               b"/var/ossec/lib/ossec_ar/backends\n")
+    assert after[RECORD] == (after[RECORD][0], b"/usr/share/bash-completion\n"
+                             b"/usr/share/bash-completion/completions\n"
+                             b"/usr/share/ossec-ar\n/var/ossec/lib/ossec_ar\n"
+                             b"/var/ossec/lib/ossec_ar/backends\n")
     assert stat.S_IMODE(after[RECORD][0]) == 0o644
 
 
@@ -315,6 +319,8 @@ def test_a_scratch_prefix_touches_nothing_outside_it(tmp_path):
     assert {"active-response/bin/firewall-drop.sh", "bin/ossec-ar", "lib/ossec_ar/cli.py",
             "share/man/man8/firewall-drop.sh.8.gz", "share/man/man8/host-deny.sh.8.gz",
             "share/ossec-ar/ossec-ar_rules.xml", "share/ossec-ar/ossec-ar-expire.timer",
+            "share/man/man8/ossec-ar.8.gz", "share/bash-completion/completions/ossec-ar",
+            "share/ossec-ar/ossec-ar-metrics.timer",
             "lib/ossec_ar/installed-dirs"} <= set(installed)
     host.run(["make", "-s", "-C", ROOT, "uninstall", "PREFIX=" + prefix])
     assert host.changes() == {}
@@ -329,11 +335,14 @@ def test_the_default_prefix_puts_manual_pages_and_rules_in_usr_share(tmp_path):
     host = OverlaidHost(tmp_path / "overlays")
     host.run(["make", "-s", "-C", ROOT, "install", "PYTHON=" + PYTHON])
     files = sorted(path for path, kind in host.changes().items() if kind != "dir")
-    shared = ["/usr/share/man/man8/firewall-drop.sh.8.gz",
-              "/usr/share/man/man8/host-deny.sh.8.gz"] + [
+    shared = sorted(["/usr/share/bash-completion/completions/ossec-ar",
+                     "/usr/share/man/man8/firewall-drop.sh.8.gz",
+                     "/usr/share/man/man8/host-deny.sh.8.gz",
+                     "/usr/share/man/man8/ossec-ar.8.gz"] + [
         "/usr/share/ossec-ar/" + name for name in (
             "ossec-ar-expire.cron", "ossec-ar-expire.service", "ossec-ar-expire.timer",
-            "ossec-ar-restore.service", "ossec-ar_decoders.xml", "ossec-ar_rules.xml")]
+            "ossec-ar-metrics.cron", "ossec-ar-metrics.service", "ossec-ar-metrics.timer",
+            "ossec-ar-restore.service", "ossec-ar_decoders.xml", "ossec-ar_rules.xml")])
     assert [path for path in files if not path.startswith(INSTALL_PREFIX + "/")] == shared
     assert INSTALL_PREFIX + "/active-response/bin/firewall-drop.sh" in files
     assert "/" + RECORD in files

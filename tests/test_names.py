@@ -31,8 +31,8 @@ def test_nftables_drop_uses_nftables_whatever_the_configuration_says(install):
         program = install.program("nftables-drop.sh")
         assert pair.server.run([program, "add", "-", CLIENT_V4, "1.1", "5712"]).returncode == 0
         assert install.log_lines()[-1].endswith(
-            "/nftables-drop.sh: add %s: blocked: nftables table inet ossec, set v4 (chains "
-            "created) (exit 0)" % CLIENT_V4)
+            "/nftables-drop.sh: add %s: blocked: nftables table inet ossec, set v4 (repaired: "
+            "created table inet ossec) (exit 0)" % CLIENT_V4)
         assert pair.server.rules() == []                 # no iptables rule
         assert not pair.connects(SERVER_V4)
         assert pair.server.run([program, "delete", "-", CLIENT_V4, "1.1",

@@ -271,7 +271,7 @@ def without_netlink(netns, ip, *actions):
 def test_without_netlink_every_answer_comes_from_nft(nft_netns):
     where = "nftables table inet ossec, set v6"
     assert without_netlink(nft_netns, "2001:db8::7", "add", "add", "delete", "delete") == [
-        "blocked: %s (chains created)" % where, "already blocked: " + where,
+        "blocked: %s (repaired: created chains input and forward)" % where, "already blocked: " + where,
         "unblocked: " + where, "was not blocked: " + where]
 
 
@@ -284,7 +284,8 @@ def test_an_add_that_cannot_read_the_rules_applies_the_layout_again(nft_netns):
                 if line.strip().endswith(tuple("0123456789")) and " drop " in line]
 
     assert without_netlink(nft_netns, "192.0.2.1", "add") == [
-        "blocked: nftables table inet ossec, set v4 (chains created)"]
+        "blocked: nftables table inet ossec, set v4 (repaired: created chains input and "
+        "forward)"]
     first = handles()
     assert without_netlink(nft_netns, "192.0.2.2", "add") == [
         "blocked: nftables table inet ossec, set v4"]

@@ -73,10 +73,25 @@ CONF = """<ossec_config>
 
 
 class Daemons:
-    def __init__(self, install, netns, auth):
+    def __init__(self, install, netns, auth, terminal):
         self.install = install
         self.netns = netns
         self.auth = auth
+        self.terminal = terminal        # the pseudo-terminal they were started from
+
+    def shown(self):
+        """What reached the terminal ossec-control start ran on so far."""
+        os.set_blocking(self.terminal, False)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(self.terminal, 4096)
+            except OSError:             # nothing more now, or no writer left
+                break
+            if not chunk:
+                break
+            shown += chunk
+        return shown.decode("utf-8", "replace")
 
     def alerts(self):
         return ossec.alerts(self.install)
@@ -134,15 +149,23 @@ def daemons(tmp_path):
         f.write(CONF % {"rules": rules, "seconds": BLOCK_SECONDS, "prefix": install.prefix,
                         "auth": auth})
     netns = new_netns("nft")
+    # Started from a terminal, as an administrator types ossec-control
+    # start: what execd's children could write there is read back.
+    terminal, slave = os.openpty()
     try:
-        code, out = install.control("start", netns)
-        assert code == 0, out
+        try:
+            code, _ = install.control("start", netns, terminal=slave)
+        finally:
+            os.close(slave)
+        daemons = Daemons(install, netns, auth, terminal)
+        assert code == 0, daemons.shown()
         wait_for("logcollector reading both files", lambda: _ready(install, auth), 60,
                  lambda: read(install.path("logs", "ossec.log"))[-3000:])
-        yield Daemons(install, netns, auth)
+        yield daemons
     finally:
         left = install.stop(netns)
         delete_netns(netns)
+        os.close(terminal)
         assert left == [], "daemons killed after ossec-control stop: %s" % left
 
 
@@ -195,3 +218,10 @@ def test_sshd_failures_are_blocked_lifted_and_alerted(daemons):
     ours = [alert for alert in daemons.alerts() if alert.rule in (100611, 100612)]
     assert ours and all(alert.rule == 100611 and "still held by another run" in alert.log
                         for alert in ours), ours
+
+    # Every run above had execd's descriptors, /dev/null (its daemon start
+    # put it on 0, 1 and 2), though ossec-control ran on a terminal: no
+    # outcome line, nothing of ours, reached that terminal.
+    shown = daemons.shown()
+    assert "ossec-control" in shown or "Started" in shown, shown   # it is that terminal
+    assert "active-response" not in shown and "(exit " not in shown, shown

@@ -173,13 +173,14 @@ def test_a_version_the_changelogs_and_pages_do_not_name_builds_nothing(tmp_path)
                                 universal_newlines=True)
         assert result.returncode != 0
         where = "the version is '9.8.7' (lib/ossec_ar/__init__.py)"
-        assert result.stdout.splitlines()[:5] == [
+        assert result.stdout.splitlines()[:6] == [
             "packaging/ossec-ar.spec: Version is %s, %s" % (VERSION, where),
             "packaging/debian/changelog: the latest entry is %s, %s" % (VERSION, where),
             "packaging/ossec-ar.spec: the latest %%changelog entry is %s-1, %s and the "
             "release 1" % (VERSION, where),
             "man/firewall-drop.sh.8: its .TH line does not name ossec-ar 9.8.7, " + where,
-            "man/host-deny.sh.8: its .TH line does not name ossec-ar 9.8.7, " + where]
+            "man/host-deny.sh.8: its .TH line does not name ossec-ar 9.8.7, " + where,
+            "man/ossec-ar.8: its .TH line does not name ossec-ar 9.8.7, " + where]
         assert not (tree / "build").exists()
 
 
@@ -404,7 +405,8 @@ def test_makefile_deb_and_rpm_install_the_same_files(built, tmp_path):
     rpm.rpm("--initdb")
     rpm.rpm("-i", "--nodeps", built["rpm"])
     ours = ("/var/ossec",)
-    shared = ("/share/man/man8", "/share/ossec-ar")       # under /usr, in the overlays
+    shared = ("/share/man/man8", "/share/ossec-ar",       # under /usr, in the overlays
+              "/share/bash-completion/completions")
     by_make = tree(made, ours)
     by_make.update(tree(os.path.join(made, "usr"), shared))
     by_deb = tree(deb.root, ours)

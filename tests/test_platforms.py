@@ -340,6 +340,9 @@ def test_macos_anchor_is_loaded_once_and_holds_the_table(install, tmp_path):
     host = make_host(install, tmp_path, "macos-pf")
     for n in range(1, 4):
         assert host.run("add", "-", "192.0.2.%d" % n, "1.1", "5712") == 0
+        # The first add loaded the anchor, and says so as every repair is said.
+        assert host.outcome() == "add 192.0.2.%d: blocked: %s%s (exit 0)" % (
+            n, PF_ANCHOR, " (repaired: loaded anchor com.apple/ossec-ar)" if n == 1 else "")
     state = host.state()["pf"]
     assert state["anchors"] == {"com.apple/ossec-ar": [
         "block drop in quick from <ossec_fwtable> to any"]}

@@ -69,6 +69,23 @@ def message(command="add", srcip="192.0.2.7", **fields):
     return printed(request)
 
 
+def test_a_person_at_a_terminal_sees_the_outcome_line_and_stdout_is_unchanged(netns,
+                                                                                install):
+    """The Wazuh form run by hand, the request piped in and stderr a
+    terminal: stdout carries the same check_keys line as under execd, and
+    the terminal shows only the log's outcome line, without its date."""
+    from test_cli import dateless, on_a_terminal
+    request = message()
+    lines = request + b"\n" + with_command(request, "continue") + b"\n"
+    code, out, shown = on_a_terminal(netns.prefix() + [install.program("firewall-drop")],
+                                     input=lines)
+    assert (code, out) == (0, CHECK_KEYS)
+    last = install.log_lines()[-1]
+    assert ": add 192.0.2.7: blocked: iptables chain OSSEC" in last
+    assert shown.splitlines() == [dateless(last, install)]
+    assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in netns.rules()
+
+
 # -- Wazuh 4.x --------------------------------------------------------------
 
 def test_4x_add_with_continue_then_delete(netns, install):

@@ -6,4 +6,4 @@ the standard library modules that the interpreter has already loaded, plus
 ``ipaddress``, so that a run costs little more than the firewall command.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -12,6 +12,8 @@
     ossec-ar relink                         link the names execd runs to us again
     ossec-ar hand-over [--dry-run]          before removal: blocks to the stock
                                             scripts' forms, or lifted (handover)
+    ossec-ar metrics [--output FILE]        the blocks and the last failures in
+                                            Prometheus' text format (metrics)
     ossec-ar fleet [unblock IP]             on an OSSEC manager: every agent's
                                             blocks, and lifting them (fleet)
 
@@ -203,6 +205,15 @@ def _parser():
                           "remove our layouts")
     step.add_argument("--dry-run", action="store_true", help="only print what it would do")
     step.set_defaults(handler=hand_over)
+    what = ("the blocks in force and lost, the oldest block's age, the ledgers' sizes "
+            "and the time of the last failed and refused outcome (read from the last MiB "
+            "of active-responses.log at most), in Prometheus' text format, for "
+            "node_exporter's textfile collector")
+    step = sub.add_parser("metrics", help=what, description=what[0].upper() + what[1:] + ".")
+    step.add_argument("--output", metavar="FILE", help="write them to FILE (replaced "
+                      "atomically; name it *.prom in the collector's directory) instead "
+                      "of standard output")
+    step.set_defaults(handler=metrics)
     fleet.register(sub, common)
     return parser
 
@@ -773,6 +784,33 @@ def relink(host, args):
         host.log(["relink"], "relink", "-", "relinked", "; ".join(lines), exits.OK)
     return Result({"directory": directory, "relinked": rows},
                   "\n".join(lines) or "every name is already our link (%s)" % directory)
+def metrics(host, args):
+    """Prometheus' text format (``metrics``): printed, or written to
+    --output atomically, and then nothing printed (cron mails what a job
+    prints).  Changes nothing, so it writes no log line: run every minute,
+    it would fill the log."""
+    from . import metrics as exposition
+    rows, notes = _reconcile(host)
+    sizes = {}
+    for program in host.programs:
+        try:
+            sizes[program.name] = os.lstat(ledger.ledger_path(host.prefix,
+                                                              program.name)).st_size
+        except FileNotFoundError:
+            sizes[program.name] = 0
+        except (OSError, exits.Stop) as error:
+            notes.append("ledger of %s: %s" % (program.name, getattr(
+                error, "strerror", None) or getattr(error, "reason", error)))
+    text = exposition.exposition(rows, sizes, exposition.last_outcomes(host.log_file),
+                                 ledger.now())
+    # Notes as comments, which every reader of the format skips.
+    text = "".join("# note: %s\n" % log.printable(note) for note in notes) + text
+    if args.output:
+        exposition.publish(args.output, text)
+        return Result({"output": os.path.abspath(args.output), "notes": notes}, "")
+    return Result({"metrics": text, "notes": notes}, text.rstrip("\n"))
+
+
 def hand_over(host, args):
     """The removal's hand-over (``handover``): one line per program."""
     from . import handover

@@ -1,10 +1,12 @@
 """One run of an active-response program, from request to exit code.
 
 The shape of every run: write the invocation line, do the work, write one
-outcome line, return the exit code.  Nothing is printed (execd discards it),
-except the one protocol line Wazuh's execd asks for: the log is where the
-administrator looks.  A usage error (exit 64) is also told on standard
-error when that is a terminal, with the usage line: a person typed it.
+outcome line, return the exit code.  Nothing is printed under execd (it
+gives us no terminal, and discards what we print), except the one protocol
+line Wazuh's execd asks for: the log is where the administrator looks.
+When standard error is a terminal, a person ran the program by hand: the
+outcome line goes there too, as the log has it without the date, and a
+usage error (exit 64) first shows the usage lines.
 
 Arguments mean OSSEC's argv form; no arguments mean Wazuh's JSON form on
 stdin, logged in Wazuh's own format.
@@ -86,8 +88,9 @@ def _run_wazuh(writer, invoked, prefix, respond):
     except BaseException as error:
         stop = as_stop(error)
         writer.write("%s: (no request read)" % shown)
-        writer.write(outcome_line(shown, "-", "-", stop.status, stop.reason, stop.code))
-        tell_terminal(shown, stop.status, stop.reason, stop.code)
+        outcome = outcome_line(shown, "-", "-", stop.status, stop.reason, stop.code)
+        writer.write(outcome)
+        tell_terminal(shown, outcome, stop.code)
         return stop.code
     # Wazuh's programs log the request line as received, and the manager's
     # ar_log_json decoder parses it as JSON for its rules on blocked and
@@ -117,25 +120,27 @@ def _finish(writer, shown, words, parse, prefix, respond):
         status, detail, code = stop.status, stop.reason, stop.code
     if ids:
         detail = "%s (%s)" % (detail, ids) if detail else "(%s)" % ids
-    writer.write(outcome_line(shown, action, address, status, detail, code))
-    tell_terminal(shown, status, detail, code)
+    line = outcome_line(shown, action, address, status, detail, code)
+    writer.write(line)
+    tell_terminal(shown, line, code)
     return code
 
 
-def tell_terminal(shown, status, detail, code):
-    """Write a usage error's usage line and outcome to standard error if
-    that is a terminal (*shown*: the program's path, escaped as the log
-    has it).  Nothing else ever goes there, and nothing at all under
-    execd, which gives us no terminal."""
-    if code != exits.USAGE:
-        return
-    name = os.path.basename(shown)
-    text = ("usage: %s %s\n   or: %s < REQUEST  (one JSON line, as Wazuh's execd "
-            "sends it)\n%s: %s: %s (exit %d)\n"
-            % (name, request.FORM, name, name, status, log.printable(detail), code))
+def tell_terminal(shown, line, code):
+    """Write the outcome *line* to standard error if that is a terminal: a
+    person ran us by hand and is looking there, not at the log.  A usage
+    error shows the usage lines first (*shown*: the program's path,
+    escaped as the log has it).  Nothing else ever goes there, and nothing
+    at all under execd, cron or a pipe: one isatty(3) call, no import."""
     try:
-        if os.isatty(2):
-            os.write(2, text.encode("utf-8", "surrogateescape"))
+        if not os.isatty(2):
+            return
+        text = line + "\n"
+        if code == exits.USAGE:
+            name = os.path.basename(shown)
+            text = ("usage: %s %s\n   or: %s < REQUEST  (one JSON line, as Wazuh's "
+                    "execd sends it)\n" % (name, request.FORM, name)) + text
+        os.write(2, text.encode("utf-8", "surrogateescape"))
     except OSError:
         pass
 

@@ -30,7 +30,8 @@ from .. import exits
 from ..exits import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, TEMPFAIL, UNBLOCKED,
                      failed)
 
-__all__ = ["Backend", "Op", "ALREADY_BLOCKED", "BLOCKED", "NOT_BLOCKED", "UNBLOCKED"]
+__all__ = ["Backend", "Op", "ALREADY_BLOCKED", "BLOCKED", "NOT_BLOCKED", "UNBLOCKED",
+           "repaired"]
 
 # Seconds a tool may run beyond our own lock wait, which iptables also
 # waits for its xtables lock: past that, it is killed and the run fails.
@@ -125,6 +126,15 @@ class Op:
         fields = dict(vars(backend), address=address)
         args = [word.format(**fields) for word in self.words]
         return backend.sort(backend.run(self.tool, *args), self.success, self.answers)
+
+
+def repaired(parts):
+    """What an add rewrote of our layout, for its outcome line, in the same
+    words for every backend: `` (repaired: a, b)``, each part what was made
+    or changed; "" when nothing was.  An administrator whose own rule or
+    table of our name was rewritten reads it there, not only in a restore's
+    notes."""
+    return " (repaired: %s)" % ", ".join(parts) if parts else ""
 
 
 def _says(result, phrases):

@@ -13,7 +13,7 @@ stock ipfw variant's table 1 is left alone: it may be the administrator's.
 
 from ..config import rule_number, table_name
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base, Op,
-                   addresses)
+                   addresses, repaired)
 
 # ipfw's answers when the address is not there: no such entry, or no table.
 _NOTHING_THERE = ("record not found", "does not exist")
@@ -36,10 +36,8 @@ class Backend(Base):
 
     def add(self, address):
         repairs = self._ensure_layout()
-        detail = "ipfw table %s" % self.ipfw_table
-        if repairs:
-            detail += " (repaired: %s)" % ", ".join(repairs)
-        return self.ADD(self, address), detail
+        return self.ADD(self, address), "ipfw table %s%s" % (self.ipfw_table,
+                                                             repaired(repairs))
 
     def delete(self, address):
         result = self.run("ipfw", "table", self.ipfw_table, "delete", address.text)

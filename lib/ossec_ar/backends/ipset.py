@@ -31,7 +31,7 @@ from ..commands import Result
 from ..config import table_name
 from ..exits import TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
-                   Broken, addresses, unusable)
+                   Broken, addresses, repaired, unusable)
 from .iptables import HOOKS, TOOLS, Table
 
 MAXELEM = 1048576
@@ -72,10 +72,7 @@ class Backend(Base):
             status = ALREADY_BLOCKED
         if repairs or not self._rules_in_place(address.version, name):
             repairs += self._ensure_rules(address.version, name)
-        detail = "ipset %s" % name
-        if repairs:
-            detail += " (repaired: %s)" % ", ".join(repairs)
-        return status, detail
+        return status, "ipset %s%s" % (name, repaired(repairs))
 
     def delete(self, address):
         """``del`` then ``test`` in one batch (``ipset -`` goes on after a

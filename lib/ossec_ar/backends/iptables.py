@@ -27,7 +27,7 @@ import time
 from ..config import chain_name
 from ..exits import TEMPFAIL, failed
 from .base import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base
-from .base import addresses
+from .base import addresses, repaired
 
 HOOKS = ("INPUT", "FORWARD")
 TOOLS = {4: "iptables", 6: "ip6tables"}
@@ -51,10 +51,7 @@ class Backend(Base):
         else:
             table.change("-A", self.chain, *drop)
             status = BLOCKED
-        detail = "%s chain %s" % (table.tool, self.chain)
-        if repairs:
-            detail += " (repaired: %s)" % ", ".join(repairs)
-        return status, detail
+        return status, "%s chain %s%s" % (table.tool, self.chain, repaired(repairs))
 
     def delete(self, address):
         table = self.table(address.version)

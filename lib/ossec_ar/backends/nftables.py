@@ -34,7 +34,7 @@ from .. import nfnetlink
 from ..config import table_name
 from ..exits import TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
-                   addresses, unusable)
+                   addresses, repaired, unusable)
 
 _SETS = {4: "v4", 6: "v6"}
 _MATCH = {4: "ip saddr @v4", 6: "ip6 saddr @v6"}
@@ -45,6 +45,8 @@ _RULES = [("meta nfproto", "cmp eq 02", "payload network 12 4", "lookup v4", "ve
 _SET_TYPES = {4: "type ipv4_addr", 6: "type ipv6_addr"}     # as nfnetlink.sets says them
 _CHAIN = "filter hook %s priority -10 policy accept"         # as nfnetlink.chains says it
 _MISSING = "No such file or directory"
+# What an add or a restore says when nft had to declare our chains.
+_CREATED_CHAINS = "created chains input and forward"
 _EXISTS = "File exists"
 # A kernel without nf_tables (netlink answers EPROTONOSUPPORT): no add can
 # work, so auto goes on to the next backend.
@@ -85,7 +87,7 @@ class Backend(Base):
                 pass
         self._succeeded(self._nft(self._repair_script(layout) + [
             "add element inet %s %s { %s }" % (self.nft_table, name, address)]))
-        return status, self.where(address) + _repaired(layout)
+        return status, self.where(address) + repaired(self._rewritten(layout))
 
     def _add_through_nft(self, address, whole):
         """The add where netlink gave no usable answer."""
@@ -109,7 +111,7 @@ class Backend(Base):
                 self._succeeded(result)
         else:
             self._succeeded(result)
-        return status, self.where(address) + (" (chains created)" if created else "")
+        return status, self.where(address) + repaired([_CREATED_CHAINS] if created else [])
 
     def delete(self, address):
         status = self._quick(address, "delete")
@@ -174,6 +176,13 @@ class Backend(Base):
                                                              ", ".join(members)))
         return script + self.layout() + kept
 
+    def _rewritten(self, layout):
+        """What the repair of *layout* rewrote, in words: the table made,
+        where there was none, or each thing found wrong."""
+        if layout.flags is None:
+            return ["created table inet " + self.nft_table]
+        return layout.problems()
+
     def layout_state(self):
         """What ``ossec-ar status`` says of our layout: whole, absent, broken
         (and how), or why it cannot tell.  Reads only."""
@@ -198,7 +207,7 @@ class Backend(Base):
         if layout.flags is None or layout.whole():
             return None          # none: not ours to make here, no add ever used it
         self._succeeded(self._nft(self._repair_script(layout)))
-        return "repaired: " + ", ".join(layout.problems())
+        return "repaired: " + ", ".join(self._rewritten(layout))
 
     def _verify_through_nft(self):
         tables = self._nft(["list tables inet"])
@@ -207,7 +216,8 @@ class Backend(Base):
             return None
         result, created = self._apply([])
         self._succeeded(result)
-        return "chains created" if created else "chains refilled"
+        return "repaired: " + (_CREATED_CHAINS if created
+                               else "chains input and forward refilled")
 
     def members(self, version):
         import json
@@ -309,7 +319,3 @@ def _hook_of(declaration):
     return declaration.rsplit(" policy ", 1)[0]
 
 
-def _repaired(layout):
-    if layout.flags is None:
-        return " (chains created)"
-    return " (repaired: %s)" % ", ".join(layout.problems())

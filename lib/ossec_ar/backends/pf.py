@@ -16,7 +16,7 @@ nothing reads would log "blocked" and block nothing.
 from ..config import table_name
 from ..exits import CONFIG, TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
-                   addresses)
+                   addresses, repaired)
 
 ANCHOR = "com.apple/ossec-ar"
 _APPLE_ANCHOR_POINT = 'anchor "com.apple/*"'
@@ -38,10 +38,11 @@ class Backend(Base):
         return None
 
     def add(self, address):
-        anchor, notes = self._enforcing_anchor()
+        anchor, repairs = self._enforcing_anchor()
         result = self.check("pfctl", *self._table(anchor, "add", address.text))
         added = _count(result, "added")
         detail = self._where(anchor)
+        notes = []
         # The table stops new connections; the address's open ones (an
         # attacker's live session) live on in pf's state table until killed.
         killed = self.run("pfctl", "-k", address.text)
@@ -51,8 +52,7 @@ class Backend(Base):
         states = _number_before(killed.output, " states")
         if states:
             notes.append("killed %d states" % states)
-        if notes:
-            detail += " (%s)" % ", ".join(notes)
+        detail += repaired(repairs) + (" (%s)" % ", ".join(notes) if notes else "")
         return (BLOCKED if added else ALREADY_BLOCKED), detail
 
     def delete(self, address):
