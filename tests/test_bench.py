@@ -5,6 +5,7 @@ without anyone seeing it in the figures."""
 
 import importlib.util
 import os
+import time
 
 import pytest
 
@@ -146,3 +147,22 @@ def test_the_protections_hosts_take_turns_and_each_large_one_has_its_rows():
         "100,000 routes: add, remote IPv6", "100,000 routes: delete, remote IPv6"]
     assert len(rows) == 12 and rows[6][0] == "5,000 addresses: add, remote"
     assert rows[0][1:] == ("12.0", "10.0", "1.20 1.20", "8/8")
+
+
+_fleet_spec = importlib.util.spec_from_file_location(
+    "bench_fleet", os.path.join(ROOT, "tools", "bench_fleet.py"))
+bench_fleet = importlib.util.module_from_spec(_fleet_spec)
+_fleet_spec.loader.exec_module(bench_fleet)
+
+
+@pytest.mark.parametrize("hours_into_today", [0.3, 5])
+def test_since_1h_may_open_the_day_an_hour_ago_fell_in_and_no_older(hours_into_today):
+    """Just after midnight, fleet --since 1h needs yesterday's file; the
+    day before is still too old.  (The clone's bench failed at 00:18.)"""
+    today = time.mktime((2026, 12, 6, 0, 0, 0, 0, 0, -1))
+    now = today + hours_into_today * 3600
+    day = {n: bench_fleet.day_path("/a", today - n * 86400 + 3600) for n in range(3)}
+    older = [day[2] + ".gz", day[1] + ".gz"]
+    opened = older + [day[0]]
+    wrong = bench_fleet.too_old(opened, older, "/a", now - 3600)
+    assert wrong == ([day[2] + ".gz"] if hours_into_today < 1 else older)
