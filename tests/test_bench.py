@@ -10,9 +10,19 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location("bench", os.path.join(ROOT, "tools", "bench.py"))
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+
+
+def _tool(name):
+    """tools/<name>.py as a module (tools/ is no package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools",
+                                                                      name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _tool("bench")
+bench_fleet = _tool("bench_fleet")
 
 
 @pytest.mark.parametrize("rounds", [1, 7, 30])
@@ -147,12 +157,6 @@ def test_the_protections_hosts_take_turns_and_each_large_one_has_its_rows():
         "100,000 routes: add, remote IPv6", "100,000 routes: delete, remote IPv6"]
     assert len(rows) == 12 and rows[6][0] == "5,000 addresses: add, remote"
     assert rows[0][1:] == ("12.0", "10.0", "1.20 1.20", "8/8")
-
-
-_fleet_spec = importlib.util.spec_from_file_location(
-    "bench_fleet", os.path.join(ROOT, "tools", "bench_fleet.py"))
-bench_fleet = importlib.util.module_from_spec(_fleet_spec)
-_fleet_spec.loader.exec_module(bench_fleet)
 
 
 @pytest.mark.parametrize("hours_into_today", [0.3, 5])
