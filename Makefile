@@ -17,6 +17,10 @@ PROGRAMS := firewall-drop.sh:ossec-ar-firewall-drop host-deny.sh:ossec-ar-host-d
 STOCK_LINKS ?= yes
 # BYTECOMPILE=no leaves the byte-code to the .deb's postinst.
 BYTECOMPILE ?= yes
+# ossec-ar adopt: the stock scripts' blocks there at install become ours, so
+# that their deletes lift them (once per installation).  Not into a staging
+# DESTDIR, whose firewall is not the target's: the packages run it.
+ADOPT ?= $(if $(DESTDIR),no,yes)
 PACKAGE  := ossec_ar
 MODULES  := $(sort $(wildcard lib/$(PACKAGE)/*.py lib/$(PACKAGE)/*/*.py))
 PKGDIRS  := $(sort $(patsubst %/,%,$(dir $(MODULES))))
@@ -126,6 +130,9 @@ install:
 	install -m 0644 $(COMPLETION) $(DESTDIR)$(COMPLETIONDIR)/ossec-ar
 	if [ -n "$(UNITDIR)" ]; then install -d $(DESTDIR)$(UNITDIR) && \
 	  install -m 0644 examples/$(RELOAD_UNIT) $(DESTDIR)$(UNITDIR)/$(RELOAD_UNIT); fi
+	if [ "$(ADOPT)" = yes ]; then $(DESTDIR)$(PREFIX)/bin/ossec-ar adopt >/dev/null || \
+	  echo "ossec-ar: warning: the stock scripts' blocks were not adopted (see" \
+	    "$(PREFIX)/logs/active-responses.log): run ossec-ar adopt" >&2; fi
 
 # First, our blocks go to the forms that the stock scripts coming back lift
 # (or are lifted), and our firewall layouts are removed: ossec-ar hand-over

@@ -18,7 +18,7 @@ _ossec_ar_blocked() {
 
 _ossec_ar() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="status list unblock restore expire metrics firewalld-setup relink hand-over fleet"
+    local commands="status list unblock restore expire metrics firewalld-setup relink adopt hand-over fleet"
     local command="" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in

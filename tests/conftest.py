@@ -7,6 +7,7 @@ root, and a skipped test there would be a test that does not exist.
 """
 
 import faulthandler
+import json
 import os
 import re
 import shutil
@@ -225,10 +226,35 @@ class Install:
         if self.backend:
             self.configure("")
         # Each test starts with empty ledgers, as with an empty log.
-        for name in ("firewall-drop.ledger", "host-deny.ledger"):
+        for name in ("firewall-drop.ledger", "host-deny.ledger", "adopted"):
             path = os.path.join(self.prefix, "var", "ossec-ar", name)
             if os.path.lexists(path):
                 os.unlink(path)
+
+    def own(self, address, program="host-deny", where="/etc/hosts.deny"):
+        """Record in *program*'s ledger that a block of *address* is ours
+        (as ``ossec-ar adopt`` does for a stock block found at install):
+        for tests that plant blocks by hand and then lift them."""
+        from ossec_ar import ledger
+        assert ledger.record(self.prefix, program, "adopt", address, where) is None
+
+    def adopt(self, netns=None, mounts=None, env=None):
+        """``ossec-ar adopt``, as install runs it: in *netns* (a private
+        network namespace of its own if None, so that the machine's own
+        firewall is not even read), over the mounts of a shell line."""
+        argv = [os.path.join(self.prefix, "bin", "ossec-ar"), "--json", "adopt"]
+        if mounts:
+            argv = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+                    mounts + '\nexec "$@"', "sh"] + argv
+        if netns is None:
+            argv = ["unshare", "-n"] + argv
+        else:
+            argv = netns.prefix() + argv
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=120, env=env,
+                                universal_newlines=True)
+        assert (result.returncode, result.stderr) == (0, ""), result
+        return json.loads(result.stdout)["adopted"]
 
     def log_lines(self):
         with open(self.log_file, encoding="utf-8", errors="surrogateescape") as f:

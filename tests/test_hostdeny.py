@@ -87,7 +87,7 @@ def test_add_add_delete_delete(etc):
     assert etc.outcome() == "delete 192.0.2.7: unblocked: /etc/hosts.deny (exit 0)"
     assert etc.read() == ADMIN                          # every byte, as it was
     assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
-    assert etc.outcome() == "delete 192.0.2.7: was not blocked: /etc/hosts.deny (exit 0)"
+    assert etc.outcome() == "delete 192.0.2.7: was not blocked: no block of ours in the ledger (exit 0)"
     lines = etc.install.log_lines()
     assert [invocation(line) for line in lines[::2]] == [
         ("host-deny.sh", "add", "192.0.2.7"), ("host-deny.sh", "add", "192.0.2.7"),
@@ -98,6 +98,9 @@ def test_add_add_delete_delete(etc):
 
 def test_ipv6_and_stock_lines(etc):
     etc.write(b"ALL:[2001:DB8::7]\nALL:192.0.2.9\n")       # as the stock script wrote
+    assert etc.install.adopt(mounts=BIND_ETC, env=dict(os.environ, ETC=etc.path)) == [
+        {"program": "host-deny", "address": a, "where": "/etc/hosts.deny"}
+        for a in ("192.0.2.9", "2001:db8::7")]
     assert etc.code("add", "-", "2001:db8::7", "1.1", "1") == 0
     assert etc.outcome() == "add 2001:db8::7: already blocked: /etc/hosts.deny (exit 0)"
     assert etc.code("delete", "-", "2001:db8:0::7", "1.1", "1") == 0
@@ -109,6 +112,7 @@ def test_ipv6_and_stock_lines(etc):
 def test_wazuhs_unbracketed_ipv6_lines_are_removed_by_a_delete(etc):
     # As Wazuh's own host-deny left them (host-deny.c @ v4.2.0 to v4.14.7).
     etc.write(b"# admin\nALL:2001:db8::21\nALL:192.0.2.9\n")
+    etc.install.adopt(mounts=BIND_ETC, env=dict(os.environ, ETC=etc.path))
     assert etc.code("delete", "-", "2001:db8::21", "1.1", "1") == 0
     assert etc.outcome() == "delete 2001:db8::21: unblocked: /etc/hosts.deny (exit 0)"
     assert etc.read() == b"# admin\nALL:192.0.2.9\n"
@@ -118,8 +122,9 @@ def test_wazuhs_unbracketed_ipv6_lines_are_removed_by_a_delete(etc):
     assert etc.code("add", "-", "2001:db8::21", "1.1", "1") == 0
     assert etc.outcome() == "add 2001:db8::21: blocked: /etc/hosts.deny (exit 0)"
     assert etc.read() == b"ALL:2001:db8::21\nALL:[2001:db8::21]\n"
+    # The unbracketed line was written after install: not ours, it stays.
     assert etc.code("delete", "-", "2001:db8::21", "1.1", "1") == 0
-    assert etc.read() == b""
+    assert etc.read() == b"ALL:2001:db8::21\n"
 
 
 
@@ -166,7 +171,7 @@ def test_tcpd_reads_our_line_as_a_rule_and_the_administrators_as_before(etc, nam
     assert etc.read() == data
     assert (tcpd.rules(etc.path), tcpd.verdicts(etc.path)) == (rules, verdicts)
     assert etc.code("delete", "-", "192.0.2.7", "1.1", "1") == 0
-    assert etc.outcome() == "delete 192.0.2.7: was not blocked: /etc/hosts.deny (exit 0)"
+    assert etc.outcome() == "delete 192.0.2.7: was not blocked: no block of ours in the ledger (exit 0)"
     assert etc.read() == data
 
 def test_missing_file_is_created_0644_root(etc):
@@ -372,6 +377,7 @@ def test_sigkill_at_random_points_never_leaves_a_partial_file(etc):
     durations = []
     for _ in range(3):
         etc.write(old)
+        etc.install.own("192.0.2.7")
         start = time.monotonic()
         assert subprocess.run(argv, env=env).returncode == 0
         durations.append(time.monotonic() - start)
@@ -385,6 +391,7 @@ def test_sigkill_at_random_points_never_leaves_a_partial_file(etc):
     while attempts < 60 or ((mid_write < 3 or killed < 20) and attempts < 400):
         attempts += 1
         etc.write(old)
+        etc.install.own("192.0.2.7")        # whatever the last run recorded
         proc = subprocess.Popen(argv, env=env)
         time.sleep(rng.uniform(0.2, 1.6) * run_time)
         proc.send_signal(signal.SIGKILL)
@@ -415,6 +422,8 @@ def test_concurrent_adds_and_deletes_lose_nothing(etc):
     old = ["198.51.100.%d" % i for i in range(1, 51)]
     new = ["203.0.113.%d" % i for i in range(1, 51)]
     etc.write(ADMIN + b"\r\n" + b"".join(b"ALL:%s\r\n" % a.encode() for a in old))
+    for address in old:
+        etc.install.own(address)
     argv = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
             BIND_ETC + '\nexec "$@"', "sh", PYTHON, "-c", CONCURRENT,
             etc.install.program("host-deny.sh"), " ".join(new), " ".join(old)]
@@ -427,3 +436,72 @@ def test_concurrent_adds_and_deletes_lose_nothing(etc):
     assert sorted(ours[:-1]) == sorted(b"ALL:%s" % a.encode() for a in new)
     assert len(etc.install.log_lines()) == 200
     assert etc.leftovers() == []
+
+
+def _run_as(etc, name, *args):
+    """Another of our programs (unblock.sh) or ossec-ar, over the copy of /etc."""
+    argv = ["unshare", "-m", "-n", "--propagation", "private", "sh", "-ec",
+            BIND_ETC + '\nexec "$@"', "sh", name] + list(args)
+    return subprocess.run(argv, env=dict(os.environ, ETC=etc.path), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=60)
+
+
+@pytest.mark.parametrize("lifter", ["delete", "unblock.sh", "ossec-ar unblock"])
+def test_an_administrators_line_outlives_an_add_and_every_lifting(etc, lifter):
+    """The administrator's own ALL:IP, there before the alert: the add
+    finds it (not ours), and no lifting of ours removes it."""
+    admin = b"# mine\nALL:198.51.100.77\n"
+    etc.write(admin)
+    assert tcpd.verdict(etc.path, "sshd", "198.51.100.77") == "denied"
+    assert etc.code("add", "-", "198.51.100.77", "1.1", "5712") == 0
+    assert etc.outcome() == ("add 198.51.100.77: already blocked: /etc/hosts.deny; not ours: "
+                             "its delete will leave it (exit 0)")
+    if lifter == "delete":
+        assert etc.code("delete", "-", "198.51.100.77", "1.1", "5712") == 0
+        assert etc.outcome() == (
+            "delete 198.51.100.77: not ours, left: /etc/hosts.deny: blocked by someone else"
+            " (found there by an add, rule 5712, alert 1.1), left in place (exit 0)")
+    elif lifter == "unblock.sh":
+        result = _run_as(etc, etc.install.program("unblock.sh"), "add", "-", "198.51.100.77",
+                         "1.2", "100610")
+        assert (result.returncode, result.stderr) == (0, b"")
+        assert "host-deny: not ours, left: /etc/hosts.deny: blocked by someone else" in \
+            etc.install.log_lines()[-1]
+    else:
+        result = _run_as(etc, os.path.join(etc.install.prefix, "bin", "ossec-ar"), "unblock",
+                         "198.51.100.77")
+        assert result.returncode == 0, result
+        assert "host-deny: not ours, left: /etc/hosts.deny" in etc.install.log_lines()[-1]
+    assert etc.read() == admin
+    assert tcpd.verdict(etc.path, "sshd", "198.51.100.77") == "denied"
+    # The ledger's word is spent: a second delete has nothing of ours.
+    assert etc.code("delete", "-", "198.51.100.77", "1.1", "5712") == 0
+    assert etc.outcome() == ("delete 198.51.100.77: was not blocked: no block of ours in the"
+                             " ledger (exit 0)")
+    assert etc.read() == admin
+
+
+def test_a_copy_written_beside_ours_stays_after_our_delete(etc):
+    etc.write(b"")
+    assert etc.code("add", "-", "198.51.100.77", "1.1", "5712") == 0
+    with open(etc.deny, "ab") as f:
+        f.write(b"ALL:198.51.100.77\n")             # the administrator's, later
+    assert etc.code("delete", "-", "198.51.100.77", "1.1", "5712") == 0
+    assert etc.outcome() == "delete 198.51.100.77: unblocked: /etc/hosts.deny (exit 0)"
+    assert etc.read() == b"ALL:198.51.100.77\n"
+    assert tcpd.verdict(etc.path, "sshd", "198.51.100.77") == "denied"
+
+
+def test_a_stock_line_from_before_install_is_lifted_and_one_from_after_is_not(etc):
+    etc.write(b"ALL:192.0.2.9\n")                    # the stock script's, before install
+    assert etc.install.adopt(mounts=BIND_ETC, env=dict(os.environ, ETC=etc.path)) == [
+        {"program": "host-deny", "address": "192.0.2.9", "where": "/etc/hosts.deny"}]
+    with open(etc.deny, "ab") as f:
+        f.write(b"ALL:192.0.2.10\n")                 # the same form, after install
+    # Adopted once per installation: a second run adopts nothing.
+    assert etc.install.adopt(mounts=BIND_ETC, env=dict(os.environ, ETC=etc.path)) is None
+    for address in ("192.0.2.9", "192.0.2.10"):
+        assert etc.code("delete", "-", address, "1.1", "5712") == 0
+    assert etc.read() == b"ALL:192.0.2.10\n"
+    assert tcpd.verdict(etc.path, "sshd", "192.0.2.9") == "granted"
+    assert tcpd.verdict(etc.path, "sshd", "192.0.2.10") == "denied"

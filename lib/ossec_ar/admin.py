@@ -10,6 +10,8 @@
                                             lift blocks older than D
     ossec-ar firewalld-setup                make the firewalld layout (reloads)
     ossec-ar relink                         link the names execd runs to us again
+    ossec-ar adopt                          at install: the stock scripts' blocks
+                                            there now are recorded as ours (adopt)
     ossec-ar hand-over [--dry-run]          before removal: blocks to the stock
                                             scripts' forms, or lifted (handover)
     ossec-ar metrics [--output FILE]        the blocks and the last failures in
@@ -111,7 +113,7 @@ def main(argv, prefix):
         as_json = getattr(args, "json", False)
         require_root()
         host = Host(prefix, argv[0], strict=args.handler not in (
-            status, unblock, expire, relink, hand_over, fleet.command))
+            status, unblock, expire, relink, adopt, hand_over, fleet.command))
         result = args.handler(host, args)
     except exits.Stop as stop:
         _print_error(stop, as_json)
@@ -199,6 +201,11 @@ def _parser():
                           "a link to our program again, keeping a file found there as "
                           "<name>.stock (replacing the older one)")
     step.set_defaults(handler=relink)
+    step = sub.add_parser("adopt", parents=[common], help="at install (the packages and "
+                          "make install run it, once): record the stock scripts' blocks "
+                          "there now as ours, so that their deletes lift them; a block of "
+                          "that form made later is someone else's, and is left")
+    step.set_defaults(handler=adopt)
     step = sub.add_parser("hand-over", parents=[common], help="before ossec-ar is removed "
                           "(the packages and make uninstall run it): hand each block to the "
                           "form that the restored stock script's delete lifts, or lift it; "
@@ -809,6 +816,23 @@ def metrics(host, args):
         exposition.publish(args.output, text)
         return Result({"output": os.path.abspath(args.output), "notes": notes}, "")
     return Result({"metrics": text, "notes": notes}, text.rstrip("\n"))
+
+
+def adopt(host, args):
+    """Install's adoption of the stock scripts' blocks (``adopt``)."""
+    from . import adopt as adoption
+    require_root()
+    done, notes = adoption.adopt(host.prefix, host.programs)
+    if done is None:
+        return Result({"adopted": None, "notes": notes},
+                      "\n".join("note: " + log.printable(n) for n in notes))
+    rows = [{"program": name, "address": address.text, "where": where}
+            for name, found in done for address, where in found]
+    summary = "; ".join("%s: %d" % (name, len(found)) for name, found in done)
+    host.log(["adopt"], "adopt", "-", "done", "adopted " + summary, exits.OK)
+    lines = ["adopted %s (%s, %s)" % (r["address"], r["program"], r["where"]) for r in rows]
+    return Result({"adopted": rows, "notes": notes}, "\n".join(
+        (lines or ["no stock block to adopt"]) + ["note: " + log.printable(n) for n in notes]))
 
 
 def hand_over(host, args):

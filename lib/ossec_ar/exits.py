@@ -29,6 +29,9 @@ BLOCKED = "blocked"
 ALREADY_BLOCKED = "already blocked"
 UNBLOCKED = "unblocked"
 NOT_BLOCKED = "was not blocked"
+# A delete that found the block is someone else's (an add found it already
+# there and the ledger has no block of ours): it is left in place, exit 0.
+NOT_OURS = "not ours, left"
 
 
 class Stop(Exception):

@@ -1,6 +1,6 @@
 """firewall-drop: block or unblock one address in the host firewall."""
 
-from . import backends
+from . import backends, ledger
 from .exits import NOT_BLOCKED, TEMPFAIL, UNAVAILABLE, UNBLOCKED, Stop, Unusable, failed
 from .backends.base import Broken
 from .program import Program
@@ -65,52 +65,47 @@ class FirewallDrop(Program):
         return names
 
     def unblock(self, address, held):
-        """Remove *address* from the backends that the ledger says blocked
-        it; if none of them holds it, or the ledger does not know it, from
-        every layout of ours whose tools are here.  An address blocked
-        before the backend was changed (or by the other choice of ``auto``,
-        or by the stock scripts) must not stay blocked for ever.
+        """Remove *address* from where the ledger's records of ours (*held*,
+        latest first) say it is blocked, and nowhere else: each backend's
+        own layout for an add, and the stock places recorded by ``adopt``.
 
         A layout the ledger names is never passed over: if its tools are
         gone, it is reached over netlink where the backend can (nftables),
         else the run fails (69) naming it, rather than say "was not
         blocked" while the block may stand."""
         here = {e.name: e for e in backends.on(self.system.name)}
-        usable = [name for name, e in here.items() if self._missing(e, address.version) is None]
-        held = [name for name in held if name in here]
-        first = [name for name in held if name in usable or here[name].netlink]
-        unreachable = [name for name in held if name not in first]
+        places = {}
+        for entry in held:
+            name, place = ledger.split_where(entry.backend)
+            if name in here:
+                places.setdefault(name, set()).add(place)
+        unreachable = [name for name in places if self._missing(here[name], address.version)
+                       is not None and not here[name].netlink]
         if unreachable:
             raise failed(UNAVAILABLE, "the ledger says %s is blocked in %s, which cannot be"
                          " examined here (%s)" % (address, ", ".join(unreachable), "; ".join(
                              self._missing(here[name], address.version)
                              for name in unreachable)))
-        if not usable and not first:
-            reasons = ["%s: %s" % (name, self._missing(e, address.version))
-                       for name, e in here.items()]
-            raise failed(UNAVAILABLE, "no usable firewall tool (%s)"
-                         % ("; ".join(reasons) or "none for %s" % self.system.name))
-        if first:
-            status, detail = self._delete_from(first, address)
-            if status == UNBLOCKED:
-                return status, detail
-        return self._delete_from([name for name in usable if name not in first], address)
-
-    def _delete_from(self, names, address):
         removed, absent, errors = [], [], []
-        for name in names:
-            try:
-                status, detail = self._load(name).delete(address)
-            except Stop as stop:
-                errors.append(stop.reason)
-                continue
-            (removed if status == UNBLOCKED else absent).append(detail)
+        for name, where in places.items():
+            backend = self._load(name)
+            stock = sorted(place for place in where if place is not None)
+            calls = ([backend.delete] if None in where else []) + \
+                ([lambda address: backend.delete_stock(address, stock)] if stock else [])
+            for call in calls:
+                try:
+                    status, detail = call(address)
+                except Stop as stop:
+                    errors.append(stop.reason)
+                    continue
+                (removed if status == UNBLOCKED else absent).append(detail)
         if errors:
             done = "; removed from %s" % "; ".join(removed) if removed else ""
             raise failed(TEMPFAIL, "; ".join(errors) + done)
         if removed:
             return UNBLOCKED, "; ".join(removed)
-        return NOT_BLOCKED, "; ".join(absent)
+        return NOT_BLOCKED, "; ".join(absent) or "the ledger's layouts are not on this" \
+            " system (%s)" % ", ".join(sorted(set(ledger.backends_of(held))))
 
     def verify(self, notes):
         with self.lock():
@@ -148,6 +143,30 @@ class FirewallDrop(Program):
                 for address in members:
                     where.setdefault(address, []).append(entry.name)
         return {address: ", ".join(names) for address, names in where.items()}
+
+    def adoptable(self, notes):
+        """{Address: [where]} of the stock-form blocks on this host: the
+        members of each layout of ours whose tools are here (where the
+        stock scripts share it) and each backend's stock places outside it
+        (``iptables:INPUT``)."""
+        found = {}
+        for entry in backends.on(self.system.name):
+            for version in (4, 6):
+                if self._missing(entry, version) is not None:
+                    continue
+                backend = self._load(entry.name)
+                try:
+                    members = {address: [None] for address in backend.members(version)}
+                    for address, places in backend.stock_members(version).items():
+                        members.setdefault(address, []).extend(places)
+                except Stop as stop:
+                    notes.append("%s: cannot list: %s" % (entry.name, stop.reason))
+                    continue
+                for address, places in members.items():
+                    found.setdefault(address, []).extend(
+                        entry.name if place is None else "%s:%s" % (entry.name, place)
+                        for place in places)
+        return found
 
     def _missing(self, entry, version):
         return entry.missing(self.system.tools, version, self.system.name)

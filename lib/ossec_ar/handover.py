@@ -308,20 +308,18 @@ class Decider:
 
 
 def in_force(prefix, program):
-    """[(Address, [backends of its adds since its last delete, the latest
-    first])] of the blocks the ledger holds, and notes on what was skipped."""
+    """[(Address, [backends of our blocks of it since its last delete, the
+    latest first])] of the blocks the ledger holds as ours, and notes on
+    what was skipped.  A block someone else made (``found``) is not ours
+    to hand over or lift."""
     notes = []
     records, skipped = ledger.read_trusted(prefix, program, notes)
     notes += ["ledger: skipped line %d: %s" % (number, reason) for number, reason in skipped]
     held = {}
-    for entry in records:
-        if entry.op == "add":
-            found = held.setdefault(entry.address, [])
-            if entry.backend in found:
-                found.remove(entry.backend)
-            found.insert(0, entry.backend)
-        else:
-            held.pop(entry.address, None)
+    for text, entries in ledger.standing(records).items():
+        ours = [entry for entry in reversed(entries) if entry.op in ledger.OURS]
+        if ours:
+            held[text] = ledger.backends_of(ours)
     blocks = []
     for text, found in held.items():
         try:
@@ -329,6 +327,23 @@ def in_force(prefix, program):
         except Stop as stop:
             notes.append("ledger: record for %s skipped: %s" % (text, stop.reason))
     return sorted(blocks, key=lambda item: item[0]), notes
+
+
+def adopted_places(prefix, program):
+    """{Address: {places}} of the stock blocks outside our layout that the
+    ledger holds as adopted (``iptables:INPUT`` gives INPUT)."""
+    records, _ = ledger.read_trusted(prefix, program)
+    places = {}
+    for text, entries in ledger.standing(records).items():
+        for entry in entries:
+            _, place = ledger.split_where(entry.backend)
+            if entry.op == "adopt" and place:
+                try:
+                    address = addresses.parse(text, lifting=True)
+                except Stop:
+                    continue
+                places.setdefault(address, set()).add(place)
+    return places
 
 
 # The command
@@ -363,11 +378,13 @@ def _carry_out(host, program, decider, report):
     elif host.system.name == "Linux":
         firewall = LinuxFirewall(host.settings, host.system.tools, host.system.name,
                                  os.path.join(host.prefix, state.NAME))
+        firewall.adopted = adopted_places(program.prefix, program.name)
         firewall.hand_over(report)          # first, so that no block pauses
         report.removed = firewall.remove_layouts(_keeps_chain(decider, firewall), report)
     else:
-        for address, held in report.blocks:
-            program.unblock(address, held)  # nothing is handed over here
+        for address, _ in report.blocks:      # nothing is handed over here
+            program.unblock(address, ledger.adds_in_force(program.prefix, program.name,
+                                                          address))
 
 
 def _decide(program, decider):
@@ -408,7 +425,7 @@ def _lift_from_hosts_file(program, report):
     data = atomicfile.read(path)
     removed = 0
     for address in sorted(report.lifted_set):
-        data, count = hostsfile.delete(data or b"", address, style)
+        data, count = hostsfile.delete(data or b"", address, style, copies=1)
         removed += count
     if removed:
         atomicfile.replace(path, data)
@@ -441,6 +458,7 @@ class LinuxFirewall:
 
     def __init__(self, settings, tools, sysname, state_dir):
         self.tools = tools
+        self.adopted = {}                   # {Address: {stock places}}: adopted_places()
         self.state_dir = state_dir          # root's alone: for a list of entries
 
         def load(name):
@@ -466,9 +484,11 @@ class LinuxFirewall:
             self._reject_routes(routes)
 
     def _iptables_form(self, form, version, found):
-        """Each address exactly once in each chain the stock delete lifts it
+        """Each address once more in each chain the stock delete lifts it
         from (its delete removes one copy), inserted at the top as the stock
-        add does."""
+        add does, unless the copy there is ours already (adopted): an
+        administrator's identical rule stays beside ours, and stays after
+        the stock delete."""
         table = Table(self.ipt, TOOLS[version])
         rules = table.rules()
         if form.chain:
@@ -486,12 +506,11 @@ class LinuxFirewall:
             chains = ("INPUT",)
         for address in found:
             drop = _drop_rule(address)
+            ours = self.adopted.get(address, ())
             for chain in chains:
-                copies = rules.get(chain, []).count(drop)
-                if not copies:
+                there = drop in rules.get(chain, [])
+                if not (there and (chain in ours or chain == form.chain)):
                     table.change("-I", chain, "1", *drop)
-                for _ in range(copies - 1):
-                    table.change("-D", chain, *drop)
 
     def _reject_routes(self, found):
         """route-null.sh's route for each address (``route add IP reject``:
@@ -574,10 +593,13 @@ class LinuxFirewall:
                 table.change("-D", hook, *match)
                 removed.append("%s rule for ipset %s in %s" % (table.tool, name, hook))
         chain = self.ipt.chain
-        lifted = [_drop_rule(a) for a in sorted(report.lifted_set) if a.version == version]
-        for hook in HOOKS + ((chain,) if keep_chain else ()):
-            for drop in lifted:
-                for _ in range(rules.get(hook, []).count(drop)):
+        for address in sorted(report.lifted_set):
+            if address.version != version:
+                continue
+            drop = _drop_rule(address)
+            ours = [hook for hook in HOOKS if hook in self.adopted.get(address, ())]
+            for hook in ours + ([chain] if keep_chain else []):
+                if drop in rules.get(hook, []):         # one copy: ours
                     table.change("-D", hook, *drop)
         if chain not in rules or keep_chain:
             return removed
@@ -620,7 +642,8 @@ class LinuxFirewall:
                 raise failed(TEMPFAIL, result.describe())
             if before.ok and before.output.strip():
                 removed.append("IPv%s routes of protocol %s" % (family[1], proto))
-        lifted = {a.text for a in report.lifted_set if a.version == 4}
+        lifted = {a.text for a in report.lifted_set
+                  if a.version == 4 and "stock" in self.adopted.get(a, ())}
         if lifted:
             stock = self.route.run("ip", "-4", "route", "show", "table", "main", "type",
                                    "unreachable", "proto", "boot", "scope", "host")

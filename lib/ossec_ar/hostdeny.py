@@ -23,8 +23,19 @@ class HostDeny(Program):
         status, where = self._change(hostsfile.add, address, BLOCKED, ALREADY_BLOCKED)
         return status, where, self.style.path
 
-    def unblock(self, address, held=()):
+    def unblock(self, address, held):
+        """One line of ours for *address*: the ledger says we wrote it (or
+        adopted the stock script's); an identical line beside it, which
+        only an administrator can have written, stays."""
         return self._change(_delete, address, UNBLOCKED, NOT_BLOCKED)
+
+    def adoptable(self, notes):
+        """{Address: [where]} of the lines in the stock form, which is ours
+        (Wazuh's unbracketed IPv6 lines too: its delete lifted them)."""
+        style = self.style
+        data = atomicfile.read(atomicfile.resolve(style.path))
+        return {address: [style.path]
+                for address in hostsfile.members(data, style, bare_ipv6=True)}
 
     def present(self, notes):
         style = self.style
@@ -43,7 +54,7 @@ class HostDeny(Program):
 
 
 def _delete(data, address, style):
-    new, removed = hostsfile.delete(data, address, style)
+    new, removed = hostsfile.delete(data, address, style, copies=1)
     return new if removed else None
 
 

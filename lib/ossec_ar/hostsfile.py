@@ -127,12 +127,18 @@ def add(data, address, style):
     return data[:at] + line + data[at:]
 
 
-def delete(data, address, style):
-    """(new content, number of lines removed)."""
+def delete(data, address, style, copies=None):
+    """(new content, number of lines removed): every line of ours for
+    *address*, or only *copies* of them (a copy that an administrator
+    wrote beside ours stays)."""
     if not data:
         return b"", 0
     kept, start = [], 0
     spans = style.ours(data, address, bare_ipv6=True)
+    if copies is not None and copies < len(spans):
+        # Ours is the copy an add would have written: the first where adds
+        # go at the top, else the last.
+        spans = spans[:copies] if style.at_top else spans[len(spans) - copies:]
     for first, end in spans:
         kept.append(data[start:first])
         start = end
@@ -140,10 +146,11 @@ def delete(data, address, style):
     return b"".join(kept), len(spans)
 
 
-def members(data, style):
-    """The addresses that lines of ours in *data* block."""
-    found = (style.address_of(line) for _, line, continued in _physical(data or b"")
-             if not continued)
+def members(data, style, bare_ipv6=False):
+    """The addresses that lines of ours in *data* block (with *bare_ipv6*,
+    also those of Wazuh's unbracketed IPv6 lines, which block nothing)."""
+    found = (style.address_of(line, bare_ipv6) for _, line, continued
+             in _physical(data or b"") if not continued)
     return {address for address in found if address is not None}
 
 

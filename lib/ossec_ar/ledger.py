@@ -3,7 +3,23 @@
 One append-only file per program, ``<prefix>/var/ossec-ar/<program>.ledger``
 (in our root-only state directory), written under the program's own lock.  A record is one line:
 
-    1 <unix time> <add|delete> <program> <address> <backend> <rule> <alert> <crc32>
+    1 <unix time> <op> <program> <address> <backend> <rule> <alert> <crc32>
+
+The op says whose the block is, which decides what a delete may lift:
+
+``add``
+    one of our programs blocked the address (in *backend*).
+``adopt``
+    a block in the stock scripts' form that was there when ossec-ar was
+    installed (``ossec-ar adopt``): ours to lift, as the stock delete
+    that execd still owes it would have.  Its *backend* may name a place
+    outside our layout (``iptables:INPUT``, ``route:stock``).
+``found``
+    an add found the address already blocked, by something that is not
+    ours: its delete leaves it.
+``delete``
+    the address was lifted (or left, if it was not ours); it ends every
+    record of the address before it.
 
 Fields are escaped (``\\xNN`` for anything but printable ASCII other than
 the backslash), and the CRC-32 of the rest of the line ends it.  Each record
@@ -32,6 +48,9 @@ from . import safefile, state
 from .exits import CONFIG, TEMPFAIL, Stop, failed
 
 VERSION = "1"
+OPS = ("add", "adopt", "found", "delete")
+# The ops of a block that is ours to lift.
+OURS = ("add", "adopt")
 LIMIT = 1 << 20
 # Python holds the clock in signed 64-bit nanoseconds: time.time() fails
 # past 2262-04-11, and no record can be later (nor a far later one shown).
@@ -98,13 +117,21 @@ def record(prefix, program, op, address, backend="-", rule="-", alert="-", when=
     entry = Record(time.time() if when is None else when, op, program, str(address),
                    backend or "-",
                    rule or "-", alert or "-")
+    return record_many(prefix, program, [entry])
+
+
+def record_many(prefix, program, entries):
+    """Append *entries* (Records) to *program*'s ledger in one write; None,
+    or what went wrong."""
+    if not entries:
+        return None
     try:
         path = ledger_path(prefix, program)
     except Stop as stop:
         return "ledger not written: %s" % stop.reason
     try:
         adopt_legacy(prefix, program, path)
-        size = append(path, entry.line().encode())
+        size = append(path, "".join(entry.line() for entry in entries).encode())
     except OSError as error:
         return "ledger %s not written: %s" % (path, error.strerror)
     # The threshold is never below LIMIT: smaller ledgers (nearly every
@@ -201,37 +228,53 @@ def read_trusted(prefix, program, notes=None):
     return parse(data)
 
 
-def last(prefix, program, address):
-    """The last record of *program*'s ledger for *address*, or None: what
-    the block (or its lifting) was, to the programs under their lock."""
-    for entry in _latest(prefix, program, address):
-        return entry
-    return None
-
-
 def holders(prefix, program, address):
-    """The backends of the adds of *address* since its last delete, the
+    """The backends of our blocks of *address* since its last delete, the
     latest first: where its blocks are, as far as the ledger knows."""
     return backends_of(adds_in_force(prefix, program, address))
 
 
+def split_where(where):
+    """(backend, place) of a record's backend field: place is None for our
+    own layout, else the stock place outside it (``iptables:INPUT``)."""
+    backend, colon, place = where.partition(":")
+    if not colon or "/" in backend:         # host-deny's field is a path
+        return where, None
+    return backend, place
+
+
 def backends_of(adds):
-    """The backends of these add records, each once, in their order."""
+    """The backends of these records, each once, in their order."""
     found = []
     for entry in adds:
-        if entry.backend not in found:
-            found.append(entry.backend)
+        backend, _ = split_where(entry.backend)
+        if backend not in found:
+            found.append(backend)
     return found
 
 
-def adds_in_force(prefix, program, address):
-    """The add records of *address* since its last delete, latest first."""
-    adds = []
+def since_delete(prefix, program, address):
+    """The records of *address* since its last delete, latest first."""
+    entries = []
     for entry in _latest(prefix, program, address):
-        if entry.op != "add":
+        if entry.op == "delete":
             break
-        adds.append(entry)
-    return adds
+        entries.append(entry)
+    return entries
+
+
+def adds_in_force(prefix, program, address):
+    """Our blocks of *address* (add and adopt records) since its last
+    delete, latest first: what a delete may lift."""
+    return [entry for entry in since_delete(prefix, program, address) if entry.op in OURS]
+
+
+def ours_in_force(prefix, program, address, backend):
+    """True if the ledger holds a block of ours of *address* in our layout
+    of *backend*: an add that finds it there is "already blocked" by us,
+    not by someone else."""
+    return any(entry.op in OURS and entry.backend == backend
+               for entry in since_delete(prefix, program, address))
 
 
 def _latest(prefix, program, address):
@@ -289,23 +332,42 @@ def parse(data):
 
 
 def in_force(records):
-    """{address: the Record that blocked it}, replaying adds and deletes;
-    a block keeps the time of the add that started it."""
+    """{address: the Record that blocked it}, replaying the records; a
+    block keeps the time of the record that started it.  A block of ours
+    (add, adopt) wins over a ``found`` one: the Record's op says whose the
+    block is."""
     blocks = {}
-    for entry in records:
-        if entry.op == "add":
-            blocks.setdefault(entry.address, entry)
-        elif entry.op == "delete":
-            blocks.pop(entry.address, None)
+    for address, entries in standing(records).items():
+        ours = [entry for entry in entries if entry.op in OURS]
+        blocks[address] = (ours or entries)[0]
     return blocks
 
 
+def standing(records):
+    """{address: [its records since its last delete, in order]}."""
+    held = {}
+    for entry in records:
+        if entry.op == "delete":
+            held.pop(entry.address, None)
+        else:
+            held.setdefault(entry.address, []).append(entry)
+    return held
+
+
 def compact(path):
-    """Rewrite the ledger with only the blocks in force, atomically."""
+    """Rewrite the ledger with only the blocks in force, atomically: for
+    each address, the first record of each op and backend since its last
+    delete (a block keeps its time, and every place it stands in)."""
     from . import atomicfile
     records, _ = read(path)
-    body = "".join(entry.line() for entry in
-                   sorted(in_force(records).values(), key=lambda e: e.time))
+    kept = []
+    for entries in standing(records).values():
+        seen = set()
+        for entry in entries:
+            if (entry.op, entry.backend) not in seen:
+                seen.add((entry.op, entry.backend))
+                kept.append(entry)
+    body = "".join(entry.line() for entry in sorted(kept, key=lambda e: e.time))
     data = "%s%d\n%s" % (_HEADER, len(body), body)
     atomicfile.replace(path, data.encode())
 
@@ -335,7 +397,7 @@ def _parse(raw):
     if len(crc) != 8 or "%08x" % binascii.crc32(body.encode()) != crc:
         return None, "damaged (checksum)"
     fields = [_unescape(field) for field in body.split(" ")]
-    if len(fields) != 8 or fields[0] != VERSION or fields[2] not in ("add", "delete"):
+    if len(fields) != 8 or fields[0] != VERSION or fields[2] not in OPS:
         return None, "not a version %s record" % VERSION
     try:
         when = float(fields[1])

@@ -15,8 +15,8 @@ import time
 
 from . import address as addresses
 from . import config, ledger
-from .exits import (BLOCKED, NOPERM, NOT_BLOCKED, OK, REFUSED, UNAVAILABLE, UNBLOCKED, Stop,
-                    failed, refused)
+from .exits import (ALREADY_BLOCKED, BLOCKED, NOPERM, NOT_BLOCKED, NOT_OURS, OK, REFUSED,
+                    UNAVAILABLE, UNBLOCKED, Stop, failed, refused)
 from .lock import FileLock, lock_file
 from .system import System
 
@@ -106,9 +106,18 @@ class Program:
     # The changes, each under the lock.
 
     def add(self, address, rule="-", alert="-"):
+        """Block *address*.  A block that was already there is ours only if
+        the ledger says so; otherwise someone else made it (an
+        administrator, another tool), and it is recorded as ``found``, so
+        that the delete execd sends for this add leaves it."""
         with self.lock():
             status, detail, where = self.block(address)
-            return status, self._recorded("add", address, where, rule, alert, detail)
+            op = "add"
+            if status == ALREADY_BLOCKED and not ledger.ours_in_force(
+                    self.prefix, self.name, address, where):
+                op = "found"
+                detail += "; not ours: its delete will leave it"
+            return status, self._recorded(op, address, where, rule, alert, detail)
 
     def delete(self, address, rule="-", alert="-"):
         with self.lock():
@@ -121,10 +130,12 @@ class Program:
         addresses.check_addable(address)
         note = self.check_allowed(address)
         with self.lock():
-            entry = ledger.last(self.prefix, self.name, address)
-            if entry is None or entry.op != "add":
+            ours = ledger.adds_in_force(self.prefix, self.name, address)
+            if not ours:                # lifted, or someone else's
                 return None
-            status, detail, where = self.block(address, prefer=entry.backend)
+            entry = ours[0]
+            status, detail, where = self.block(address, prefer=ledger.split_where(
+                entry.backend)[0])
             if status == BLOCKED:
                 detail = self._recorded("add", address, where, entry.rule, entry.alert, detail)
             return status, detail + ("; " + note if note else "")
@@ -135,8 +146,8 @@ class Program:
         A block dated after now (the clock was ahead when it was recorded)
         counts as old: its age is unknown, and it would outlive every expiry."""
         with self.lock():
-            entry = ledger.last(self.prefix, self.name, address)
-            if entry is None or entry.op != "add" or before <= entry.time <= time.time():
+            standing = ledger.since_delete(self.prefix, self.name, address)
+            if not standing or before <= standing[0].time <= time.time():
                 return None
             return self._lift(address, "-", "-")
 
@@ -144,20 +155,37 @@ class Program:
         """Unblock *address*, under the lock, with the ledger's delete
         written first: a run killed after the firewall change and before
         its record would leave a block in the ledger that ``restore`` puts
-        back.  If the unblock fails, the ledger's adds are put back as they
-        were (their own times), since the block may still stand."""
-        adds = ledger.adds_in_force(self.prefix, self.name, address)
+        back.  If the unblock fails, the ledger's records are put back as
+        they were (their own times), since the block may still stand.
+
+        Only the blocks the ledger says are ours are lifted, and only where
+        it says they are: with none, no tool is asked, and a block that
+        someone else made (``found`` by an add) is left, said so."""
+        standing = ledger.since_delete(self.prefix, self.name, address)
+        ours = [entry for entry in standing if entry.op in ledger.OURS]
         problem = ledger.record(self.prefix, self.name, "delete", address, self.where_deleted,
                                 rule, alert)
-        try:
-            status, detail = self.unblock(address, ledger.backends_of(adds))
-        except Stop:
-            if problem is None:
-                for entry in reversed(adds):
-                    ledger.record(self.prefix, self.name, "add", address, entry.backend,
-                                  entry.rule, entry.alert, when=entry.time)
-            raise
+        if not ours:
+            status, detail = self.left(standing)
+        else:
+            try:
+                status, detail = self.unblock(address, ours)
+            except Stop:
+                if problem is None:
+                    for entry in reversed(standing):
+                        ledger.record(self.prefix, self.name, entry.op, address, entry.backend,
+                                      entry.rule, entry.alert, when=entry.time)
+                raise
         return status, detail + ("; " + problem if problem else "")
+
+    @staticmethod
+    def left(standing):
+        """(status, detail) of a delete with no block of ours to lift."""
+        if not standing:
+            return NOT_BLOCKED, "no block of ours in the ledger"
+        found = standing[-1]
+        return NOT_OURS, "%s: blocked by someone else (found there by an add, rule %s," \
+            " alert %s), left in place" % (found.backend, found.rule, found.alert)
 
     def _recorded(self, op, address, where, rule, alert, detail):
         problem = ledger.record(self.prefix, self.name, op, address, where, rule, alert)
@@ -175,8 +203,9 @@ class Program:
         raise NotImplementedError
 
     def unblock(self, address, held):
-        """(status, detail): lift *address* wherever we may have blocked it;
-        *held* are the backends the ledger says hold it, latest first."""
+        """(status, detail): lift *address* where the ledger says we
+        blocked it; *held* are its records of ours (add, adopt) since its
+        last delete, latest first, never empty."""
         raise NotImplementedError
 
     def present(self, notes):

@@ -13,6 +13,10 @@ A backend module defines ``Backend(base.Backend)`` with:
     Change the firewall; ``(status, detail)``, status one of the words
     below, detail where, for the log.  A failure raises ``exits.Stop``; a
     delete where our layout does not exist is NOT_BLOCKED, never a failure.
+``delete_stock(address, places)`` (optional)
+    Lift the stock scripts' blocks of *address* that ``ossec-ar adopt``
+    recorded at *places* outside our layout (``INPUT``, ``stock``);
+    ``stock_members(version)`` lists them for ``adopt``: {address: [places]}.
 ``members(version)``
     The addresses of that family held in our layout, for ``ossec-ar list``;
     :class:`Broken` where the layout is there but does not hold them.
@@ -58,6 +62,14 @@ class Backend:
 
     def inactive(self, address):
         return None
+
+    def delete_stock(self, address, places):
+        return NOT_BLOCKED, "%s: no stock place %s" % (self.name, ", ".join(places))
+
+    def stock_members(self, version):
+        """{Address: [places]} of the stock scripts' blocks outside our
+        layout; {} where the stock form is our layout itself."""
+        return {}
 
     def verify(self):
         """Check the layout whole and repair it; None, or what was done.

@@ -3,8 +3,11 @@
 Layout (OSSEC 4.3 adopted the same): chain ``OSSEC`` (configurable) holding
 ``-s ADDR -j DROP`` rules, jumped to from position 1 of INPUT and FORWARD.
 Every add re-creates whatever of that layout is missing, so a flushed
-firewall heals at the next ban.  Every delete also removes the rules that the
-stock scripts put straight into INPUT and FORWARD.
+firewall heals at the next ban.  A delete removes one copy of our rule from
+our chain, and the stock scripts' rules in INPUT and FORWARD only where
+``ossec-ar adopt`` recorded them at install (the ledger's
+``iptables:INPUT``): a rule of that form put there later is an
+administrator's, and stays.
 
 The chain holds our DROP rules and nothing that could take a packet out
 of it before them: a rule whose target is not DROP, REJECT, LOG or NFLOG
@@ -54,20 +57,41 @@ class Backend(Base):
         return status, "%s chain %s%s" % (table.tool, self.chain, repaired(repairs))
 
     def delete(self, address):
+        """One copy of our rule from our chain: a copy that an administrator
+        put beside it stays."""
+        return self._delete_one(address, (self.chain,))
+
+    def delete_stock(self, address, places):
+        """One copy of the stock rule from each hook chain that ``adopt``
+        found it in."""
+        return self._delete_one(address, [place for place in HOOKS if place in places])
+
+    def _delete_one(self, address, chains):
         table = self.table(address.version)
         rules = table.rules()
         drop = _drop_rule(address)
         removed = []
-        for chain in (self.chain,) + HOOKS:
-            copies = rules.get(chain, []).count(drop)
-            for _ in range(copies):
+        for chain in chains:
+            if drop in rules.get(chain, ()):
                 table.change("-D", chain, *drop)
-            if copies:
-                removed.append("%d from %s" % (copies, chain))
+                removed.append(chain)
         if not removed:
-            return NOT_BLOCKED, "%s: no rule for it in %s" % (
-                table.tool, ", ".join((self.chain,) + HOOKS))
-        return UNBLOCKED, "%s: removed %s" % (table.tool, ", ".join(removed))
+            return NOT_BLOCKED, "%s: no rule for it in %s" % (table.tool, ", ".join(chains))
+        return UNBLOCKED, "%s: removed %s" % (table.tool, ", ".join(
+            "1 from %s" % chain for chain in removed))
+
+    def stock_members(self, version):
+        """The stock scripts' ``-s IP -j DROP`` rules in INPUT and FORWARD."""
+        if self.tools.find(TOOLS[version]) is None:
+            return {}
+        rules = self.table(version).rules()
+        found = {}
+        for hook in HOOKS:
+            for address in addresses([rule[1] for rule in rules.get(hook, ())
+                                      if len(rule) == 4 and rule[0] == "-s"
+                                      and rule[2:] == ["-j", "DROP"]], version):
+                found.setdefault(address, []).append(hook)
+        return found
 
     def members(self, version):
         """Our single-address rules that packets reach: a network an

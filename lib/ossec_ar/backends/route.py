@@ -23,15 +23,13 @@ Linux (iproute2's ip, in the main table)::
   type that drops the traffic (blackhole, unreachable, prohibit), which
   stays theirs (no delete of ours removes it); any other route (say, the
   administrator's route to that host) is exit 75 and stays as it was.
-- **The stock script's routes are lifted.**  route-null.sh ran net-tools'
-  ``route add IP reject``, an ``unreachable`` host route (scope host,
-  protocol boot), IPv4 only (given an IPv6 address, net-tools looked it up
-  as a host name and failed).  Every IPv4 delete removes that route too, in
-  the same ip call (``ip -force -batch``), so an agent moved from the stock
-  script does not keep its blocks for ever, whether or not the ledger knows
-  the address.  A delete is always one call: firewall-drop asks every
-  backend whose tools are present about an address the ledger does not
-  know, and ip is on every Linux host.
+- **The stock script's routes are lifted only if adopted.**  route-null.sh
+  ran net-tools' ``route add IP reject``, an ``unreachable`` host route
+  (scope host, protocol boot), IPv4 only (given an IPv6 address, net-tools
+  looked it up as a host name and failed).  Those there at install are
+  recorded by ``ossec-ar adopt`` (the ledger's ``route:stock``), and their
+  delete removes them; one made later is an administrator's, and an add
+  that meets it records it as not ours.
 
 BSDs and macOS (route(8), listed with netstat(1))::
 
@@ -106,8 +104,23 @@ class Backend(Base):
 
     def delete(self, address):
         if self.sysname == "Linux":
-            return self._ip_delete(address)
+            return self._ip_delete(address, [self._ours()])
         return self._route_delete(address)
+
+    def delete_stock(self, address, places):
+        """route-null.sh's reject route, which ``adopt`` recorded (IPv4,
+        Linux: elsewhere the stock route is ours in form)."""
+        if self.sysname != "Linux" or address.version != 4 or "stock" not in places:
+            return Base.delete_stock(self, address, places)
+        status, _ = self._ip_delete(address, [self._STOCK])
+        return status, self._stock_where(address)
+
+    def stock_members(self, version):
+        if self.sysname != "Linux" or version != 4:
+            return {}
+        found = self._ip_show(4, *self._filter(self._STOCK))
+        return {address: ["stock"] for address in
+                addresses([word for words in found for word in words[:2]], 4)}
 
     def members(self, version):
         if self.sysname == "Linux":
@@ -172,10 +185,9 @@ class Backend(Base):
             raise failed(TEMPFAIL, result.describe())
         return [line.split() for line in result.output.splitlines() if line.strip()]
 
-    def _ip_delete(self, address):
-        """One ip call: our route and, for IPv4, the stock script's; the
-        kernel removes a route only if type, prefix and protocol match."""
-        routes = [self._ours()] + ([self._STOCK] if address.version == 4 else [])
+    def _ip_delete(self, address, routes):
+        """One ip call for *routes*; the kernel removes a route only if
+        type, prefix and protocol match."""
         script = "".join("route del %s %s table main %s\n" % (kind, _prefix(address),
                                                              " ".join(words))
                          for kind, words in routes)
@@ -191,8 +203,6 @@ class Backend(Base):
             raise failed(TEMPFAIL, result.describe())
         if "1" not in failures:
             return UNBLOCKED, self._where(address)
-        if len(routes) > 1 and "2" not in failures:
-            return UNBLOCKED, self._stock_where(address)
         return NOT_BLOCKED, self._where(address)
 
     def _ip_members(self, version):
