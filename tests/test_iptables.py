@@ -53,11 +53,9 @@ def test_add_add_delete_delete_ipv4(netns, install):
     assert netns.rules() == OURS
 
     assert run(netns, install, "delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
-    # A delete looks in every layout of ours, so a change of backend strands nothing.
-    assert outcome(install) == ("delete 192.0.2.7: was not blocked: iptables: no rule for it"
-                                " in OSSEC, INPUT, FORWARD; nftables table inet ossec, set "
-                                "v4; ipset ossec4; blackhole route 192.0.2.7/32 in table "
-                                "main (exit 0)")
+    # The ledger's block was lifted: nothing of ours is left, no tool is asked.
+    assert outcome(install) == ("delete 192.0.2.7: was not blocked: no block of ours in the"
+                                " ledger (exit 0)")
     lines = install.log_lines()
     assert len(lines) == 8
     assert [invocation(line) for line in lines[::2]] == [
@@ -79,19 +77,26 @@ def test_ipv6_and_mapped_ipv4(netns, install):
     assert netns.rules("ip6tables") == OURS
 
 
-def test_delete_removes_duplicates_and_stock_rules(netns, install):
-    for chain in ("INPUT", "INPUT", "FORWARD"):      # as the stock script leaves them
+def test_delete_lifts_adopted_stock_rules_and_leaves_the_administrators(netns, install):
+    for chain in ("INPUT", "FORWARD"):              # as the stock script left them
         netns.check(["iptables", "-w", "-I", chain, "-s", "192.0.2.7", "-j", "DROP"])
+    assert install.adopt(netns) == [
+        {"program": "firewall-drop", "address": "192.0.2.7", "where": "iptables:" + chain}
+        for chain in ("INPUT", "FORWARD")]
+    # After install, the same form is the administrator's.
+    netns.check(["iptables", "-w", "-I", "INPUT", "-s", "192.0.2.7", "-j", "DROP"])
     netns.check(["iptables", "-w", "-A", "INPUT", "-s", "192.0.2.77", "-j", "DROP"])
     netns.check(["iptables", "-w", "-A", "INPUT", "-s", "192.0.2.7", "-p", "tcp",
                  "-j", "DROP"])                      # an administrator's own rule
     assert run(netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
     assert run(netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
     assert outcome(install) == ("delete 192.0.2.7: unblocked: iptables: removed 1 from "
-                                "OSSEC, 2 from INPUT, 1 from FORWARD (exit 0)")
+                                "OSSEC; iptables: removed 1 from INPUT, 1 from FORWARD"
+                                " (exit 0)")
     assert netns.rules() == [
-        "-N OSSEC", "-A INPUT -j OSSEC", "-A INPUT -s 192.0.2.77/32 -j DROP",
-        "-A INPUT -s 192.0.2.7/32 -p tcp -j DROP", "-A FORWARD -j OSSEC"]
+        "-N OSSEC", "-A INPUT -j OSSEC", "-A INPUT -s 192.0.2.7/32 -j DROP",
+        "-A INPUT -s 192.0.2.77/32 -j DROP", "-A INPUT -s 192.0.2.7/32 -p tcp -j DROP",
+        "-A FORWARD -j OSSEC"]
 
 
 def test_flushed_firewall_heals_at_the_next_add(netns, install):
@@ -261,13 +266,20 @@ def test_missing_tool_is_exit_69(nft_netns, auto_install, tmp_path):
                                 "iptables: "
                                 "iptables not found in /usr/sbin, /sbin, /usr/bin, /bin)"
                                 " (exit 69)")
-    # A delete also asks the route backend, whose ip is in /usr/bin: hide it too.
-    result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin\n"
-                               "mount --bind /dev/null /usr/bin/ip",
+    # A delete with nothing of ours in the ledger needs no tool at all...
+    result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin",
+                               install.program(), "delete", "-", "192.0.2.7", "1.1", "1")
+    assert result.returncode == 0
+    assert outcome(install) == ("delete 192.0.2.7: was not blocked: no block of ours in the"
+                                " ledger (exit 0)")
+    # ...and one whose block the ledger puts in iptables fails, naming it.
+    install.own("192.0.2.7", "firewall-drop", "iptables")
+    result = in_private_mounts(nft_netns, "mount -t tmpfs none /usr/sbin",
                                install.program(), "delete", "-", "192.0.2.7", "1.1", "1")
     assert result.returncode == 69
-    assert outcome(install).startswith("delete 192.0.2.7: failed: no usable firewall tool "
-                                       "(iptables: iptables not found in")
+    assert outcome(install) == ("delete 192.0.2.7: failed: the ledger says 192.0.2.7 is "
+                                "blocked in iptables, which cannot be examined here (iptables"
+                                " not found in /usr/sbin, /sbin, /usr/bin, /bin) (exit 69)")
 
 
 FAILING_IPTABLES = """#!/bin/sh

@@ -100,3 +100,41 @@ def test_only_the_blocked_address_loses_access(pair, install):
     assert pair.server.run([program, "add", "-", CLIENT_V4, "1.1", "1"]).returncode == 0
     assert not pair.connects(SERVER_V4)
     assert pair.connects(SERVER_V6)          # the client's other address is not blocked
+
+
+@pytest.mark.parametrize("lifter", ["delete", "unblock.sh", "ossec-ar unblock"])
+def test_an_administrators_drop_in_input_outlives_our_block_and_its_lifting(pair, install,
+                                                                             lifter):
+    """The administrator's own ``-s IP -j DROP`` in INPUT, made after
+    install (so not adopted): our add, and every lifting of ours, leave it;
+    the packets say so."""
+    install.configure("[firewall-drop]\nbackend = iptables\n")
+    pair.server.check(["iptables", "-w", "-I", "INPUT", "-s", CLIENT_V4, "-j", "DROP"])
+    assert not pair.connects(SERVER_V4)
+    program = install.program()
+    assert pair.server.run([program, "add", "-", CLIENT_V4, "1.1", "5712"]).returncode == 0
+    if lifter == "delete":
+        argv = [program, "delete", "-", CLIENT_V4, "1.1", "5712"]
+    elif lifter == "unblock.sh":
+        argv = [install.program("unblock.sh"), "add", "-", CLIENT_V4, "1.2", "100610"]
+    else:
+        argv = [install.prefix + "/bin/ossec-ar", "unblock", CLIENT_V4]
+    result = pair.server.run(argv)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "unblocked: " in install.log_lines()[-1]          # ours went
+    assert "-A INPUT -s %s/32 -j DROP" % CLIENT_V4 in pair.server.rules()
+    assert not pair.connects(SERVER_V4)                        # theirs stays
+    pair.server.check(["iptables", "-w", "-D", "INPUT", "-s", CLIENT_V4, "-j", "DROP"])
+    assert pair.connects(SERVER_V4)
+
+
+def test_a_stock_block_from_before_install_is_lifted_by_its_delete(pair, install):
+    install.configure("[firewall-drop]\nbackend = iptables\n")
+    for chain in ("INPUT", "FORWARD"):              # firewall-drop.sh 2.8.3's add
+        pair.server.check(["iptables", "-w", "-I", chain, "-s", CLIENT_V4, "-j", "DROP"])
+    assert len(install.adopt(pair.server)) == 2
+    assert not pair.connects(SERVER_V4)
+    program = install.program()
+    assert pair.server.run([program, "delete", "-", CLIENT_V4, "1.1", "5712"]).returncode == 0
+    assert pair.connects(SERVER_V4)
+    assert [rule for rule in pair.server.rules() if CLIENT_V4 in rule] == []
