@@ -156,7 +156,7 @@ class FirewallDrop(Program):
                     continue
                 backend = self._load(entry.name)
                 try:
-                    members = {address: [None] for address in backend.members(version)}
+                    members = {address: [None] for address in backend.layout_members(version)}
                     for address, places in backend.stock_members(version).items():
                         members.setdefault(address, []).extend(places)
                 except Stop as stop:

@@ -286,6 +286,8 @@ def combined(results, changed):
         status = "failed"
     elif UNBLOCKED in statuses or BLOCKED in statuses:
         status = changed
+    elif NOT_OURS in statuses:          # one program left someone else's block
+        status = NOT_OURS
     else:
         status = statuses[0] if len(set(statuses)) == 1 else "done"
     detail = "; ".join("%s: %s: %s" % (name, st, text) for name, st, text, _ in results)

@@ -66,6 +66,11 @@ class Backend:
     def delete_stock(self, address, places):
         return NOT_BLOCKED, "%s: no stock place %s" % (self.name, ", ".join(places))
 
+    def layout_members(self, version):
+        """The members of our layout alone, for ``adopt``: ``members()``,
+        unless that also lists stock blocks outside it."""
+        return self.members(version)
+
     def stock_members(self, version):
         """{Address: [places]} of the stock scripts' blocks outside our
         layout; {} where the stock form is our layout itself."""

@@ -115,6 +115,12 @@ class Backend(Base):
         status, _ = self._ip_delete(address, [self._STOCK])
         return status, self._stock_where(address)
 
+    def layout_members(self, version):
+        if self.sysname != "Linux":
+            return self.members(version)
+        found = self._ip_show(version, *self._filter(self._ours()))
+        return addresses([word for words in found for word in words[:2]], version)
+
     def stock_members(self, version):
         if self.sysname != "Linux" or version != 4:
             return {}
