@@ -6,7 +6,8 @@ tests read them; the README has the same table.
 
 import errno
 
-OK = 0            # done, including "already blocked" and "was not blocked"
+OK = 0            # done, including "already blocked", "was not blocked" and
+                  # "not ours, left"
 USAGE = 64        # missing arguments or unknown action
 REFUSED = 65      # the address is not one we will block
 UNAVAILABLE = 69  # no usable firewall tool on this host
@@ -29,6 +30,10 @@ BLOCKED = "blocked"
 ALREADY_BLOCKED = "already blocked"
 UNBLOCKED = "unblocked"
 NOT_BLOCKED = "was not blocked"
+# A delete that found the block is someone else's (the ledger says an add
+# found the address already blocked by something not ours) and left it in
+# place: nothing of ours to lift, exit 0.
+NOT_OURS = "not ours, left"
 
 
 class Stop(Exception):
