@@ -30,9 +30,8 @@ BLOCKED = "blocked"
 ALREADY_BLOCKED = "already blocked"
 UNBLOCKED = "unblocked"
 NOT_BLOCKED = "was not blocked"
-# A delete that found the block is someone else's (the ledger says an add
-# found the address already blocked by something not ours) and left it in
-# place: nothing of ours to lift, exit 0.
+# A delete that found the block is someone else's (an add found it already
+# there and the ledger has no block of ours): it is left in place, exit 0.
 NOT_OURS = "not ours, left"
 
 
