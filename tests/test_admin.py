@@ -589,3 +589,68 @@ def test_output_cut_short_by_its_reader_ends_quietly(nft_netns, install):
     # Nothing was changed: every block still in the ledger, still lost.
     rows = listing(nft_netns, install)
     assert len(rows) == 1000 and {row["state"] for row in rows.values()} == {"lost"}
+
+
+# -- blocks that an add found already made by someone else ---------------------
+
+def found(install, program, address, backend, ago=0):
+    """The ledger's record that an add of *program* found *address* already
+    blocked by something not ours (op ``found``), appended as a program
+    appends its records."""
+    from ossec_ar import ledger
+    with open(state_file(install.prefix, program + ".ledger"), "a") as f:
+        f.write(ledger.Record(time.time() - ago, "found", program, address, backend,
+                              "5712", "1.1").line())
+
+
+def test_a_block_found_not_ours_is_listed_as_such_and_never_restored(nft_netns, install,
+                                                                     etc_copy):
+    deny = os.path.join(etc_copy, "hosts.deny")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "5712") == 0
+    assert run(nft_netns, install, "add", "-", "2001:db8::7", "1.1", "5712") == 0
+    # Not on the host at all (a block of ours would be lost), in our own
+    # chain (one of ours would be in force), and the administrator's own
+    # line in hosts.deny: not ours, whatever the host shows.
+    found(install, "firewall-drop", "198.51.100.77", "iptables", ago=3 * 3600)
+    found(install, "firewall-drop", "2001:db8::78", "iptables")
+    nft_netns.check(["ip6tables", "-w", "-A", "OSSEC", "-s", "2001:db8::78", "-j", "DROP"])
+    found(install, "host-deny", "192.0.2.79", "/etc/hosts.deny")
+    before = None
+    if os.path.exists(deny):
+        with open(deny) as f:
+            before = f.read()
+    try:
+        with open(deny, "w") as f:
+            f.write("# admin\nALL:192.0.2.79\n")
+        rows = listing(nft_netns, install, etc=etc_copy)
+        assert {key: row["state"] for key, row in rows.items()} == {
+            ("firewall-drop", "192.0.2.7"): "in force",
+            ("firewall-drop", "2001:db8::7"): "in force",
+            ("firewall-drop", "198.51.100.77"): "not ours",
+            ("firewall-drop", "2001:db8::78"): "not ours",
+            ("host-deny", "192.0.2.79"): "not ours"}
+        row = rows["firewall-drop", "198.51.100.77"]
+        assert (row["backend"], row["where"], row["rule"], row["alert"]) == (
+            "iptables", "-", "5712", "1.1")
+        assert time.time() - 3 * 3600 - 60 < row["since"] < time.time() - 3 * 3600 + 60
+        assert rows["firewall-drop", "2001:db8::78"]["where"] == "iptables"
+        assert rows["host-deny", "192.0.2.79"]["where"] == "/etc/hosts.deny"
+        text = admin(nft_netns, install, "list", etc=etc_copy).stdout.splitlines()
+        assert [line.split()[:5] for line in text if line.startswith("198.51.100.77 ")] == [
+            ["198.51.100.77", "firewall-drop", "not", "ours", "iptables"]]
+
+        # Nothing to restore: not ours is never lost.
+        rules, rules6 = nft_netns.rules(), nft_netns.rules("ip6tables")
+        dry = admin(nft_netns, install, "restore", "--dry-run", "--json", etc=etc_copy)
+        assert (dry.returncode, json.loads(dry.stdout)["restore"]) == (0, [])
+        result = admin(nft_netns, install, "restore", etc=etc_copy)
+        assert (result.returncode, result.stdout) == (0, "nothing to restore\n")
+        assert (nft_netns.rules(), nft_netns.rules("ip6tables")) == (rules, rules6)
+        with open(deny) as f:
+            assert f.read() == "# admin\nALL:192.0.2.79\n"
+    finally:
+        if before is None:
+            os.unlink(deny)
+        else:
+            with open(deny, "w") as f:
+                f.write(before)

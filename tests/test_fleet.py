@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import make_install
-from ossec_ar import alerts
+from ossec_ar import alerts, fleet
 from ossec_ar.log import c_date
 
 AGENT_PREFIX = "/var/ossec"
@@ -34,6 +34,7 @@ OURS = {"blocked": (100613, 2, "active_response_blocked"),
         "already blocked": (100613, 2, "active_response_blocked"),
         "unblocked": (100614, 2, "active_response_unblocked"),
         "was not blocked": (100614, 2, "active_response_unblocked"),
+        "not ours, left": (100615, 2, "active_response_left"),
         "failed": (100611, 10, "active_response_failed"),
         "refused": (100612, 5, "active_response_refused"),
         "usage": (100612, 5, "active_response_refused")}
@@ -229,6 +230,90 @@ def test_each_outcome_leaves_its_state_field_by_field(manager):
                                 "blocked"] + first["since_text"].split() + ["100613",
                                                                             first["alert"]]
     assert len(lines) == 6
+
+
+NOT_OURS_DETAIL = ("iptables chain OSSEC: blocked by someone else (found by the add of "
+                   "1326977549.1358625), left in place")
+
+
+def test_a_delete_that_left_a_block_not_ours(manager):
+    """"not ours, left" (100615): the delete found the block is someone
+    else's and left it.  Our block is no more: the row is "not ours",
+    shown with --all only (as lifted), never a target of --everywhere."""
+    t = NOW - 3600
+    m = manager
+    m.write(m.live, "".join([
+        # An add that found the address blocked by someone else, then its delete.
+        m.outcome(t, "agent1", "firewall-drop.sh", "add", "198.51.100.77", "already blocked",
+                  "iptables chain OSSEC: someone else's"),
+        m.outcome(t + 1, "agent1", "firewall-drop.sh", "delete", "198.51.100.77",
+                  "not ours, left", NOT_OURS_DETAIL),
+        # Our host-deny block and the firewall's not ours: unblock.sh's word
+        # is every row's.
+        m.outcome(t + 2, "agent2", "host-deny.sh", "add", "2001:db8::77", "blocked",
+                  "/etc/hosts.deny"),
+        m.outcome(t + 3, "agent2", "unblock.sh", "add", "2001:db8::77", "not ours, left",
+                  "firewall-drop: not ours, left: iptables chain OSSEC; host-deny: not ours, "
+                  "left: /etc/hosts.deny"),
+        # unblock.sh where no outcome of ours was seen: a row of its own.
+        m.outcome(t + 4, "agent2", "unblock.sh", "add", "192.0.2.77", "not ours, left",
+                  "firewall-drop: not ours, left: iptables chain OSSEC"),
+        # Not ours, then blocked by us again: blocked since then.
+        m.outcome(t + 5, "agent1", "host-deny.sh", "delete", "192.0.2.78", "not ours, left",
+                  "/etc/hosts.deny"),
+        m.outcome(t + 6, "agent1", "host-deny.sh", "add", "192.0.2.78", "blocked",
+                  "/etc/hosts.deny"),
+    ]))
+    assert m.table() == [("001", "agent1", "192.0.2.78", "host-deny.sh", "blocked")]
+    document, stderr = m.rows("--all")
+    assert (stderr, document["notes"], document["exit"]) == ("", [], 0)
+    rows = document["rows"]
+    assert [(r["agent_id"], r["address"], r["program"], r["state"], r["outcome"], r["by"],
+             r["rule"]) for r in rows] == [
+        ("001", "192.0.2.78", "host-deny.sh", "blocked", "blocked", "host-deny.sh", 100613),
+        ("001", "198.51.100.77", "firewall-drop.sh", "not ours", "not ours, left",
+         "firewall-drop.sh", 100615),
+        ("002", "192.0.2.77", "unblock.sh", "not ours", "not ours, left", "unblock.sh",
+         100615),
+        ("002", "2001:db8::77", "host-deny.sh", "not ours", "not ours, left", "unblock.sh",
+         100615)]
+    left = rows[1]
+    assert (left["detail"], left["exit"], left["since"], left["alert"]) == (
+        NOT_OURS_DETAIL, 0, int(t + 1), "%d.2" % (t + 1))
+    assert rows[0]["since"] == int(t + 6)
+    # The text table says it in the STATE column.
+    lines = m.fleet("--all", "--address", "198.51.100.77").stdout.splitlines()
+    assert lines[1].split()[:7] == ["001", "agent1", "198.51.100.77", "firewall-drop.sh",
+                                    "iptables", "not", "ours"]
+
+
+def test_fleet_unblock_wait_takes_not_ours_left_for_an_answer(manager):
+    """What ``fleet unblock --wait`` does with each agent's outcome, read
+    by the real Follower from alerts.log as it grows: "not ours, left" is
+    an answer (exit 0 when all answered), with its detail kept."""
+    m = manager
+    m.write(m.live, m.outcome(NOW - 60, "agent1", "firewall-drop.sh", "add", "192.0.2.77",
+                              "blocked", "iptables chain OSSEC"))
+    follower = alerts.Follower(m.prefix)
+    try:
+        assert follower.notes == []
+        results = [{"agent_id": agent_id, "agent": name, "result": "sent", "detail": "",
+                    "seconds": None, "alert": None, "sent": time.monotonic()}
+                   for name, (agent_id, _) in sorted(AGENTS.items())]
+        detail = ("firewall-drop: not ours, left: iptables chain OSSEC; host-deny: was not "
+                  "blocked: /etc/hosts.deny")
+        m.write(m.live, m.outcome(NOW, "agent1", "unblock.sh", "add", "192.0.2.77",
+                                  "not ours, left", detail)
+                + m.outcome(NOW, "agent2", "unblock.sh", "add", "192.0.2.77", "unblocked",
+                            "firewall-drop: unblocked: iptables chain OSSEC"), mode="a")
+        fleet._wait(follower, results, fleet.addresses.parse("192.0.2.77"), 30)
+    finally:
+        follower.close()
+    assert [(r["agent"], r["result"], r["detail"], r["alert"]) for r in results] == [
+        ("agent1", "not ours, left", detail, "%d.2" % NOW),
+        ("agent2", "unblocked", "", "%d.3" % NOW)]
+    assert all(r["result"] in fleet.ANSWERED for r in results)
+    assert "sent" not in results[0]
 
 
 def test_filters_by_agent_address_and_since(manager):

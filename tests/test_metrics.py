@@ -79,7 +79,7 @@ def test_promtool_accepts_the_metrics_with_no_blocks(nft_netns, install):
     found = samples(text)
     assert found[("ossec_ar_ledger_size_bytes", (("program", "firewall-drop"),))] == 0
     assert not [key for key in found if key[0].startswith("ossec_ar_blocks_")]
-    for name in ("in_force", "lost", "unknown"):
+    for name in ("in_force", "lost", "unknown", "not_ours"):
         assert "# TYPE ossec_ar_blocks_%s gauge\n" % name in text
 
 
@@ -111,6 +111,34 @@ def test_promtool_accepts_the_metrics_with_ten_thousand_blocks(nft_netns, instal
 
 
 # the values
+
+def test_blocks_found_not_ours_are_counted_apart(nft_netns, install):
+    """The ledger's ``found`` records (an add found the address blocked by
+    someone else) count as not ours, never as lost nor in force, and never
+    as the oldest block."""
+    assert program(install, nft_netns, "add", "-", "192.0.2.1", "1.1", "5712") == 0
+    nft_netns.check(["nft", "add element inet ossec v4 { 198.51.100.78 }"])
+    long_ago = time.time() - 3 * 3600
+    for name, address, backend in (("firewall-drop", "198.51.100.77", "nftables"),
+                                   ("firewall-drop", "198.51.100.78", "nftables"),
+                                   ("host-deny", "192.0.2.79", "/etc/hosts.deny")):
+        with open(state_file(install.prefix, name + ".ledger"), "a") as f:
+            f.write(ledger.Record(long_ago, "found", name, address, backend).line())
+    text = metrics(nft_netns, install)
+    assert promtool(text) == (0, "")
+    found = samples(text)
+    assert {key: value for key, value in found.items()
+            if key[0].startswith("ossec_ar_blocks_")} == {
+        in_force(): 1,
+        ("ossec_ar_blocks_not_ours", (("backend", "nftables"),
+                                      ("program", "firewall-drop"))): 2,
+        ("ossec_ar_blocks_not_ours", (("backend", "/etc/hosts.deny"),
+                                      ("program", "host-deny"))): 1}
+    assert found[("ossec_ar_oldest_block_age_seconds", (("program", "firewall-drop"),))] < 3600
+    assert "# HELP ossec_ar_blocks_not_ours Blocks that an add found already made by " \
+        "someone else" in text
+
+
 
 UTC_FAILED = "Thu Jan 19 13:52:29 UTC 2012"
 WAZUH_REFUSED = "2021/05/01 10:00:00"

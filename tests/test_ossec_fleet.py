@@ -12,7 +12,9 @@ and the agent's outcome line.  ``ossec-ar fleet unblock 192.0.2.22
 --everywhere --wait 60`` runs the real agent_control with the unblock
 response; packets from 192.0.2.22 pass on both agents again and the rows
 say lifted.  When execd's timeout lifts 192.0.2.21 on agent 1, its rows
-say lifted too.
+say lifted too.  A "not ours, left" outcome line in agent 2's log (written
+there as firewall-drop.sh writes it) raises 100615 on the real manager, and
+fleet shows its row as not ours.
 
 The text outputs are printed (``-s`` shows them) and, when
 OSSEC_AR_FLEET_EXAMPLES names a file, written there: docs/manager.md
@@ -29,13 +31,17 @@ import pytest
 import ossec
 import ossec_pair
 from ossec import wait_for
+from ossec_ar.cli import outcome_line
+from ossec_ar.exits import NOT_OURS
 from ossec_ar.fleet import UNBLOCK_SNIPPET
+from ossec_ar.log import c_date
 from test_ossec_pair import C_DATE, SSHD_FAILURE
 
 BLOCK_SECONDS = 45
 LOCK_WAIT = "[firewall-drop]\nlock_wait = 1\n"
 ALERTED, CONTROLLED, FAILED, NEVER, WAKE, NOBODY = (
     "192.0.2.21", "192.0.2.22", "192.0.2.23", "192.0.2.24", "192.0.2.25", "192.0.2.26")
+LEFT = "192.0.2.27"
 RESPONSE = "firewall-drop0"
 
 
@@ -237,6 +243,33 @@ def test_an_address_that_no_agent_blocks(pair):
             % NOBODY, result)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("no agent blocks %s (since " % NOBODY)
+
+
+def test_a_block_left_as_not_ours_raises_100615_and_fleet_says_not_ours(pair):
+    """The line a delete writes when it leaves a block someone else made,
+    appended to agent 2's log as firewall-drop.sh appends its lines: the
+    agent sends it, the real analysisd raises 100615 with its group, and
+    fleet reads the row from the real alerts.log."""
+    two = pair.agents[1]
+    detail = "iptables chain OSSEC: blocked by someone else, left in place"
+    line = "%s %s" % (c_date(), outcome_line(
+        two.install.prefix + "/active-response/bin/firewall-drop.sh", "delete", LEFT,
+        NOT_OURS, detail, 0))
+    with open(two.install.path("logs", "active-responses.log"), "a") as f:
+        f.write(line + "\n")
+    alert = our_alert(pair, two, 100615, LEFT, "firewall-drop.sh")
+    assert "ossec-ar" in alert.text.split("\n", 1)[0] and \
+        "active_response_left" in alert.text.split("\n", 1)[0], alert.text
+    every = rows(pair, "--all", "--address", LEFT)
+    assert [(r["agent"], r["program"], r["state"], r["outcome"], r["rule"], r["detail"],
+             r["alert"]) for r in every] == [
+        (two.name, "firewall-drop.sh", "not ours", "not ours, left", 100615, detail,
+         alert_id(alert))]
+    # Not a block of ours: not shown by default, and no agent to send to.
+    assert LEFT not in [r["address"] for r in rows(pair)]
+    result = fleet(pair, "unblock", LEFT, "--everywhere")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("no agent blocks %s (since " % LEFT)
 
 
 def test_after_the_timeout_the_alerted_rows_are_lifted(pair):

@@ -21,6 +21,8 @@ import pytest
 
 import ossec
 from conftest import delete_netns, new_netns, stock_name
+from ossec_ar.cli import outcome_line
+from ossec_ar.exits import NOT_OURS
 
 # One per run, in turn: what execd may hand down.
 ENVIRONMENTS = [
@@ -275,7 +277,7 @@ def test_every_outcome_raises_a_logged_rule_of_ours(installs, runs):
     """No outcome line stops at 100610 (level 0, never logged)."""
     _, ours = installs
     for run, event in outcome_events(ours, runs):
-        assert event.rule in (100611, 100612, 100613, 100614), (run.key, event)
+        assert event.rule in (100611, 100612, 100613, 100614, 100615), (run.key, event)
         assert event.level >= 1, (run.key, event)
 
 
@@ -294,7 +296,70 @@ def test_the_rules_groups_name_each_outcome(installs):
     assert groups == {100610: (0, ""), 100611: (10, "active_response_failed,"),
                       100612: (5, "active_response_refused,"),
                       100613: (2, "active_response_blocked,"),
-                      100614: (2, "active_response_unblocked,")}
+                      100614: (2, "active_response_unblocked,"),
+                      100615: (2, "active_response_left,")}
+
+
+# "not ours, left": a delete (or unblock.sh) that found the block is someone
+# else's, as the ledger says (its add found the address already blocked by
+# something not ours), and left it.  The lines are made here by the
+# programs' own writer of outcome lines (cli.outcome_line), with the status
+# word they use: (program, action, address, detail).
+NOT_OURS_LINES = [
+    ("firewall-drop.sh", "delete", "198.51.100.77",
+     "iptables chain OSSEC: blocked by someone else (found by the add of "
+     "1326977549.1358625), left in place"),
+    ("firewall-drop.sh", "delete", "2001:db8::77", "nftables table inet ossec, set v6: "
+     "someone else's, left"),
+    ("host-deny.sh", "delete", "192.0.2.77", "/etc/hosts.deny: the line is not ours"),
+    ("route-null.sh", "delete", "192.0.2.78", "blackhole route 192.0.2.78/32 in table "
+     "main, not ours, left (exit 0) x"),
+    ("unblock.sh", "add", "192.0.2.79", "firewall-drop: not ours, left: iptables chain "
+     "OSSEC; host-deny: not ours, left: /etc/hosts.deny"),
+    ("firewall-drop", "delete", "192.0.2.80", ""),
+    ("ossec-ar-host-deny", "delete", "2001:db8::80", "/etc/hosts.deny"),
+]
+
+
+def not_ours_lines():
+    """(fields expected, line) for each of NOT_OURS_LINES on each fixed date."""
+    found = []
+    for program, action, address, detail in NOT_OURS_LINES:
+        line = outcome_line(BIN + program, action, address, NOT_OURS, detail, 0)
+        fields = {"program": program, "action": action, "srcip": address,
+                  "status": "not ours, left", "extra_data": detail, "id": "0"}
+        found += [(fields, "%s %s" % (date, line)) for date in FIXED_DATES]
+    return found
+
+
+def test_not_ours_left_raises_100615_with_every_field(installs):
+    """A delete that left a block not ours raises 100615 (level 2, logged,
+    no mail), whose status field is the whole word, its comma and space
+    included; the detail may hold the word again."""
+    stock, ours = installs
+    expected = not_ours_lines()
+    events = ours.logtest([line for _, line in expected])
+    for (fields, line), event in zip(expected, events):
+        assert (event.rule, event.level, event.decoder) == (100615, 2, "ar_log"), event
+        assert event.fields == fields, event
+        assert event.fields["status"] == "not ours, left"
+    # Without our files: a bare ar_log line, as every outcome line.
+    for event in stock.logtest([line for _, line in expected]):
+        assert (event.rule, event.level, event.fields) == (600, 0, {}), event
+
+
+def test_a_status_only_like_not_ours_left_is_no_outcome(installs):
+    """Our decoder reads only the statuses it knows: near misses of the new
+    word decode to nothing, as an unknown status always did.  (OSSEC
+    compiles decoders' and rules' PCRE2 caseless, at 7f06fe0: a change of
+    case alone is no miss; fleet reads only the word as written.)"""
+    _, ours = installs
+    lines = ["%s %sfirewall-drop.sh: delete 192.0.2.77: %s: iptables chain OSSEC (exit 0)"
+             % (FIXED_DATES[0], BIN, status)
+             for status in ("not ours", "not ours left", "not ours,  left", "not ours, lef",
+                            "not yours, left")]
+    for event in ours.logtest(lines):
+        assert (event.rule, event.level, event.fields) == (600, 0, {}), event
 
 
 def test_outcome_lines_are_never_invocations_for_the_stock_rules(installs, runs):

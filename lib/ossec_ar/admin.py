@@ -578,7 +578,8 @@ def list_blocks(host, args):
 
 def _reconcile(host):
     """Rows for every block the ledgers hold or the host shows, marked
-    "in force", "lost" (ledger only) or "unknown" (host only).  A block
+    "in force", "lost" (ledger only), "unknown" (host only) or "not ours"
+    (an add found it blocked by someone else, the ledger says).  A block
     dated after now (the clock was ahead when it was recorded) is noted:
     expire takes it for old, or it would outlive every expiry."""
     rows, notes = [], []
@@ -601,8 +602,13 @@ def _reconcile(host):
 def _row(program, address, entry, where):
     """A block's row.  "unknown": the host shows it and the ledger does not
     know it, or the ledger holds it where it cannot be checked now (its
-    tool is gone), so that it is neither called lost nor restored."""
-    if entry is None or not where and (entry.backend, address.version) in program.unchecked:
+    tool is gone), so that it is neither called lost nor restored.  "not
+    ours": the ledger says an add found the address already blocked by
+    something not ours, whatever the host shows now; it is never lost nor
+    restored, and a delete leaves it."""
+    if entry is not None and entry.op == "found":
+        state = "not ours"
+    elif entry is None or not where and (entry.backend, address.version) in program.unchecked:
         state = "unknown"
     else:
         state = "in force" if where else "lost"
@@ -626,7 +632,8 @@ def _table(rows, notes):
         header = ("ADDRESS", "PROGRAM", "STATE", "BACKEND", "SINCE", "RULE", "ALERT")
         body = [tuple(log.printable(value) for value in (
                     r["address"], r["program"], r["state"],
-                    r["where"] if r["state"] != "lost" else r["backend"], r["since_text"],
+                    r["backend"] if r["state"] in ("lost", "not ours") else r["where"],
+                    r["since_text"],
                     r["rule"], r["alert"])) for r in rows]
         widths = [max(len(line[i]) for line in [header] + body) for i in range(7)]
         lines = ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip()

@@ -77,7 +77,8 @@ _ALERT = re.compile(
 _OUTCOME = re.compile(
     rb"[A-Za-z0-9@_-]{3} [A-Za-z0-9@_-]+ +[0-9]+ [0-9]{2}:[0-9]{2}:[0-9]{2} "
     rb"[A-Za-z0-9@_-]+ [0-9]+ /[^ ]*/active-response/bin/([^ /]+): (add|delete|-) ([^ ]+): "
-    rb"(blocked|already blocked|unblocked|was not blocked|usage|refused|failed)"
+    rb"(blocked|already blocked|unblocked|was not blocked|not ours, left|usage|refused|"
+    rb"failed)"
     rb"(?:: (.*?))?(?: \(exit ([0-9]{1,3})\))?$")
 
 # The names our programs run as (the decoder's list), and the program whose
@@ -99,13 +100,17 @@ def family(program):
 
 
 # The state each outcome word gives, and the group our rule for it adds.
+# "not ours, left": a delete found a block that someone else made (so the
+# ledger says) and left it; the address may still be blocked, not by us.
 STATE_OF_STATUS = {"blocked": "blocked", "already blocked": "blocked",
                    "unblocked": "lifted", "was not blocked": "lifted",
+                   "not ours, left": "not ours",
                    "failed": "failed", "refused": "refused", "usage": "refused"}
 GROUP_OF_STATUS = {"blocked": b"active_response_blocked",
                    "already blocked": b"active_response_blocked",
                    "unblocked": b"active_response_unblocked",
                    "was not blocked": b"active_response_unblocked",
+                   "not ours, left": b"active_response_left",
                    "failed": b"active_response_failed", "refused": b"active_response_refused",
                    "usage": b"active_response_refused"}
 _LOG_NAME = b"/active-responses.log"

@@ -6,7 +6,8 @@ tests read them; the README has the same table.
 
 import errno
 
-OK = 0            # done, including "already blocked" and "was not blocked"
+OK = 0            # done, including "already blocked", "was not blocked" and
+                  # "not ours, left"
 USAGE = 64        # missing arguments or unknown action
 REFUSED = 65      # the address is not one we will block
 UNAVAILABLE = 69  # no usable firewall tool on this host

@@ -7,7 +7,7 @@ it from there.
 
 The agents send their active-responses.log to the manager (the
 ``<localfile>`` the README asks for), and our rules turn each outcome line
-into an alert (100611 to 100614).  The table is built from those alerts
+into an alert (100611 to 100615).  The table is built from those alerts
 alone (``alerts``): an invocation line (rules 601-606) is written before
 the work is done and says nothing of how it ended.
 
@@ -20,6 +20,9 @@ unblock lifts both), in the state its last outcome left:
     refused   the agent refused the address (100612); a refusal changes
               nothing, so it never hides an earlier block
     lifted    unblocked, or was not blocked (a delete, or unblock.sh)
+    not ours  not ours, left: the delete (or unblock.sh) found that the
+              block is someone else's and left it (100615); the address may
+              still be blocked there, but not by us
 
 By default only blocked and failed rows are shown; ``--all`` shows every
 one.  ``fleet unblock`` runs the manager's own ``agent_control -b IP -f
@@ -39,7 +42,12 @@ from .commands import run as run_command
 
 DEFAULT_SINCE = 7 * 86400
 SHOWN = ("blocked", "failed")
-STATES = ("blocked", "failed", "refused", "lifted")
+STATES = ("blocked", "failed", "refused", "lifted", "not ours")
+# The states a delete (or unblock.sh) leaves: our block is no more.
+ENDED = ("lifted", "not ours")
+# The answers of an agent that fleet unblock --wait takes for done: it
+# lifted the address, found nothing of ours, or left a block not ours.
+ANSWERED = (exits.UNBLOCKED, exits.NOT_BLOCKED, exits.NOT_OURS)
 AGENT_CONTROL_SECONDS = 60
 POLL_SECONDS = 0.2
 # Between two agents' requests.  analysisd drops an event whose line is
@@ -75,8 +83,8 @@ def register(sub, common):
     step = sub.add_parser("fleet", parents=[common], help="on an OSSEC manager: each "
                           "agent's blocks, from our outcomes in alerts.log (blocked and "
                           "failed rows; --all for every row)")
-    step.add_argument("--all", action="store_true", help="every row: also the refused "
-                      "and the lifted")
+    step.add_argument("--all", action="store_true", help="every row: also the refused, "
+                      "the lifted and the not ours")
     step.add_argument("--agent", metavar="ID|NAME", help="only this agent")
     step.add_argument("--address", metavar="IP", help="only this address")
     _since_option(step)
@@ -154,8 +162,8 @@ class Row:
 
 class Table:
     """The rows, from outcomes fed oldest first.  Without *keep_all*, rows
-    that no longer show (lifted, refused) are not kept: memory grows with
-    what is blocked, not with the alerts read."""
+    that no longer show (lifted, refused, not ours) are not kept: memory
+    grows with what is blocked, not with the alerts read."""
 
     def __init__(self, keep_all=False):
         self.keep_all = keep_all
@@ -167,12 +175,13 @@ class Table:
         if rows is None:
             rows = self._rows[key] = {}
         state = outcome.state
-        if outcome.family == alerts.UNBLOCK and state == "lifted":
-            # unblock.sh lifts every block of ours of the address there.
+        if outcome.family == alerts.UNBLOCK and state in ENDED:
+            # unblock.sh lifts every block of ours of the address there
+            # (or leaves what is not ours): its word is every row's.
             for name in list(rows):
-                self._set(rows, name, rows[name].program, "lifted", outcome)
+                self._set(rows, name, rows[name].program, state, outcome)
             if not rows:
-                self._set(rows, alerts.UNBLOCK, outcome.program, "lifted", outcome)
+                self._set(rows, alerts.UNBLOCK, outcome.program, state, outcome)
         else:
             row = rows.get(outcome.family)
             if state == "refused":
@@ -399,7 +408,7 @@ def unblock(host, args):
     finally:
         if follower is not None:
             follower.close()
-    done = ("unblocked", "was not blocked") if args.wait else ("sent",)
+    done = ANSWERED if args.wait else ("sent",)
     code = exits.OK if all(r["result"] in done for r in results) else exits.TEMPFAIL
     status = ("failed" if code else exits.UNBLOCKED if args.wait else "requested")
     host.log(logged, "delete", address.text, status, "; ".join(

@@ -6,8 +6,8 @@ metric is a gauge (none of these is a count that only grows: those would
 be ``_total`` counters), named ``ossec_ar_`` and in base units:
 
 - ``ossec_ar_blocks_in_force``, ``ossec_ar_blocks_lost``,
-  ``ossec_ar_blocks_unknown`` {program, backend}: the rows of ``ossec-ar
-  list``, counted by state;
+  ``ossec_ar_blocks_unknown``, ``ossec_ar_blocks_not_ours`` {program,
+  backend}: the rows of ``ossec-ar list``, counted by state;
 - ``ossec_ar_oldest_block_age_seconds`` {program}: the oldest block in force;
 - ``ossec_ar_last_failed_timestamp_seconds``,
   ``ossec_ar_last_refused_timestamp_seconds``: the date of the last
@@ -36,7 +36,10 @@ STATES = (("in force", "ossec_ar_blocks_in_force",
            "shows (ossec-ar restore puts them back)."),
           ("unknown", "ossec_ar_blocks_unknown",
            "Blocks the host shows that the ledger does not know, or that the ledger "
-           "holds where they cannot be checked now."))
+           "holds where they cannot be checked now."),
+          ("not ours", "ossec_ar_blocks_not_ours",
+           "Blocks that an add found already made by someone else, as the ledger "
+           "records them: a delete leaves them in place."))
 
 _MONTHS = {name: number for number, name in enumerate(log._MONTHS, 1)}
 # An outcome line, as cli.outcome_line and ossec-ar write it after the
