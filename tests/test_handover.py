@@ -205,7 +205,9 @@ def test_a_forwarding_host_gets_forward_rules_from_3_7_0_on(pair, tmp_path, vers
 def test_every_layout_is_handed_over_and_removed(any_pair, tmp_path, backend):
     """The set layout and the chain layout (under iptables-nft and
     iptables-legacy) go the same way as nftables' table.  Copies of the
-    stock rule already there (two: its delete would leave one) become one."""
+    stock rule that an administrator put in INPUT after install (two) are
+    theirs: ours is handed over beside them, and after the stock delete
+    lifted ours, theirs still block."""
     agent = Agent(tmp_path, {"firewall-drop.sh": stock("2.8.3")})
     agent.configure(backend)
     agent.add(any_pair.server, CLIENT_V4)
@@ -217,11 +219,15 @@ def test_every_layout_is_handed_over_and_removed(any_pair, tmp_path, backend):
         "firewall-drop: 2 handed over (2 to firewall-drop.sh (OSSEC 2.8.3): ")
     assert_no_layout_of_ours(any_pair.server)
     assert sorted(with_address(any_pair.server, CLIENT_V4, "iptables")) == [
-        "-A FORWARD -s %s/32 -j DROP" % CLIENT_V4, "-A INPUT -s %s/32 -j DROP" % CLIENT_V4]
+        "-A FORWARD -s %s/32 -j DROP" % CLIENT_V4] + 3 * [
+        "-A INPUT -s %s/32 -j DROP" % CLIENT_V4]
     assert not any_pair.connects(SERVER_V4) and not any_pair.connects(SERVER_V6)
     for server, client in ((SERVER_V4, CLIENT_V4), (SERVER_V6, CLIENT_V6)):
         agent.stock_delete(any_pair.server, client)
-        assert any_pair.connects(server)
+    assert any_pair.connects(SERVER_V6)
+    assert with_address(any_pair.server, CLIENT_V4, "iptables") == 2 * [
+        "-A INPUT -s %s/32 -j DROP" % CLIENT_V4]
+    assert not any_pair.connects(SERVER_V4)             # the administrator's
 
 
 def test_our_chain_named_ossec_becomes_main_scripts_own(any_pair, tmp_path):
@@ -293,9 +299,12 @@ def test_blocks_are_lifted_when_no_known_stock_script_comes_back(pair, tmp_path,
         agent.add(pair.server, "192.0.2." + last)
         agent.add(pair.server, "2001:db8::" + last)
     agent.configure(None)                                   # auto: nftables
-    # What the stock scripts left before ossec-ar came, and our delete lifts too.
+    # What the stock scripts left before ossec-ar came (adopted at install),
+    # which our delete lifts too.
     pair.server.check(["iptables", "-I", "INPUT", "-s", CLIENT_V4, "-j", "DROP"])
     pair.server.check(["/sbin/route", "add", "192.0.2.53", "reject"])
+    pair.server.run(["rm", "-f", os.path.join(agent.prefix, "var", "ossec-ar", "adopted")])
+    assert agent.ossec_ar(pair.server, "adopt").returncode == 0
     agent.add(pair.server, CLIENT_V4)
     agent.add(pair.server, CLIENT_V6)
     agent.add(pair.server, "192.0.2.53", "route-null.sh")

@@ -78,11 +78,11 @@ def test_ipv6_and_mapped_ipv4(netns, install):
 
 
 def test_delete_lifts_adopted_stock_rules_and_leaves_the_administrators(netns, install):
-    for chain in ("INPUT", "FORWARD"):              # as the stock script left them
+    for chain in ("INPUT", "INPUT", "FORWARD"):     # as the stock script left them
         netns.check(["iptables", "-w", "-I", chain, "-s", "192.0.2.7", "-j", "DROP"])
     assert install.adopt(netns) == [
         {"program": "firewall-drop", "address": "192.0.2.7", "where": "iptables:" + chain}
-        for chain in ("INPUT", "FORWARD")]
+        for chain in ("INPUT", "INPUT", "FORWARD")]
     # After install, the same form is the administrator's.
     netns.check(["iptables", "-w", "-I", "INPUT", "-s", "192.0.2.7", "-j", "DROP"])
     netns.check(["iptables", "-w", "-A", "INPUT", "-s", "192.0.2.77", "-j", "DROP"])
@@ -91,7 +91,7 @@ def test_delete_lifts_adopted_stock_rules_and_leaves_the_administrators(netns, i
     assert run(netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0
     assert run(netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
     assert outcome(install) == ("delete 192.0.2.7: unblocked: iptables: removed 1 from "
-                                "OSSEC; iptables: removed 1 from INPUT, 1 from FORWARD"
+                                "OSSEC; iptables: removed 2 from INPUT, 1 from FORWARD"
                                 " (exit 0)")
     assert netns.rules() == [
         "-N OSSEC", "-A INPUT -j OSSEC", "-A INPUT -s 192.0.2.7/32 -j DROP",

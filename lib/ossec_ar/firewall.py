@@ -78,7 +78,7 @@ class FirewallDrop(Program):
         for entry in held:
             name, place = ledger.split_where(entry.backend)
             if name in here:
-                places.setdefault(name, set()).add(place)
+                places.setdefault(name, []).append(place)
         unreachable = [name for name in places if self._missing(here[name], address.version)
                        is not None and not here[name].netlink]
         if unreachable:
@@ -89,7 +89,7 @@ class FirewallDrop(Program):
         removed, absent, errors = [], [], []
         for name, where in places.items():
             backend = self._load(name)
-            stock = sorted(place for place in where if place is not None)
+            stock = [place for place in where if place is not None]
             calls = ([backend.delete] if None in where else []) + \
                 ([lambda address: backend.delete_stock(address, stock)] if stock else [])
             for call in calls:

@@ -270,10 +270,10 @@ def adds_in_force(prefix, program, address):
 
 
 def ours_in_force(prefix, program, address, backend):
-    """True if the ledger holds a block of ours of *address* in our layout
-    of *backend*: an add that finds it there is "already blocked" by us,
-    not by someone else."""
-    return any(entry.op in OURS and entry.backend == backend
+    """True if the ledger holds a block of ours of *address* in *backend*
+    (its layout, or a stock place it adopted): an add that finds it
+    blocked there is "already blocked" by us, not by someone else."""
+    return any(entry.op in OURS and split_where(entry.backend)[0] == backend
                for entry in since_delete(prefix, program, address))
 
 

@@ -62,23 +62,27 @@ class Backend(Base):
         return self._delete_one(address, (self.chain,))
 
     def delete_stock(self, address, places):
-        """One copy of the stock rule from each hook chain that ``adopt``
-        found it in."""
-        return self._delete_one(address, [place for place in HOOKS if place in places])
+        """The copies of the stock rule that ``adopt`` found in INPUT and
+        FORWARD (*places*, one item per copy)."""
+        return self._delete_one(address, [place for place in places if place in HOOKS])
 
     def _delete_one(self, address, chains):
+        """One copy of our rule from each of *chains* (a chain named twice
+        loses two), as far as there are copies."""
         table = self.table(address.version)
         rules = table.rules()
         drop = _drop_rule(address)
         removed = []
-        for chain in chains:
-            if drop in rules.get(chain, ()):
+        for chain in sorted(set(chains), key=((self.chain,) + HOOKS).index):
+            count = min(chains.count(chain), rules.get(chain, []).count(drop))
+            for _ in range(count):
                 table.change("-D", chain, *drop)
-                removed.append(chain)
+            if count:
+                removed.append("%d from %s" % (count, chain))
         if not removed:
-            return NOT_BLOCKED, "%s: no rule for it in %s" % (table.tool, ", ".join(chains))
-        return UNBLOCKED, "%s: removed %s" % (table.tool, ", ".join(
-            "1 from %s" % chain for chain in removed))
+            return NOT_BLOCKED, "%s: no rule for it in %s" % (
+                table.tool, ", ".join(sorted(set(chains), key=chains.index)))
+        return UNBLOCKED, "%s: removed %s" % (table.tool, ", ".join(removed))
 
     def stock_members(self, version):
         """The stock scripts' ``-s IP -j DROP`` rules in INPUT and FORWARD."""
@@ -87,10 +91,10 @@ class Backend(Base):
         rules = self.table(version).rules()
         found = {}
         for hook in HOOKS:
-            for address in addresses([rule[1] for rule in rules.get(hook, ())
-                                      if len(rule) == 4 and rule[0] == "-s"
-                                      and rule[2:] == ["-j", "DROP"]], version):
-                found.setdefault(address, []).append(hook)
+            for rule in rules.get(hook, ()):        # each copy: each is a stock add's
+                if len(rule) == 4 and rule[0] == "-s" and rule[2:] == ["-j", "DROP"]:
+                    for address in addresses([rule[1]], version):
+                        found.setdefault(address, []).append(hook)
         return found
 
     def members(self, version):
