@@ -175,7 +175,7 @@ def test_bad_input_is_refused_and_changes_nothing(nft_netns, install, args, code
 @pytest.mark.parametrize("args,usage,message", [
     (["block", "192.0.2.7"], "usage: ossec-ar [-h] [--version] [--json] COMMAND ...",
      "argument COMMAND: invalid choice: 'block' (choose from 'status', 'list', 'unblock', "
-     "'restore', 'expire', 'firewalld-setup', 'relink', 'hand-over', 'metrics', 'fleet')"),
+     "'restore', 'expire', 'firewalld-setup', 'relink', 'adopt', 'hand-over', 'metrics', 'fleet')"),
     (["expire", "--older-than", "soon"],
      "usage: ossec-ar expire [-h] [--json] --older-than DURATION [--dry-run]",
      "argument --older-than: 'soon' is not a duration (say 600, 30s, 30m, 12h, 7d)"),

@@ -231,6 +231,7 @@ def test_ipset_a_delete_that_a_network_element_still_covers_is_not_unblocked(pai
         server.check(["iptables", "-w", "-I", hook, "1", "-m", "set", "--match-set", "ossec4",
                       "src", "-j", "DROP"])
     assert not pair.connects(SERVER_V4)
+    install.own(CLIENT_V4, "firewall-drop", "ipset")       # as if our add had put it there
     result = server.run([install.program(), "delete", "-", CLIENT_V4, "1.1", "1"])
     assert result.returncode == 75
     assert outcome(install).startswith(

@@ -108,8 +108,9 @@ def scenarios():
             {"empty_tools": True}),
         Run("fw-no-tool-v6", fw, ["add", "-", "2001:db8::8"] + ids, "failed", 69,
             {"empty_tools": True}),
+        # The ledger says iptables holds it, and iptables is not there.
         Run("fw-no-tool-delete", fw, ["delete", "-", "192.0.2.8"] + ids, "failed", 69,
-            {"empty_tools": True}),
+            {"empty_tools": True, "owned": ("firewall-drop", "192.0.2.8", "iptables")}),
         Run("fw-locked", fw, ["add", "-", "192.0.2.8"] + ids, "failed", 75,
             {"config": LOCK_WAIT, "lock": "firewall-drop"}),
         Run("fw-locked-v6", fw, ["delete", "-", "2001:db8::8"] + ids, "failed", 75,
@@ -145,6 +146,10 @@ def _run(install, netns, run, env, empty_tools):
     if config:
         install.configure_ossec_ar(config)
     argv = [BIN + run.program] + run.args
+    if "owned" in run.setup:
+        from ossec_ar import ledger
+        program, address, where = run.setup["owned"]
+        assert ledger.record(install.path(), program, "add", address, where) is None
     if "lock" in run.setup:
         path = install.path("var", "ossec-ar", "%s.lock" % run.setup["lock"])
         with ossec.held_lock(path):

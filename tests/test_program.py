@@ -5,6 +5,7 @@ network namespaces."""
 
 import json
 import os
+import time
 import random
 import sys
 
@@ -390,3 +391,40 @@ def test_the_hot_path_imports_only_what_it_uses(nft_netns, install, etc_copy, pr
         "ossec_ar.backends.base"}
     assert backends == ({"ossec_ar.backends." + backend} if backend else set())
     assert not {"ipaddress", "json", "re", "subprocess", "argparse", "enum"} & set(modules)
+
+
+@pytest.mark.parametrize("lifter", ["delete", "unblock.sh", "ossec-ar unblock", "expire"])
+def test_an_element_someone_else_put_in_our_set_is_found_and_left(nft_netns, install,
+                                                                   lifter):
+    """An element added to our nftables set by hand after install: the add
+    finds it (not ours, recorded ``found``); list says so; restore never
+    puts it back; every lifting of ours leaves it, and says so."""
+    assert run(nft_netns, install, "add", "-", "192.0.2.1", "1.1", "1") == 0  # the layout
+    nft_netns.check(["nft", "add element inet ossec v4 { 192.0.2.7 }"])
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.2", "5712") == 0
+    assert install.log_lines()[-1].endswith(
+        ": add 192.0.2.7: already blocked: nftables table inet ossec, set v4; not ours: its"
+        " delete will leave it (exit 0)")
+    code, out, _ = admin(nft_netns, install, "list", "--json")
+    assert code == 0
+    assert {r["address"]: r["state"] for r in json.loads(out)["blocks"]} == {
+        "192.0.2.1": "in force", "192.0.2.7": "not ours"}
+    nft_netns.check(["nft", "flush set inet ossec v4"])       # a reload loses both
+    code, out, _ = admin(nft_netns, install, "restore")
+    assert code == 0 and nft_elements(nft_netns) == ["192.0.2.1"]
+    nft_netns.check(["nft", "add element inet ossec v4 { 192.0.2.7 }"])
+    if lifter == "delete":
+        assert run(nft_netns, install, "delete", "-", "192.0.2.7", "1.2", "5712") == 0
+    elif lifter == "unblock.sh":
+        assert nft_netns.run([install.program("unblock.sh"), "add", "-", "192.0.2.7", "1.3",
+                              "100610"]).returncode == 0
+    elif lifter == "ossec-ar unblock":
+        assert admin(nft_netns, install, "unblock", "192.0.2.7")[0] == 0
+    else:
+        time.sleep(1.1)             # older than a second, whatever the machine's speed
+        assert admin(nft_netns, install, "expire", "--older-than", "1")[0] == 0
+    assert "not ours, left" in install.log_lines()[-1]
+    assert "firewall-drop: not ours, left" in install.log_lines()[-1] or \
+        ": delete 192.0.2.7: not ours, left: nftables: blocked by someone else" in \
+        install.log_lines()[-1]
+    assert "192.0.2.7" in nft_elements(nft_netns)

@@ -77,7 +77,7 @@ def test_unblock_lifts_every_block_and_the_later_deletes_find_nothing(agent):
     assert agent.outcome("firewall-drop.sh").startswith("delete 192.0.2.7: was not blocked: ")
     assert agent.run("host-deny.sh", "delete", "-", "192.0.2.7", "1.1", "5712") == 0
     assert agent.outcome("host-deny.sh") == \
-        "delete 192.0.2.7: was not blocked: /etc/hosts.deny (exit 0)"
+        "delete 192.0.2.7: was not blocked: no block of ours in the ledger (exit 0)"
     # Nothing of the address left anywhere: unblock again changes nothing.
     assert agent.run("unblock.sh", "add", "-", "192.0.2.7", *FROM_THE_SERVER[1:]) == 0
     assert agent.outcome().startswith("add 192.0.2.7: was not blocked: firewall-drop: was not "
@@ -89,7 +89,7 @@ def test_the_outcome_line_names_what_each_program_did(agent):
     assert agent.run("unblock.sh", "add", "-", "192.0.2.7", *FROM_THE_SERVER[1:]) == 0
     assert agent.outcome() == (
         "add 192.0.2.7: unblocked: firewall-drop: unblocked: nftables table inet ossec, set v4;"
-        " host-deny: was not blocked: /etc/hosts.deny (exit 0)")
+        " host-deny: was not blocked: no block of ours in the ledger (exit 0)")
 
 
 def test_packets_flow_again_after_an_unblock(install):
@@ -134,11 +134,9 @@ def test_a_failed_unblock_says_so_and_exits_75(agent):
     finally:
         release(holder)
     assert agent.outcome() == (
-        # No ledger record of a firewall block: every layout is asked.
-        "add 192.0.2.7: failed: firewall-drop: was not blocked: iptables: no rule for it "
-        "in OSSEC, INPUT, FORWARD; nftables table inet ossec, set v4; ipset ossec4; "
-        "blackhole route 192.0.2.7/32 in table main; "
-        "host-deny: failed: lock %s still held by another run after 1s (exit 75)"
+        # No ledger record of a firewall block: no layout is asked.
+        "add 192.0.2.7: failed: firewall-drop: was not blocked: no block of ours in the "
+        "ledger; host-deny: failed: lock %s still held by another run after 1s (exit 75)"
         % state_file(agent.install.prefix, "host-deny.lock"))
     assert agent.hosts_deny() == "# admin\nALL:192.0.2.7\n"
 
@@ -158,4 +156,4 @@ def test_wazuh_agents_run_it_in_both_request_shapes(agent, version, manager):
     assert "192.0.2.7" not in agent.netns.check(["nft", "list", "ruleset"])
     assert agent.outcome("unblock").startswith(      # Wazuh's name, without .sh
         "add 192.0.2.7: unblocked: firewall-drop: unblocked: nftables table inet ossec, "
-        "set v4; host-deny: was not blocked: /etc/hosts.deny")
+        "set v4; host-deny: was not blocked: no block of ours in the ledger")
