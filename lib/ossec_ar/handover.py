@@ -226,7 +226,8 @@ class Report:
         self.notes = []
         self.removed = []
         self.descriptions = {}          # (names, form key) -> "firewall-drop.sh (OSSEC 2.8.3)"
-        self.blocks = []                # [(Address, [backends])] the ledger holds
+        self.blocks = []                # [(Address, [backends])] the ledger holds as ours
+        self.left = []                  # [Address] it holds as someone else's (found)
         self.lifted_set = set()
 
     def count(self, table):
@@ -318,8 +319,7 @@ def in_force(prefix, program):
     held = {}
     for text, entries in ledger.standing(records).items():
         ours = [entry for entry in reversed(entries) if entry.op in ledger.OURS]
-        if ours:
-            held[text] = ledger.backends_of(ours)
+        held[text] = ledger.backends_of(ours)     # empty: only found, someone else's
     blocks = []
     for text, found in held.items():
         try:
@@ -389,7 +389,9 @@ def _carry_out(host, program, decider, report):
 
 def _decide(program, decider):
     report = Report(program.name)
-    report.blocks, report.notes = in_force(program.prefix, program.name)
+    blocks, report.notes = in_force(program.prefix, program.name)
+    report.blocks = [(address, held) for address, held in blocks if held]
+    report.left = [address for address, held in blocks if not held]
     for address, held in report.blocks:
         key, why = decider.decide(address, held)
         if key is None:
@@ -442,6 +444,9 @@ def _record_deletes(prefix, program, report):
                   for a in found]
     lines += [ledger.Record(now, "delete", program.name, a.text, program.where_deleted).line()
               for a in sorted(report.lifted_set)]
+    # Someone else's blocks stay where they are; the ledger forgets them.
+    lines += [ledger.Record(now, "delete", program.name, a.text, "left, not ours").line()
+              for a in report.left]
     if not lines:
         return
     try:
