@@ -306,15 +306,23 @@ def test_pf_disabled_or_not_loaded_is_exit_69_but_a_delete_still_empties_the_tab
         install, tmp_path):
     host = make_host(install, tmp_path, "openbsd-pf")
     assert host.run("add", "-", V4, "1.1", "5712") == 0
+    assert host.run("add", "-", "192.0.2.9", "1.1", "5712") == 0
     host.change("pf", enabled=False)
     assert host.run("add", "-", "192.0.2.8", "1.1", "5712") == 69
     assert host.outcome() == ("add 192.0.2.8: failed: no usable firewall tool (pf: pf is"
                               " disabled (enable it with pfctl -e)) (exit 69)")
     assert host.run("delete", "-", V4, "1.1", "5712") == 0
     assert copies(host, "openbsd-pf", V4) == 0
+    # Without pf in the kernel, a block the ledger holds is not there.
     host.change("pf", loaded=False)
+    assert host.run("delete", "-", "192.0.2.9", "1.1", "5712") == 0
+    assert host.outcome() == "delete 192.0.2.9: was not blocked: %s (exit 0)" % PF
+    # One the ledger no longer holds asks no tool.
+    host.calls()
     assert host.run("delete", "-", V4, "1.1", "5712") == 0
-    assert host.outcome() == "delete 192.0.2.7: was not blocked: %s (exit 0)" % PF
+    assert host.outcome() == ("delete 192.0.2.7: was not blocked: no block of ours in the"
+                              " ledger (exit 0)")
+    assert host.calls() == []
     assert host.run("add", "-", V4, "1.1", "5712") == 69
     assert host.outcome() == (
         "add 192.0.2.7: failed: no usable firewall tool (pf: pf is not usable (`%s/pfctl -s"
@@ -366,8 +374,9 @@ def test_ipfw_keeps_one_deny_rule_at_the_configured_number(install, tmp_path):
 
 def test_ipfw_disabled_is_exit_69_and_unloaded_ipfw_has_nothing_to_delete(install, tmp_path):
     host = make_host(install, tmp_path, "freebsd-ipfw")
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
     host.change("sysctl", **{"net.inet.ip.fw.enable": "0"})
-    assert host.run("add", "-", V4, "1.1", "5712") == 69
+    assert host.run("add", "-", "192.0.2.8", "1.1", "5712") == 69
     assert "; ipfw: ipfw is disabled (net.inet.ip.fw.enable=0); " in host.outcome()
     state = host.state()
     del state["sysctl"]["net.inet.ip.fw.enable"]
@@ -417,13 +426,19 @@ def test_npf_missing_table_is_refused_and_inactive_npf_is_exit_69(install, tmp_p
 # IP Filter
 
 def test_ipfilter_delete_removes_every_copy_the_stock_script_left(install, tmp_path):
+    """The stock script added its two rules again on each alert; those
+    there at install are adopted, every copy lifted by the delete."""
     host = make_host(install, tmp_path, "solaris-ipfilter")
     stock = ["block in quick from 192.0.2.7/32 to any", "block out quick from any to"
              " 192.0.2.7/32"] * 3
     others = ["block in quick from 192.0.2.70/32 to any", "pass in all"]
     host.change("ipf", rules4=others + stock)
+    assert install.adopt() == [
+        {"program": "firewall-drop", "address": address, "where": "ipfilter"}
+        for address in (V4, "192.0.2.70")]
     assert host.run("add", "-", V4, "1.1", "5712") == 0
-    assert host.outcome().startswith("add 192.0.2.7: already blocked: ")
+    assert host.outcome() == ("add 192.0.2.7: already blocked: ipfilter rules in and out"
+                              " (exit 0)")
     assert host.run("delete", "-", V4, "1.1", "5712") == 0
     assert host.outcome() == "delete 192.0.2.7: unblocked: ipfilter rules in and out (exit 0)"
     assert host.state()["ipf"]["rules4"] == others
@@ -456,6 +471,12 @@ def test_aix_delete_matches_the_address_exactly_and_only_our_rules(install, tmp_
              rule(4, "10.0.0.1", "our own: never lift"),
              rule(5, "10.0.0.1", "Access Denied by OSSEC-HIDS")]
     host.change("aix", table={"4": table, "6": []}, active={"4": table, "6": []})
+    # There at install: the stock script's rules are adopted (rule 4, not
+    # in their form, is not).
+    assert install.adopt() == [
+        {"program": "firewall-drop", "address": address, "where": "genfilt"}
+        for address in ("10.0.0.1", "10.0.0.10")]
+    host.calls()
     assert host.run("delete", "-", "10.0.0.1", "1.1", "5712") == 0
     assert host.outcome() == ("delete 10.0.0.1: unblocked: AIX filter rules (IPv4) (rule 3,"
                               " 5) (exit 0)")
@@ -602,11 +623,20 @@ def test_route_leaves_every_route_that_is_not_its_own(install, tmp_path, platfor
         "add 192.0.2.7: failed: a route to 192.0.2.7 that is not ours is in the table"
         " (destination 192.0.2.7, gateway 198.51.100.5, flags <UP,GATEWAY,HOST,DONE,STATIC>);"
         " it was left as it is (exit 75)")
-    # ...nor to delete, though the kernel would delete any route to it.
+    # ...nor to delete, though the kernel would delete any route to it: the
+    # ledger holds no block of it, and no tool is asked...
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == ("delete 192.0.2.7: was not blocked: no block of ours in the"
+                              " ledger (exit 0)")
+    assert [call["argv"][2] for call in host.calls() if call["argv"][0] == "route"] == [
+        "add", "get"]
+    # ...and where it holds one (ours, since replaced by this route), the
+    # route is asked whose it is first, and left.
+    install.own(V4, "firewall-drop", "route")
     assert host.run("delete", "-", V4, "1.1", "5712") == 0
     assert host.outcome() == "delete 192.0.2.7: was not blocked: %s (exit 0)" % ROUTE4
     assert [call["argv"][2] for call in host.calls() if call["argv"][0] == "route"] == [
-        "add", "get", "get"]
+        "get"]
     assert to_the_host in host.state()["route"]["routes"]
     state = host.state()
     state["route"]["routes"].remove(to_the_host)
@@ -630,13 +660,18 @@ def test_route_on_macos_fails_by_its_words_though_it_exits_0(install, tmp_path):
 
 def test_route_lifts_the_stock_freebsd_route_whoever_deletes(install, tmp_path):
     """route-null.sh's FreeBSD form is ours: `route -q add IP 127.0.0.1
-    -blackhole`.  With no ledger record, a delete by route-null.sh lifts
-    it, and so does firewall-drop.sh's on a host that runs pf."""
+    -blackhole`.  Those there at install are adopted as route's; a delete
+    by route-null.sh lifts one, and so does firewall-drop.sh's on a host
+    that runs pf."""
     host = FakeHost(install, tmp_path / "sbin", "FreeBSD", ["pf", "route"])
     for address in ("192.0.2.21", "192.0.2.22"):
         state = host.state()
         state["route"]["routes"].append(blackhole(address))
         host.save(state)
+    assert install.adopt() == [
+        {"program": "firewall-drop", "address": address, "where": "route"}
+        for address in ("192.0.2.21", "192.0.2.22")]
+    host.calls()
     stock_name(install.bin, "route-null.sh")
     assert host.run_program("route-null.sh", "delete", "-", "192.0.2.21", "1.1", "5712") == 0
     assert install.log_lines()[-1].endswith(
@@ -645,12 +680,10 @@ def test_route_lifts_the_stock_freebsd_route_whoever_deletes(install, tmp_path):
     assert host.run("delete", "-", "192.0.2.22", "1.1", "5712") == 0
     assert host.outcome() == ("delete 192.0.2.22: unblocked: blackhole host route"
                               " 192.0.2.22 to 127.0.0.1 (exit 0)")
-    # pf was asked too, as every layout of ours is for an address the ledger
-    # does not know; the route is one get and one delete.
-    assert [call["argv"] for call in host.calls()][-4:] == [
-        ["pfctl", "-t", "ossec_fwtable", "-T", "delete", "192.0.2.22"],
-        ["pfctl", "-a", "com.apple/ossec-ar", "-t", "ossec_fwtable", "-T", "delete",
-         "192.0.2.22"],
+    # pf is not asked: the ledger says route.  Each is one get and one delete.
+    assert [call["argv"] for call in host.calls()] == [
+        ["route", "-n", "get", "-host", "192.0.2.21"],
+        ["route", "-n", "delete", "-host", "192.0.2.21", "127.0.0.1", "-blackhole"],
         ["route", "-n", "get", "-host", "192.0.2.22"],
         ["route", "-n", "delete", "-host", "192.0.2.22", "127.0.0.1", "-blackhole"]]
     assert [r for r in host.state()["route"]["routes"] if r["plen"] != 0] == []
@@ -681,9 +714,10 @@ def test_route_exact_argv_for_ipv6(install, tmp_path, platform):
     add = ["route", "-n", "add", "-inet6", "-host", V6, "::1", "-blackhole"]
     get = ["route", "-n", "get", "-inet6", "-host", V6]
     delete = ["route", "-n", "delete", "-inet6", "-host", V6, "::1", "-blackhole"]
-    # Each add reads the protections first; the last delete asks, finds the
-    # default route, and deletes nothing.
+    # Each add reads the protections first; the last delete, which the
+    # ledger has no block for, asks no tool.
     protect = [["ifconfig", "-a"], ["netstat", "-rn", "-f", "inet6"]]
     assert [call["argv"] for call in host.calls()] == (protect + [add] + protect +
-                                                      [add, get, get, delete, get])
-    assert host.outcome() == "delete %s: was not blocked: %s (exit 0)" % (V6, ROUTE6)
+                                                      [add, get, get, delete])
+    assert host.outcome() == ("delete %s: was not blocked: no block of ours in the ledger"
+                              " (exit 0)" % V6)
