@@ -598,6 +598,138 @@ def test_ossec_ar_lists_what_every_backend_holds(host, platform, install):
     assert rows == {V4: ("in force", firewall), V6: ("in force", firewall)}
 
 
+# Blocks in the stock scripts' forms: ours if there at install, not if made later
+
+# The calls a stock script made for one block, run through the fakes:
+# pf.sh's, ipfw.sh's (without its -q, which the fake does not take),
+# npf.sh's, firewall-drop.sh's IP Filter and AIX forms, route-null.sh's
+# FreeBSD form (with the -host that its IPv4 address implied).
+STOCK_CALLS = {
+    "pf": lambda ip: [(["pfctl", "-t", "ossec_fwtable", "-T", "add", ip], ""),
+                      (["pfctl", "-k", ip], "")],
+    "ipfw": lambda ip: [(["ipfw", "table", "1", "add", ip], "")],
+    "npf": lambda ip: [(["npfctl", "table", "ossec_blacklist", "add", ip], "")],
+    "ipfilter": lambda ip: [(["ipf", "-f", "-"], "@1 block out quick from any to %s\n" % ip),
+                            (["ipf", "-f", "-"], "@1 block in quick from %s to any\n" % ip)],
+    "genfilt": lambda ip: [(["genfilt", "-v", "4", "-a", "D", "-s", ip, "-m", "255.255.255.255",
+                             "-d", "0.0.0.0", "-M", "0.0.0.0", "-w", "B", "-D",
+                             "Access Denied by OSSEC-HIDS"], ""),
+                           (["mkfilt", "-v", "4", "-d"], ""), (["mkfilt", "-v", "4", "-u"], "")],
+    "route": lambda ip: [(["route", "-q", "add", "-host", ip, "127.0.0.1", "-blackhole"], "")],
+}
+# ipfw.sh's two rules, which it loaded once (as `ipfw -q 00001 add ...`).
+IPFW_SH_RULES = [[1, "deny ip from table(1) to any"], [1, "deny ip from any to table(1)"]]
+
+
+def stock_block(host, firewall, address):
+    for argv, stdin in STOCK_CALLS[firewall](address):
+        result = subprocess.run([os.path.join(host.directory, argv[0])] + argv[1:],
+                                input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True)
+        assert result.returncode == 0, result
+    host.calls()
+
+
+def stock_copies(host, platform, address):
+    """How many blocks of *address* in its stock form the fake holds."""
+    state, firewall = host.state(), PLATFORMS[platform][1]
+    if firewall == "ipfw":
+        return state["ipfw"]["tables"].get("1", []).count("%s/32 0" % address)
+    if firewall == "pf":
+        return state["pf"]["tables"][""]["ossec_fwtable"].count(address)
+    return copies(host, platform, address)
+
+
+def stock_host(install, tmp_path, platform):
+    """A host where a stock script ran: ipfw.sh's rules are loaded, and on
+    macOS pf.conf has the table that pf.sh requires, with its rule."""
+    host = make_host(install, tmp_path, platform)
+    if PLATFORMS[platform][1] == "ipfw":
+        host.change("ipfw", rules=IPFW_SH_RULES)
+    if platform == "macos-pf":
+        host.change("pf", rules=APPLE_RULES + ["block drop in quick from <ossec_fwtable>"
+                                               " to any"])
+    return host
+
+
+def test_a_stock_block_there_at_install_is_ours_and_one_made_later_is_not(install, tmp_path,
+                                                                          platform):
+    host = stock_host(install, tmp_path, platform)
+    firewall = PLATFORMS[platform][1]
+    before, after = V4, "192.0.2.8"
+
+    def detail(address):                # pf.sh's table is the main ruleset's
+        return PF if firewall == "pf" else PLATFORMS[platform][2].replace(V4, address)
+
+    stock_block(host, firewall, before)
+    # Install's adopt records it, as the stock form's own backend's (for
+    # ipfw.sh's table 1, outside our layout, at its place).
+    where = "ipfw:table(1)" if firewall == "ipfw" else firewall
+    assert install.adopt() == [{"program": "firewall-drop", "address": before,
+                                "where": where}]
+    assert stock_copies(host, platform, before) == 1
+    # Its delete (the one execd owes the stock script's add) lifts it.
+    assert host.run("delete", "-", before, "1.1", "5712") == 0
+    lifted = {"ipfw": "ipfw table 1 (the stock ipfw.sh's)",
+              "genfilt": detail(before) + " (rule 2)"}.get(firewall, detail(before))
+    assert host.outcome() == "delete %s: unblocked: %s (exit 0)" % (before, lifted)
+    assert stock_copies(host, platform, before) == 0
+    # The same form made after install is someone else's.
+    stock_block(host, firewall, after)
+    assert host.run("add", "-", after, "1.1", "5712") == 0
+    if firewall == "ipfw":
+        # Table 1 is not our layout: the add blocks in ours, whose delete
+        # lifts only that.
+        assert host.outcome().startswith("add %s: blocked: ipfw table ossec_fwtable" % after)
+        assert copies(host, platform, after) == 1
+        assert host.run("delete", "-", after, "1.1", "5712") == 0
+        assert host.outcome() == ("delete %s: unblocked: ipfw table ossec_fwtable (exit 0)"
+                                  % after)
+        assert copies(host, platform, after) == 0
+    else:
+        assert host.outcome() == ("add %s: already blocked: %s; not ours: its delete will"
+                                  " leave it (exit 0)" % (after, detail(after)))
+        host.calls()
+        assert host.run("delete", "-", after, "1.1", "5712") == 0
+        assert host.outcome() == (
+            "delete %s: not ours, left: %s: blocked by someone else (found there by an add,"
+            " rule 5712, alert 1.1), left in place (exit 0)" % (after, firewall))
+        assert host.calls() == []
+    assert stock_copies(host, platform, after) == 1
+    assert host.state().get("overlaps", 0) == 0
+
+
+def test_ipfw_table_1_is_ipfw_sh_s_only_where_its_rules_read_it(install, tmp_path):
+    """Without ipfw.sh's rules, table 1 is the administrator's: neither
+    adopted nor listed.  With one of them, at whatever number, it is
+    listed, and adopted."""
+    host = make_host(install, tmp_path, "freebsd-ipfw")
+    program = os.path.join(install.prefix, "bin", "ossec-ar")
+
+    def rows():
+        result = subprocess.run([program, "list", "--json"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True)
+        assert (result.returncode, result.stderr) == (0, "")
+        return {row["address"]: (row["state"], row["where"])
+                for row in json.loads(result.stdout)["blocks"]}
+
+    stock_block(host, "ipfw", V4)
+    host.change("ipfw", rules=[[1, "deny ip from table(2) to any"], [100, "allow ip from"
+                                                                      " table(1) to any"]])
+    assert rows() == {}
+    assert install.adopt() == []
+    install.reset()
+    host.configure()
+    host.change("ipfw", rules=[[500, "deny ip from any to table(1)"]])
+    assert rows() == {V4: ("unknown", "ipfw")}
+    assert install.adopt() == [{"program": "firewall-drop", "address": V4,
+                                "where": "ipfw:table(1)"}]
+    assert rows() == {V4: ("in force", "ipfw")}
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.state()["ipfw"]["tables"]["1"] == []
+    assert rows() == {}
+
+
 # route (route-null.sh): blackhole routes
 
 def blackhole(address, gateway=None, plen=None, flags="UGHSB"):
