@@ -306,15 +306,23 @@ def test_pf_disabled_or_not_loaded_is_exit_69_but_a_delete_still_empties_the_tab
         install, tmp_path):
     host = make_host(install, tmp_path, "openbsd-pf")
     assert host.run("add", "-", V4, "1.1", "5712") == 0
+    assert host.run("add", "-", "192.0.2.9", "1.1", "5712") == 0
     host.change("pf", enabled=False)
     assert host.run("add", "-", "192.0.2.8", "1.1", "5712") == 69
     assert host.outcome() == ("add 192.0.2.8: failed: no usable firewall tool (pf: pf is"
                               " disabled (enable it with pfctl -e)) (exit 69)")
     assert host.run("delete", "-", V4, "1.1", "5712") == 0
     assert copies(host, "openbsd-pf", V4) == 0
+    # Without pf in the kernel, a block the ledger holds is not there.
     host.change("pf", loaded=False)
+    assert host.run("delete", "-", "192.0.2.9", "1.1", "5712") == 0
+    assert host.outcome() == "delete 192.0.2.9: was not blocked: %s (exit 0)" % PF
+    # One the ledger no longer holds asks no tool.
+    host.calls()
     assert host.run("delete", "-", V4, "1.1", "5712") == 0
-    assert host.outcome() == "delete 192.0.2.7: was not blocked: %s (exit 0)" % PF
+    assert host.outcome() == ("delete 192.0.2.7: was not blocked: no block of ours in the"
+                              " ledger (exit 0)")
+    assert host.calls() == []
     assert host.run("add", "-", V4, "1.1", "5712") == 69
     assert host.outcome() == (
         "add 192.0.2.7: failed: no usable firewall tool (pf: pf is not usable (`%s/pfctl -s"
@@ -366,8 +374,9 @@ def test_ipfw_keeps_one_deny_rule_at_the_configured_number(install, tmp_path):
 
 def test_ipfw_disabled_is_exit_69_and_unloaded_ipfw_has_nothing_to_delete(install, tmp_path):
     host = make_host(install, tmp_path, "freebsd-ipfw")
+    assert host.run("add", "-", V4, "1.1", "5712") == 0
     host.change("sysctl", **{"net.inet.ip.fw.enable": "0"})
-    assert host.run("add", "-", V4, "1.1", "5712") == 69
+    assert host.run("add", "-", "192.0.2.8", "1.1", "5712") == 69
     assert "; ipfw: ipfw is disabled (net.inet.ip.fw.enable=0); " in host.outcome()
     state = host.state()
     del state["sysctl"]["net.inet.ip.fw.enable"]
@@ -417,13 +426,19 @@ def test_npf_missing_table_is_refused_and_inactive_npf_is_exit_69(install, tmp_p
 # IP Filter
 
 def test_ipfilter_delete_removes_every_copy_the_stock_script_left(install, tmp_path):
+    """The stock script added its two rules again on each alert; those
+    there at install are adopted, every copy lifted by the delete."""
     host = make_host(install, tmp_path, "solaris-ipfilter")
     stock = ["block in quick from 192.0.2.7/32 to any", "block out quick from any to"
              " 192.0.2.7/32"] * 3
     others = ["block in quick from 192.0.2.70/32 to any", "pass in all"]
     host.change("ipf", rules4=others + stock)
+    assert install.adopt() == [
+        {"program": "firewall-drop", "address": address, "where": "ipfilter"}
+        for address in (V4, "192.0.2.70")]
     assert host.run("add", "-", V4, "1.1", "5712") == 0
-    assert host.outcome().startswith("add 192.0.2.7: already blocked: ")
+    assert host.outcome() == ("add 192.0.2.7: already blocked: ipfilter rules in and out"
+                              " (exit 0)")
     assert host.run("delete", "-", V4, "1.1", "5712") == 0
     assert host.outcome() == "delete 192.0.2.7: unblocked: ipfilter rules in and out (exit 0)"
     assert host.state()["ipf"]["rules4"] == others
@@ -456,6 +471,12 @@ def test_aix_delete_matches_the_address_exactly_and_only_our_rules(install, tmp_
              rule(4, "10.0.0.1", "our own: never lift"),
              rule(5, "10.0.0.1", "Access Denied by OSSEC-HIDS")]
     host.change("aix", table={"4": table, "6": []}, active={"4": table, "6": []})
+    # There at install: the stock script's rules are adopted (rule 4, not
+    # in their form, is not).
+    assert install.adopt() == [
+        {"program": "firewall-drop", "address": address, "where": "genfilt"}
+        for address in ("10.0.0.1", "10.0.0.10")]
+    host.calls()
     assert host.run("delete", "-", "10.0.0.1", "1.1", "5712") == 0
     assert host.outcome() == ("delete 10.0.0.1: unblocked: AIX filter rules (IPv4) (rule 3,"
                               " 5) (exit 0)")
@@ -577,6 +598,138 @@ def test_ossec_ar_lists_what_every_backend_holds(host, platform, install):
     assert rows == {V4: ("in force", firewall), V6: ("in force", firewall)}
 
 
+# Blocks in the stock scripts' forms: ours if there at install, not if made later
+
+# The calls a stock script made for one block, run through the fakes:
+# pf.sh's, ipfw.sh's (without its -q, which the fake does not take),
+# npf.sh's, firewall-drop.sh's IP Filter and AIX forms, route-null.sh's
+# FreeBSD form (with the -host that its IPv4 address implied).
+STOCK_CALLS = {
+    "pf": lambda ip: [(["pfctl", "-t", "ossec_fwtable", "-T", "add", ip], ""),
+                      (["pfctl", "-k", ip], "")],
+    "ipfw": lambda ip: [(["ipfw", "table", "1", "add", ip], "")],
+    "npf": lambda ip: [(["npfctl", "table", "ossec_blacklist", "add", ip], "")],
+    "ipfilter": lambda ip: [(["ipf", "-f", "-"], "@1 block out quick from any to %s\n" % ip),
+                            (["ipf", "-f", "-"], "@1 block in quick from %s to any\n" % ip)],
+    "genfilt": lambda ip: [(["genfilt", "-v", "4", "-a", "D", "-s", ip, "-m", "255.255.255.255",
+                             "-d", "0.0.0.0", "-M", "0.0.0.0", "-w", "B", "-D",
+                             "Access Denied by OSSEC-HIDS"], ""),
+                           (["mkfilt", "-v", "4", "-d"], ""), (["mkfilt", "-v", "4", "-u"], "")],
+    "route": lambda ip: [(["route", "-q", "add", "-host", ip, "127.0.0.1", "-blackhole"], "")],
+}
+# ipfw.sh's two rules, which it loaded once (as `ipfw -q 00001 add ...`).
+IPFW_SH_RULES = [[1, "deny ip from table(1) to any"], [1, "deny ip from any to table(1)"]]
+
+
+def stock_block(host, firewall, address):
+    for argv, stdin in STOCK_CALLS[firewall](address):
+        result = subprocess.run([os.path.join(host.directory, argv[0])] + argv[1:],
+                                input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True)
+        assert result.returncode == 0, result
+    host.calls()
+
+
+def stock_copies(host, platform, address):
+    """How many blocks of *address* in its stock form the fake holds."""
+    state, firewall = host.state(), PLATFORMS[platform][1]
+    if firewall == "ipfw":
+        return state["ipfw"]["tables"].get("1", []).count("%s/32 0" % address)
+    if firewall == "pf":
+        return state["pf"]["tables"][""]["ossec_fwtable"].count(address)
+    return copies(host, platform, address)
+
+
+def stock_host(install, tmp_path, platform):
+    """A host where a stock script ran: ipfw.sh's rules are loaded, and on
+    macOS pf.conf has the table that pf.sh requires, with its rule."""
+    host = make_host(install, tmp_path, platform)
+    if PLATFORMS[platform][1] == "ipfw":
+        host.change("ipfw", rules=IPFW_SH_RULES)
+    if platform == "macos-pf":
+        host.change("pf", rules=APPLE_RULES + ["block drop in quick from <ossec_fwtable>"
+                                               " to any"])
+    return host
+
+
+def test_a_stock_block_there_at_install_is_ours_and_one_made_later_is_not(install, tmp_path,
+                                                                          platform):
+    host = stock_host(install, tmp_path, platform)
+    firewall = PLATFORMS[platform][1]
+    before, after = V4, "192.0.2.8"
+
+    def detail(address):                # pf.sh's table is the main ruleset's
+        return PF if firewall == "pf" else PLATFORMS[platform][2].replace(V4, address)
+
+    stock_block(host, firewall, before)
+    # Install's adopt records it, as the stock form's own backend's (for
+    # ipfw.sh's table 1, outside our layout, at its place).
+    where = "ipfw:table(1)" if firewall == "ipfw" else firewall
+    assert install.adopt() == [{"program": "firewall-drop", "address": before,
+                                "where": where}]
+    assert stock_copies(host, platform, before) == 1
+    # Its delete (the one execd owes the stock script's add) lifts it.
+    assert host.run("delete", "-", before, "1.1", "5712") == 0
+    lifted = {"ipfw": "ipfw table 1 (the stock ipfw.sh's)",
+              "genfilt": detail(before) + " (rule 2)"}.get(firewall, detail(before))
+    assert host.outcome() == "delete %s: unblocked: %s (exit 0)" % (before, lifted)
+    assert stock_copies(host, platform, before) == 0
+    # The same form made after install is someone else's.
+    stock_block(host, firewall, after)
+    assert host.run("add", "-", after, "1.1", "5712") == 0
+    if firewall == "ipfw":
+        # Table 1 is not our layout: the add blocks in ours, whose delete
+        # lifts only that.
+        assert host.outcome().startswith("add %s: blocked: ipfw table ossec_fwtable" % after)
+        assert copies(host, platform, after) == 1
+        assert host.run("delete", "-", after, "1.1", "5712") == 0
+        assert host.outcome() == ("delete %s: unblocked: ipfw table ossec_fwtable (exit 0)"
+                                  % after)
+        assert copies(host, platform, after) == 0
+    else:
+        assert host.outcome() == ("add %s: already blocked: %s; not ours: its delete will"
+                                  " leave it (exit 0)" % (after, detail(after)))
+        host.calls()
+        assert host.run("delete", "-", after, "1.1", "5712") == 0
+        assert host.outcome() == (
+            "delete %s: not ours, left: %s: blocked by someone else (found there by an add,"
+            " rule 5712, alert 1.1), left in place (exit 0)" % (after, firewall))
+        assert host.calls() == []
+    assert stock_copies(host, platform, after) == 1
+    assert host.state().get("overlaps", 0) == 0
+
+
+def test_ipfw_table_1_is_ipfw_sh_s_only_where_its_rules_read_it(install, tmp_path):
+    """Without ipfw.sh's rules, table 1 is the administrator's: neither
+    adopted nor listed.  With one of them, at whatever number, it is
+    listed, and adopted."""
+    host = make_host(install, tmp_path, "freebsd-ipfw")
+    program = os.path.join(install.prefix, "bin", "ossec-ar")
+
+    def rows():
+        result = subprocess.run([program, "list", "--json"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True)
+        assert (result.returncode, result.stderr) == (0, "")
+        return {row["address"]: (row["state"], row["where"])
+                for row in json.loads(result.stdout)["blocks"]}
+
+    stock_block(host, "ipfw", V4)
+    host.change("ipfw", rules=[[1, "deny ip from table(2) to any"], [100, "allow ip from"
+                                                                      " table(1) to any"]])
+    assert rows() == {}
+    assert install.adopt() == []
+    install.reset()
+    host.configure()
+    host.change("ipfw", rules=[[500, "deny ip from any to table(1)"]])
+    assert rows() == {V4: ("unknown", "ipfw")}
+    assert install.adopt() == [{"program": "firewall-drop", "address": V4,
+                                "where": "ipfw:table(1)"}]
+    assert rows() == {V4: ("in force", "ipfw")}
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.state()["ipfw"]["tables"]["1"] == []
+    assert rows() == {}
+
+
 # route (route-null.sh): blackhole routes
 
 def blackhole(address, gateway=None, plen=None, flags="UGHSB"):
@@ -602,11 +755,20 @@ def test_route_leaves_every_route_that_is_not_its_own(install, tmp_path, platfor
         "add 192.0.2.7: failed: a route to 192.0.2.7 that is not ours is in the table"
         " (destination 192.0.2.7, gateway 198.51.100.5, flags <UP,GATEWAY,HOST,DONE,STATIC>);"
         " it was left as it is (exit 75)")
-    # ...nor to delete, though the kernel would delete any route to it.
+    # ...nor to delete, though the kernel would delete any route to it: the
+    # ledger holds no block of it, and no tool is asked...
+    assert host.run("delete", "-", V4, "1.1", "5712") == 0
+    assert host.outcome() == ("delete 192.0.2.7: was not blocked: no block of ours in the"
+                              " ledger (exit 0)")
+    assert [call["argv"][2] for call in host.calls() if call["argv"][0] == "route"] == [
+        "add", "get"]
+    # ...and where it holds one (ours, since replaced by this route), the
+    # route is asked whose it is first, and left.
+    install.own(V4, "firewall-drop", "route")
     assert host.run("delete", "-", V4, "1.1", "5712") == 0
     assert host.outcome() == "delete 192.0.2.7: was not blocked: %s (exit 0)" % ROUTE4
     assert [call["argv"][2] for call in host.calls() if call["argv"][0] == "route"] == [
-        "add", "get", "get"]
+        "get"]
     assert to_the_host in host.state()["route"]["routes"]
     state = host.state()
     state["route"]["routes"].remove(to_the_host)
@@ -630,13 +792,18 @@ def test_route_on_macos_fails_by_its_words_though_it_exits_0(install, tmp_path):
 
 def test_route_lifts_the_stock_freebsd_route_whoever_deletes(install, tmp_path):
     """route-null.sh's FreeBSD form is ours: `route -q add IP 127.0.0.1
-    -blackhole`.  With no ledger record, a delete by route-null.sh lifts
-    it, and so does firewall-drop.sh's on a host that runs pf."""
+    -blackhole`.  Those there at install are adopted as route's; a delete
+    by route-null.sh lifts one, and so does firewall-drop.sh's on a host
+    that runs pf."""
     host = FakeHost(install, tmp_path / "sbin", "FreeBSD", ["pf", "route"])
     for address in ("192.0.2.21", "192.0.2.22"):
         state = host.state()
         state["route"]["routes"].append(blackhole(address))
         host.save(state)
+    assert install.adopt() == [
+        {"program": "firewall-drop", "address": address, "where": "route"}
+        for address in ("192.0.2.21", "192.0.2.22")]
+    host.calls()
     stock_name(install.bin, "route-null.sh")
     assert host.run_program("route-null.sh", "delete", "-", "192.0.2.21", "1.1", "5712") == 0
     assert install.log_lines()[-1].endswith(
@@ -645,12 +812,10 @@ def test_route_lifts_the_stock_freebsd_route_whoever_deletes(install, tmp_path):
     assert host.run("delete", "-", "192.0.2.22", "1.1", "5712") == 0
     assert host.outcome() == ("delete 192.0.2.22: unblocked: blackhole host route"
                               " 192.0.2.22 to 127.0.0.1 (exit 0)")
-    # pf was asked too, as every layout of ours is for an address the ledger
-    # does not know; the route is one get and one delete.
-    assert [call["argv"] for call in host.calls()][-4:] == [
-        ["pfctl", "-t", "ossec_fwtable", "-T", "delete", "192.0.2.22"],
-        ["pfctl", "-a", "com.apple/ossec-ar", "-t", "ossec_fwtable", "-T", "delete",
-         "192.0.2.22"],
+    # pf is not asked: the ledger says route.  Each is one get and one delete.
+    assert [call["argv"] for call in host.calls()] == [
+        ["route", "-n", "get", "-host", "192.0.2.21"],
+        ["route", "-n", "delete", "-host", "192.0.2.21", "127.0.0.1", "-blackhole"],
         ["route", "-n", "get", "-host", "192.0.2.22"],
         ["route", "-n", "delete", "-host", "192.0.2.22", "127.0.0.1", "-blackhole"]]
     assert [r for r in host.state()["route"]["routes"] if r["plen"] != 0] == []
@@ -681,9 +846,10 @@ def test_route_exact_argv_for_ipv6(install, tmp_path, platform):
     add = ["route", "-n", "add", "-inet6", "-host", V6, "::1", "-blackhole"]
     get = ["route", "-n", "get", "-inet6", "-host", V6]
     delete = ["route", "-n", "delete", "-inet6", "-host", V6, "::1", "-blackhole"]
-    # Each add reads the protections first; the last delete asks, finds the
-    # default route, and deletes nothing.
+    # Each add reads the protections first; the last delete, which the
+    # ledger has no block for, asks no tool.
     protect = [["ifconfig", "-a"], ["netstat", "-rn", "-f", "inet6"]]
     assert [call["argv"] for call in host.calls()] == (protect + [add] + protect +
-                                                      [add, get, get, delete, get])
-    assert host.outcome() == "delete %s: was not blocked: %s (exit 0)" % (V6, ROUTE6)
+                                                      [add, get, get, delete])
+    assert host.outcome() == ("delete %s: was not blocked: no block of ours in the ledger"
+                              " (exit 0)" % V6)

@@ -9,10 +9,11 @@ is there at that moment is recorded in the ledger as ``adopt``: the rules
 ``-s IP -j DROP`` in INPUT and FORWARD, the members of a layout the stock
 scripts share with ours (chain OSSEC of OSSEC's main, pf's
 ``ossec_fwtable``, npf's ``ossec_blacklist``, the IP Filter and AIX rules,
-the BSD blackhole routes), route-null.sh's reject routes and the
-hosts.deny lines.  It runs once per installation (the state directory's
-``adopted`` file says when it did): anything of that form that appears
-later is someone else's, and a delete leaves it.
+the BSD blackhole routes), route-null.sh's reject routes, ipfw.sh's
+table 1 (where its rules read it) and the hosts.deny lines.  It runs once
+per installation (the state directory's ``adopted`` file says when it
+did): anything of that form that appears later is someone else's, and a
+delete leaves it.
 
 Each program's part runs under its lock, and records only what its ledger
 does not already hold as ours (an upgrade from a version without this

@@ -7,8 +7,18 @@ Layout (names configurable)::
     ipfw table ossec_fwtable add 192.0.2.7
 
 The table and the rule are created when missing, on every add.  A table
-of type addr holds IPv4 and IPv6 alike, and ``ip`` matches both.  The
-stock ipfw variant's table 1 is left alone: it may be the administrator's.
+of type addr holds IPv4 and IPv6 alike, and ``ip`` matches both.
+
+The stock ipfw variant (ipfw.sh, which OSSEC's installer puts in place of
+firewall-drop.sh on a FreeBSD host whose rc.conf enables ipfw) kept its
+blocks in table 1, read by its rules ``deny ip from table(1) to any``
+and ``deny ip from any to table(1)`` (number 1 in ipfw.sh, whose own
+line to load them ipfw may refuse; an administrator may have loaded them
+under another number).  Where either rule is loaded, table 1's entries
+are listed with ours, and ``ossec-ar adopt`` records those there at
+install as ``ipfw:table(1)``, which their delete lifts from table 1.
+Otherwise table 1 is never touched: an entry put there after install, or
+a table 1 without ipfw.sh's rules, is the administrator's.
 """
 
 from ..config import rule_number, table_name
@@ -17,6 +27,17 @@ from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as 
 
 # ipfw's answers when the address is not there: no such entry, or no table.
 _NOTHING_THERE = ("record not found", "does not exist")
+
+# What ``table T list`` says of a table that does not exist (tables.c's
+# err() when the table's info cannot be had, ESRCH).
+_NO_TABLE = "failed to request table info: No such process"
+
+# ipfw.sh's table, its rules (as ``ipfw list`` prints them after their
+# number), and the ledger's place for its blocks.
+STOCK_TABLE = "1"
+_STOCK_RULES = (["deny", "ip", "from", "table(1)", "to", "any"],
+                ["deny", "ip", "from", "any", "to", "table(1)"])
+STOCK_PLACE = "table(1)"
 
 
 class Backend(Base):
@@ -40,16 +61,47 @@ class Backend(Base):
                                                              repaired(repairs))
 
     def delete(self, address):
-        result = self.run("ipfw", "table", self.ipfw_table, "delete", address.text)
+        return self._delete_from(self.ipfw_table, address)
+
+    def delete_stock(self, address, places):
+        """ipfw.sh's entry in table 1, which ``adopt`` recorded."""
+        if STOCK_PLACE not in places:
+            return Base.delete_stock(self, address, places)
+        status, detail = self._delete_from(STOCK_TABLE, address)
+        return status, detail + " (the stock ipfw.sh's)"
+
+    def _delete_from(self, table, address):
+        result = self.run("ipfw", "table", table, "delete", address.text)
         if self._unloaded(result):
             return NOT_BLOCKED, "ipfw not loaded"
         return (self.sort(result, UNBLOCKED, ((NOT_BLOCKED, _NOTHING_THERE),)),
-                "ipfw table %s" % self.ipfw_table)
+                "ipfw table %s" % table)
 
     def members(self, version):
-        result = self.run("ipfw", "table", self.ipfw_table, "list")
+        """Our table's addresses, and ipfw.sh's table 1's where its rules
+        read it: both block."""
+        return self.layout_members(version).union(self.stock_members(version))
+
+    def layout_members(self, version):
+        return self._table_members(self.ipfw_table, version)
+
+    def stock_members(self, version):
+        """{Address: ["table(1)"]} of ipfw.sh's table 1, if its rules are
+        loaded; {} otherwise."""
+        result = self.run("ipfw", "list")
+        if self._unloaded(result):
+            return {}
+        self.sort(result, None)
+        rules = [line.split()[1:] for line in result.output.splitlines()]
+        if not any(rule in rules for rule in _STOCK_RULES):
+            return {}
+        return {address: [STOCK_PLACE]
+                for address in self._table_members(STOCK_TABLE, version)}
+
+    def _table_members(self, table, version):
+        result = self.run("ipfw", "table", table, "list")
         if self._unloaded(result) or self.sort(
-                result, None, ((NOT_BLOCKED, _NOTHING_THERE),)) == NOT_BLOCKED:
+                result, None, ((NOT_BLOCKED, _NOTHING_THERE + (_NO_TABLE,)),)) == NOT_BLOCKED:
             return set()
         # "192.0.2.7/32 0": the entry, then its value.
         return addresses([line.partition(" ")[0] for line in result.output.splitlines()],
