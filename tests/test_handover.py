@@ -605,3 +605,30 @@ def test_other_systems_lift_every_firewall_block_with_our_own_delete(install, tm
         "firewall-drop: 0 handed over, 2 lifted (2: no stock firewall-drop.sh will be "
         "restored)", "host-deny: 0 handed over, 0 lifted"]
     assert [copies(host, "freebsd-pf", address) for address in (V4, V6)] == [0, 0]
+
+
+def test_removal_then_reinstall_adopts_what_was_handed_over(pair, tmp_path):
+    """The package's whole life, through the firewall: install (adopt),
+    a block, removal (hand-over to 2.8.3's form, the adoption's mark gone),
+    install again (adopt again): the delete execd still owes lifts it."""
+    agent = Agent(tmp_path, {"firewall-drop.sh": stock("2.8.3")})
+    agent.configure("iptables")
+    assert agent.ossec_ar(pair.server, "adopt").returncode == 0
+    marker = os.path.join(agent.prefix, "var", "ossec-ar", "adopted")
+    assert os.path.exists(marker)
+    agent.add(pair.server, CLIENT_V4)
+    assert not pair.connects(SERVER_V4)
+    lines(agent.uninstall(pair.server))
+    assert not os.path.exists(marker)
+    assert not pair.connects(SERVER_V4)                 # in the stock form now
+    result = pair.server.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + agent.destdir,
+                              "PREFIX=/var/ossec", "ADOPT=yes"])
+    assert (result.returncode, result.stderr) == (0, ""), result
+    assert os.path.exists(marker)
+    agent.configure("iptables")
+    result = pair.server.run([os.path.join(agent.bin, "firewall-drop.sh"), "delete", "-",
+                              CLIENT_V4, "1.1", "5712"])
+    assert result.returncode == 0
+    assert agent.log()[-1].endswith(": delete %s: unblocked: iptables: removed 1 from INPUT,"
+                                    " 1 from FORWARD (exit 0)" % CLIENT_V4)
+    assert pair.connects(SERVER_V4)

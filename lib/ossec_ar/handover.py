@@ -369,7 +369,20 @@ def hand_over(host, dry_run=False):
             _carry_out(host, program, decider, report)
             _record_deletes(prefix, program, report)
         reports.append(report)
+    if not dry_run:
+        _forget_adoption(prefix)
     return reports, True
+
+
+def _forget_adoption(prefix):
+    """What was handed over is in the stock forms again: an install after
+    this removal adopts it anew (``adopt``), so the mark of the last
+    adoption goes."""
+    from .adopt import MARKER
+    try:
+        os.unlink(os.path.join(prefix, state.NAME, MARKER))
+    except FileNotFoundError:
+        pass
 
 
 def _carry_out(host, program, decider, report):
