@@ -12,14 +12,24 @@ import sys
 # shebang; a run under any other (or of a changed source) writes none,
 # so no run as root leaves files that no package owns.
 sys.dont_write_bytecode = True
+# Seconds the interpreter may take to load our modules (see below).
+STARTUP_BOUND = 10
 
 try:
+    # The imports, bounded: at an address-space limit just short of what
+    # they need, CPython can spin for ever on failed allocations (seen
+    # under prlimit --as), and execd waits for every run.  The default
+    # action of SIGALRM ends such a run, which has written nothing yet;
+    # a start takes a few tens of milliseconds.
+    import _signal
+    _signal.alarm(STARTUP_BOUND)
     import os
     # Our package lives in <prefix>/lib, both in the source tree and installed.
     PREFIX = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.realpath(__file__))))
     sys.path.insert(0, os.path.join(PREFIX, "lib"))
     from ossec_ar import cli, hostdeny
+    _signal.alarm(0)
     cli.standard_descriptors()
     code = cli.main("host-deny", sys.argv, PREFIX, hostdeny.respond)
 except (OSError, MemoryError, SystemError):
