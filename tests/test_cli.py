@@ -103,6 +103,45 @@ def test_short_of_resources_is_exit_75(ossec, error, what):
                              % (what, respond.__code__.co_firstlineno + 1))
 
 
+@pytest.mark.parametrize("fails", ["as_stop", "outcome_line"])
+def test_memory_gone_even_for_the_outcome_is_the_prepared_line(ossec, monkeypatch, fails):
+    """Short of memory, putting the failure into words can fail in turn
+    (test_resources saw a run end after its invocation line): the outcome
+    line made at the start is written instead, and the exit code is 75."""
+    def respond(prefix, request):
+        raise MemoryError()
+
+    def no_memory(*args):
+        raise MemoryError()
+    real = cli.outcome_line
+    if fails == "outcome_line":         # the prepared line is made first, then none
+        made = []
+
+        def outcome_line(*args):
+            if made:
+                raise MemoryError()
+            made.append(args)
+            return real(*args)
+        monkeypatch.setattr(cli, "outcome_line", outcome_line)
+    else:
+        monkeypatch.setattr(cli, "as_stop", no_memory)
+    code, lines = run(["add", "-", "192.0.2.7", "1.1", "2"], respond)
+    assert code == 75
+    assert len(lines) == 2 and invocation(lines[0]) == ("firewall-drop.sh", "add",
+                                                        "192.0.2.7")
+    assert lines[1].endswith(ARGV0 + ": add 192.0.2.7: failed: the system is short of "
+                             "resources: out of memory (exit 75)")
+
+
+def test_memory_gone_before_the_log_was_opened_writes_nothing(ossec, monkeypatch):
+    monkeypatch.setattr(cli, "invocation_line", lambda *args: (_ for _ in ()).throw(
+        MemoryError()))
+    with pytest.raises(MemoryError):        # the executable's guard: exit 75
+        cli.main("firewall-drop", [ARGV0, "add", "-", "192.0.2.7"], "/var/ossec",
+                 lambda prefix, request: None)
+    assert not os.path.exists(LOG)
+
+
 def test_unknown_action_is_escaped_once(ossec):
     code, lines = run(["add\nx\\y", "-", "192.0.2.7"], blocked)
     assert code == 64

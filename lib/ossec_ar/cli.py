@@ -42,6 +42,13 @@ def main(program, argv, prefix, respond):
     try:
         name = os.path.basename(invoked)
         name = name[:-3] if name.endswith(".sh") else name
+        # The outcome line of a run that memory runs out on so badly that
+        # not even its failure can be put in words: made now, written then
+        # with one write(2) and no allocation (dated now, not then).
+        shown, words = ((log.escape(invoked), ("-", "-")) if wazuh_form else
+                        (log.escape(argv0), _what(argv[1:])))
+        writer.prepare(outcome_line(shown, words[0], words[1], "failed", SHORT_OF_MEMORY,
+                                    exits.TEMPFAIL))
 
         def named(prefix, req):
             req.name = name
@@ -49,8 +56,15 @@ def main(program, argv, prefix, respond):
         if wazuh_form:
             return _run_wazuh(writer, invoked, prefix, named)
         return _run_ossec(writer, argv0, argv[1:], prefix, named)
+    except MemoryError:
+        if not writer.write_prepared():
+            raise                   # the log was never opened: nothing was written
+        return exits.TEMPFAIL
     finally:
         writer.close()
+
+
+SHORT_OF_MEMORY = "the system is short of resources: out of memory"
 
 
 def standard_descriptors():

@@ -126,6 +126,7 @@ class Log:
         self.date = date
         self._fd = None
         self._error = None
+        self._prepared = None
 
     def write(self, line):
         data = (self.date() + " " + line + "\n").encode("utf-8", "surrogateescape")
@@ -141,6 +142,21 @@ class Log:
                 self._error = error.strerror or str(error)
         send_to_syslog(self.ident, "cannot write %s (%s): %s"
                        % (self.path, self._error, line))
+
+    def prepare(self, line):
+        """Make *line*, dated now, ready for :meth:`write_prepared`."""
+        self._prepared = (self.date() + " " + line + "\n").encode("utf-8", "surrogateescape")
+
+    def write_prepared(self):
+        """Write the prepared line, if the log is open and took the lines
+        before it; True if it was written.  Allocates nothing: for a run
+        that memory ran out on while it put its outcome in words."""
+        if self._fd is None or self._error is not None or self._prepared is None:
+            return False
+        try:
+            return os.write(self._fd, self._prepared) == len(self._prepared)
+        except OSError:
+            return False
 
     def close(self):
         if self._fd is not None:
