@@ -422,6 +422,9 @@ def test_an_element_someone_else_put_in_our_set_is_found_and_left(nft_netns, ins
         assert admin(nft_netns, install, "unblock", "192.0.2.7")[0] == 0
     else:
         time.sleep(1.1)             # older than a second, whatever the machine's speed
+        code, out, _ = admin(nft_netns, install, "expire", "--older-than", "1", "--dry-run")
+        assert code == 0 and "would leave, not ours: 192.0.2.7 (firewall-drop, since " in out
+        assert "would lift 192.0.2.1 (firewall-drop, since " in out
         assert admin(nft_netns, install, "expire", "--older-than", "1")[0] == 0
     assert "not ours, left" in install.log_lines()[-1]
     assert "firewall-drop: not ours, left" in install.log_lines()[-1] or \

@@ -334,7 +334,7 @@ def test_unblock_sh_and_ossec_ar_lift_with_a_broken_configuration(lifting_agent)
     assert agent.run("unblock.sh", "add", "-", "192.0.2.7", "(no_rule_id)") == 0
     assert agent.outcome() == (
         "add 192.0.2.7: unblocked: firewall-drop: unblocked: nftables table inet ossec, set "
-        "v4; host-deny: was not blocked: %s; %s (exit 0)" % ("/etc/hosts.deny", words))
+        "v4; host-deny: was not blocked: %s; %s (exit 0)" % ("no block of ours in the ledger", words))
     ossec_ar = os.path.join(agent.install.prefix, "bin", "ossec-ar")
     result = agent.netns.run(["unshare", "-m", "--propagation", "private", "sh", "-ec",
                               'mount --bind "$0" /etc; exec "$@"', agent.etc, ossec_ar,

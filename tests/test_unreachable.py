@@ -52,7 +52,7 @@ def block_with_nftables(netns, install):
      "delete 192.0.2.7: unblocked: nftables table inet ossec, set v4 (exit 0)"),
     ("unblock.sh", ["add", "-", ADDRESS, "(no_rule_id)"],
      "add 192.0.2.7: unblocked: firewall-drop: unblocked: nftables table inet ossec, set v4; "
-     "host-deny: was not blocked: /etc/hosts.deny (exit 0)"),
+     "host-deny: was not blocked: no block of ours in the ledger (exit 0)"),
 ])
 def test_without_nft_a_delete_lifts_the_nftables_block_over_netlink(
         nft_netns, install, tools, name, args, expected):
@@ -77,7 +77,8 @@ def test_a_block_no_tool_can_reach_fails_every_lifting_and_is_unknown(nft_netns,
         69, "delete 192.0.2.7: failed: %s (exit 69)" % reason)
     code, line = run(nft_netns, install, "unblock.sh", "add", "-", ADDRESS, "(no_rule_id)")
     assert (code, line) == (69, "add 192.0.2.7: failed: firewall-drop: failed: %s; host-deny: "
-                                "was not blocked: /etc/hosts.deny (exit 69)" % reason)
+                                "was not blocked: no block of ours in the ledger (exit 69)"
+                            % reason)
     result = admin(nft_netns, install, "unblock", ADDRESS)
     assert result.returncode == 69 and "firewall-drop: failed: " + reason in result.stdout
     rows = json.loads(admin(nft_netns, install, "list", "--json").stdout)["blocks"]
@@ -93,7 +94,10 @@ def test_a_block_no_tool_can_reach_fails_every_lifting_and_is_unknown(nft_netns,
 def test_with_no_tool_and_nothing_in_the_ledger_there_is_nothing_to_lift(nft_netns, install,
                                                                          tools):
     install.configure("[system]\ntool_dirs = %s\n" % tools)
-    assert run(nft_netns, install, "firewall-drop.sh", "delete", "-", ADDRESS, "1", "1")[0] == 69
+    # Nothing of ours in the ledger: no tool is needed to know that.
+    assert run(nft_netns, install, "firewall-drop.sh", "delete", "-", ADDRESS, "1", "1") == (
+        0, "delete 192.0.2.7: was not blocked: no block of ours in the ledger (exit 0)")
     code, line = run(nft_netns, install, "unblock.sh", "add", "-", ADDRESS, "(no_rule_id)")
-    assert code == 0 and line.startswith("add 192.0.2.7: was not blocked: firewall-drop: was "
-                                         "not blocked: no usable firewall tool (")
+    assert (code, line) == (0, "add 192.0.2.7: was not blocked: firewall-drop: was not "
+                               "blocked: no block of ours in the ledger; host-deny: was not "
+                               "blocked: no block of ours in the ledger (exit 0)")

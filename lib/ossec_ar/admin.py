@@ -736,8 +736,9 @@ def _apply(host, args, key, rows, notes, verb, nothing, done, change, lifting, l
     """restore and expire: each candidate decided again by its program,
     under its lock, from what the ledger says then; a dry run only shows."""
     if args.dry_run or not rows:
-        lines = ["%s %s (%s, since %s)" % (verb, r["address"], r["program"], r["since_text"])
-                 for r in rows] or [nothing]
+        lines = ["%s %s (%s, since %s)" % (
+            "would leave, not ours:" if r.get("state") == "not ours" and lifting else verb,
+            r["address"], r["program"], r["since_text"]) for r in rows] or [nothing]
         return Result({"dry_run": args.dry_run, key: rows, "notes": notes},
                       "\n".join(lines + ["note: " + log.printable(n) for n in notes]))
     programs = {program.name: program for program in host.programs}
