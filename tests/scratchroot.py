@@ -44,12 +44,14 @@ exec "$@"
 class ScratchRoot:
     """*outer*: words that every command runs under, such as a private
     network namespace's ``ip netns exec NAME`` for maintainer scripts that
-    change the firewall."""
+    change the firewall (by default, a network namespace of its own)."""
 
     def __init__(self, top, outer=()):
         self.top = str(top)
         self.root = os.path.join(self.top, "root")
-        self.outer = list(outer)
+        # A network namespace of its own at least: the maintainer scripts
+        # run ossec-ar adopt, which reads the firewall, never the machine's.
+        self.outer = list(outer) or ["unshare", "-n"]
         os.makedirs(self.root, exist_ok=True)
 
     def run(self, argv, check=True):

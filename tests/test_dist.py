@@ -368,3 +368,28 @@ def test_install_without_the_agents_logs_warns_and_succeeds(packages, tmp_path, 
     os.makedirs(agent.path("/var/ossec/logs"))
     output = install(agent, kind, packages[kind]).stdout
     assert "warning" not in output and "/var/ossec/logs" not in output
+
+
+@pytest.mark.parametrize("kind", ["deb", "rpm"])
+def test_the_package_adopts_the_stock_blocks_there_at_install(packages, tmp_path, kind):
+    """postinst and %post run ossec-ar adopt: a stock script's hosts.deny
+    line there before the install is recorded as ours (so its delete lifts
+    it), once; a second install (an upgrade) adopts nothing new."""
+    root = ScratchRoot(tmp_path)
+    os.makedirs(root.path("/etc"), exist_ok=True)
+    with open(root.path("/etc/hosts.deny"), "w") as f:
+        f.write("ALL:192.0.2.9\n")                  # the stock host-deny.sh's
+    install(root, kind, packages[kind])
+    state = root.path("/var/ossec/var/ossec-ar")
+    assert os.path.exists(os.path.join(state, "adopted"))
+    with open(os.path.join(state, "host-deny.ledger")) as f:
+        records = [line.split()[2:5] for line in f]
+    assert records == [["adopt", "host-deny", "192.0.2.9"]]
+    with open(root.path("/etc/hosts.deny"), "a") as f:
+        f.write("ALL:192.0.2.10\n")                 # the administrator's, after install
+    if kind == "deb":
+        root.dpkg("-i", packages[kind])
+    else:
+        root.rpm("-U", "--replacepkgs", "--nodeps", packages[kind])
+    with open(os.path.join(state, "host-deny.ledger")) as f:
+        assert [line.split()[2:5] for line in f] == records
