@@ -140,6 +140,10 @@ install:
 uninstall:
 	if [ -x $(DESTDIR)$(PREFIX)/bin/ossec-ar ]; then $(DESTDIR)$(PREFIX)/bin/ossec-ar hand-over; fi
 	if [ -f $(LIBDIR)/$(PACKAGE)/stocknames.py ]; then $(STOCKNAMES) restore $(BINDIR); fi
+	# Our state (ledgers, locks, the adoption's mark): its blocks were handed
+	# over above, and an install after this adopts them anew.
+	rm -rf $(DESTDIR)$(PREFIX)/var/ossec-ar
+	rmdir $(DESTDIR)$(PREFIX)/var 2>/dev/null || true
 	for pair in $(PROGRAMS); do rm -f $(BINDIR)/$${pair##*:}; done
 	rm -f $(DESTDIR)$(PREFIX)/bin/ossec-ar
 	for module in $(MODULES); do rm -f $(DESTDIR)$(PREFIX)/$$module; done

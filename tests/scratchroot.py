@@ -127,7 +127,9 @@ class OverlaidHost:
         self.upper = os.path.join(self.top, "upper")
 
     def run(self, argv):
-        result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+        # In a network namespace of its own too: make install runs ossec-ar
+        # adopt, which reads the firewall, never the machine's.
+        result = subprocess.run(["unshare", "-n", "-m", "--propagation", "private", "sh", "-c",
                                  _OVERLAY, "sh", self.top] + list(argv),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, universal_newlines=True,

@@ -431,3 +431,21 @@ def test_an_element_someone_else_put_in_our_set_is_found_and_left(nft_netns, ins
         ": delete 192.0.2.7: not ours, left: nftables: blocked by someone else" in \
         install.log_lines()[-1]
     assert "192.0.2.7" in nft_elements(nft_netns)
+
+
+def test_a_delete_lifts_ours_and_names_what_it_left(nft_netns, install):
+    """Ours in nftables, someone else's rule in our iptables chain met by
+    a later add under backend iptables: the delete lifts the one, leaves
+    the other, and says both."""
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.1", "1") == 0   # auto: nftables
+    nft_netns.check(["iptables", "-w", "-N", "OSSEC"])
+    nft_netns.check(["iptables", "-w", "-A", "OSSEC", "-s", "192.0.2.7", "-j", "DROP"])
+    install.configure("[firewall-drop]\nbackend = iptables\n")
+    assert run(nft_netns, install, "add", "-", "192.0.2.7", "1.2", "1") == 0
+    assert "; not ours: its delete will leave it" in install.log_lines()[-1]
+    assert run(nft_netns, install, "delete", "-", "192.0.2.7", "1.1", "1") == 0
+    assert install.log_lines()[-1].endswith(
+        ": delete 192.0.2.7: unblocked: nftables table inet ossec, set v4; left in place, not"
+        " ours: iptables (exit 0)")
+    assert nft_elements(nft_netns) == []
+    assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()

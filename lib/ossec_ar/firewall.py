@@ -90,9 +90,10 @@ class FirewallDrop(Program):
         for name, where in places.items():
             backend = self._load(name)
             stock = [place for place in where if place is not None]
-            calls = ([backend.delete] if None in where else []) + \
-                ([lambda address: backend.delete_stock(address, stock)] if stock else [])
-            for call in calls:
+            for ours, call in ((None in where, backend.delete),
+                               (stock, lambda address: backend.delete_stock(address, stock))):
+                if not ours:
+                    continue
                 try:
                     status, detail = call(address)
                 except Stop as stop:

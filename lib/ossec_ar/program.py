@@ -176,6 +176,9 @@ class Program:
                         ledger.record(self.prefix, self.name, entry.op, address, entry.backend,
                                       entry.rule, entry.alert, when=entry.time)
                 raise
+            theirs = ledger.backends_of(entry for entry in standing if entry.op == "found")
+            if theirs:
+                detail += "; left in place, not ours: %s" % ", ".join(theirs)
         return status, detail + ("; " + problem if problem else "")
 
     @staticmethod
