@@ -76,16 +76,19 @@ def etc(etc_copy, install):
 
 def test_add_add_delete_delete(etc):
     etc.write(ADMIN)
+    before = tcpd.verdicts(etc.path)
     assert etc.code("add", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "add 192.0.2.7: blocked: /etc/hosts.deny (exit 0)"
     # Before the administrator's last line, which has no newline and keeps it.
     head, last = ADMIN.rsplit(b"\r\n", 1)
     assert etc.read() == head + b"\r\nALL:192.0.2.7\r\n" + last
+    assert tcpd.verdict(etc.path, "sshd", "192.0.2.7") == "denied"     # as tcpd reads it
     assert etc.code("add", "-", "192.0.2.7", "1326977549.1358626", "5712") == 0
     assert etc.outcome() == "add 192.0.2.7: already blocked: /etc/hosts.deny (exit 0)"
     assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "delete 192.0.2.7: unblocked: /etc/hosts.deny (exit 0)"
     assert etc.read() == ADMIN                          # every byte, as it was
+    assert tcpd.verdicts(etc.path) == before
     assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "delete 192.0.2.7: was not blocked: no block of ours in the ledger (exit 0)"
     lines = etc.install.log_lines()
@@ -107,6 +110,11 @@ def test_ipv6_and_stock_lines(etc):
     assert etc.code("add", "-", "2001:db8::8", "1.1", "1") == 0
     assert etc.code("delete", "-", "::ffff:192.0.2.9", "1.1", "1") == 0
     assert etc.read() == b"ALL:[2001:db8::8]\n"
+    # As tcpd reads it: our IPv6 line denies that address alone.
+    verdicts = {client: tcpd.verdict(etc.path, "sshd", client)
+                for client in ("2001:db8::8", "2001:db8::7", "192.0.2.9")}
+    assert verdicts == {"2001:db8::8": "denied", "2001:db8::7": "granted",
+                        "192.0.2.9": "granted"}
 
 
 def test_wazuhs_unbracketed_ipv6_lines_are_removed_by_a_delete(etc):
