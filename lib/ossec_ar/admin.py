@@ -44,7 +44,7 @@ from .address import Address
 from .firewall import FirewallDrop
 from .hostdeny import HostDeny
 from .lock import lock_file
-from .program import combined, lift, nothing_there, require_root
+from .program import combined, lift, require_root
 
 PROBE = Address("192.0.2.1", 4, bytes((192, 0, 2, 1)))
 PROBES = {4: PROBE, 6: Address("2001:db8::1", 6, bytes((0x20, 1, 0xd, 0xb8)) + bytes(11)
@@ -649,15 +649,12 @@ def unblock(host, args):
     return _report(host, ["unblock", address.text], "delete", address.text, results)
 
 
-def _change(program, change, address, lifting=False):
+def _change(program, change, address):
     """(program, status, detail, code) of one program's change, or None
     when it found nothing to do."""
     try:
         outcome = change(address)
     except exits.Stop as stop:
-        if lifting and nothing_there(program, address, stop):
-            # No firewall tool of ours here, nothing in the ledger.
-            return program.name, exits.NOT_BLOCKED, stop.reason, exits.OK
         return program.name, stop.status, stop.reason, stop.code
     if outcome is None:
         return None
@@ -746,7 +743,7 @@ def _apply(host, args, key, rows, notes, verb, nothing, done, change, lifting, l
     for row in rows:
         program = programs[row["program"]]
         outcome = _change(program, lambda address: change(program, address),
-                          addresses.parse(row["address"], lifting=True), lifting)
+                          addresses.parse(row["address"], lifting=True))
         if outcome is None:
             outcome = (program.name, "skipped", "no longer in the ledger", exits.OK)
         results.append({"address": row["address"], "program": outcome[0],

@@ -228,12 +228,6 @@ def read_trusted(prefix, program, notes=None):
     return parse(data)
 
 
-def holders(prefix, program, address):
-    """The backends of our blocks of *address* since its last delete, the
-    latest first: where its blocks are, as far as the ledger knows."""
-    return backends_of(adds_in_force(prefix, program, address))
-
-
 def split_where(where):
     """(backend, place) of a record's backend field: place is None for our
     own layout, else the stock place outside it (``iptables:INPUT``)."""

@@ -16,7 +16,7 @@ import time
 from . import address as addresses
 from . import config, ledger
 from .exits import (ALREADY_BLOCKED, BLOCKED, NOPERM, NOT_BLOCKED, NOT_OURS, OK, REFUSED,
-                    UNAVAILABLE, UNBLOCKED, Stop, failed, refused)
+                    UNBLOCKED, Stop, failed, refused)
 from .lock import FileLock, lock_file
 from .system import System
 
@@ -263,21 +263,12 @@ def lift(programs, address, rule="-", alert="-"):
         try:
             status, detail = program.delete(address, rule, alert)
         except Stop as stop:
-            if not nothing_there(program, address, stop):
-                results.append((program.name, stop.status, stop.reason, stop.code))
-                continue
-            status, detail = NOT_BLOCKED, stop.reason
+            # With nothing of ours in the ledger a delete asks no tool, so a
+            # failure here is always one: a layout it names is out of reach.
+            results.append((program.name, stop.status, stop.reason, stop.code))
+            continue
         results.append((program.name, status, detail, OK))
     return results
-
-
-def nothing_there(program, address, stop):
-    """True if *stop*, which ended *program*'s lifting of *address*, means
-    there was nothing to lift: no firewall tool at all on the host, and no
-    block of it in the ledger (then no layout of ours can be there).  A
-    block the ledger holds and no tool can reach is a failure."""
-    return stop.code == UNAVAILABLE and not ledger.holders(program.prefix, program.name,
-                                                         address)
 
 
 def combined(results, changed):
