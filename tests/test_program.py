@@ -449,3 +449,58 @@ def test_a_delete_lifts_ours_and_names_what_it_left(nft_netns, install):
         " ours: iptables (exit 0)")
     assert nft_elements(nft_netns) == []
     assert "-A OSSEC -s 192.0.2.7/32 -j DROP" in nft_netns.rules()
+
+
+FAILING_LIST = """#!/bin/sh
+case " $* " in *" -S"*) echo "iptables: refused for the test" >&2; exit 1;; esac
+exec /usr/sbin/iptables "$@"
+"""
+
+
+def test_adopt_that_cannot_list_a_layout_fails_unmarked_and_its_rerun_completes(
+        nft_netns, install, tmp_path):
+    """Install's adopt with iptables' listing failing: what could be read is
+    recorded, the run is 75 with a line naming what was not, and it is not
+    marked done, so that running it again adopts the rest, nothing twice."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    tools.chmod(0o755)
+    for name in ("nft", "ip6tables"):
+        os.symlink("/usr/sbin/" + name, str(tools / name))
+    (tools / "iptables").write_text(FAILING_LIST)
+    (tools / "iptables").chmod(0o755)
+    nft_netns.check(["iptables", "-w", "-I", "INPUT", "-s", "192.0.2.9", "-j", "DROP"])
+    nft_netns.check(["ip6tables", "-w", "-I", "INPUT", "-s", "2001:db8::9", "-j", "DROP"])
+    install.configure("[system]\ntool_dirs = %s\n" % tools)
+    code, out, err = admin(nft_netns, install, "adopt")
+    assert code == 75
+    line = install.log_lines()[-1]
+    assert ": adopt -: failed: adopted firewall-drop: 1; host-deny: 0; not done: iptables:" \
+           " cannot list: " in line and "refused for the test" in line
+    assert line.endswith("run ossec-ar adopt again (exit 75)")
+    marker = os.path.join(install.prefix, "var", "ossec-ar", "adopted")
+    assert not os.path.exists(marker)
+    install.configure("")
+    code, out, _ = admin(nft_netns, install, "--json", "adopt")
+    assert code == 0 and os.path.exists(marker)
+    assert json.loads(out)["adopted"] == [
+        {"program": "firewall-drop", "address": "192.0.2.9", "where": "iptables:INPUT"}]
+
+
+def test_adopt_with_the_lock_held_is_75_and_records_nothing(nft_netns, install):
+    from conftest import state_file
+    from test_iptables import hold_lock, release
+    nft_netns.check(["iptables", "-w", "-I", "INPUT", "-s", "192.0.2.9", "-j", "DROP"])
+    install.configure("[firewall-drop]\nlock_wait = 0.5\n")
+    lock = state_file(install.prefix, "firewall-drop.lock")
+    holder = hold_lock(lock)
+    try:
+        code, _, _ = admin(nft_netns, install, "adopt")
+    finally:
+        release(holder)
+    assert code == 75
+    assert install.log_lines()[-1].endswith(
+        ": adopt -: failed: lock %s still held by another run after 0.5s (exit 75)" % lock)
+    assert not os.path.exists(os.path.join(install.prefix, "var", "ossec-ar", "adopted"))
+    assert not os.path.exists(os.path.join(install.prefix, "var", "ossec-ar",
+                                           "firewall-drop.ledger"))

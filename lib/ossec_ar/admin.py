@@ -827,7 +827,11 @@ def adopt(host, args):
     """Install's adoption of the stock scripts' blocks (``adopt``)."""
     from . import adopt as adoption
     require_root()
-    done, notes = adoption.adopt(host.prefix, host.programs)
+    try:
+        done, notes = adoption.adopt(host.prefix, host.programs)
+    except exits.Stop as stop:
+        host.log(["adopt"], "adopt", "-", stop.status, stop.reason, stop.code)
+        raise
     if done is None:
         return Result({"adopted": None, "notes": notes},
                       "\n".join("note: " + log.printable(n) for n in notes))

@@ -30,12 +30,13 @@ MARKER = "adopted"
 
 def adopt(prefix, programs):
     """([(program name, [(Address, where)] adopted)], notes); nothing at all
-    if this installation has adopted before."""
+    if this installation has adopted before.  A layout that could not be
+    listed fails the run (75) after the rest is recorded, unmarked."""
     marker = state.path(prefix, MARKER)
     if os.path.lexists(marker):
         return None, ["already done at install (%s exists): a block of the stock form"
                       " made since then is not ours" % marker]
-    notes, done = [], []
+    notes, done, unlisted = [], [], []
     for program in programs:
         with program.lock():
             records, _ = ledger.read_trusted(prefix, program.name, notes)
@@ -43,7 +44,7 @@ def adopt(prefix, programs):
                     for entries in ledger.standing(records).values()
                     for entry in entries if entry.op in ledger.OURS}
             adopted = [(address, where)
-                       for address, wheres in sorted(program.adoptable(notes).items())
+                       for address, wheres in sorted(program.adoptable(unlisted).items())
                        for where in wheres if (address.text, where) not in ours]
             problem = ledger.record_many(prefix, program.name, [
                 ledger.Record(ledger.now(), "adopt", program.name, address.text, where)
@@ -51,6 +52,13 @@ def adopt(prefix, programs):
             if problem:
                 raise failed(TEMPFAIL, problem)
         done.append((program.name, adopted))
+    if unlisted:
+        # Not marked done: a layout that could not be read may hold stock
+        # blocks, and the next run (the administrator's, or the next
+        # upgrade's) adopts them, and nothing twice.
+        raise failed(TEMPFAIL, "adopted %s; not done: %s: run ossec-ar adopt again" % (
+            "; ".join("%s: %d" % (name, len(found)) for name, found in done),
+            "; ".join(unlisted)))
     fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     os.close(fd)
     return done, notes

@@ -145,11 +145,12 @@ class FirewallDrop(Program):
                     where.setdefault(address, []).append(entry.name)
         return {address: ", ".join(names) for address, names in where.items()}
 
-    def adoptable(self, notes):
+    def adoptable(self, unlisted):
         """{Address: [where]} of the stock-form blocks on this host: the
         members of each layout of ours whose tools are here (where the
         stock scripts share it) and each backend's stock places outside it
-        (``iptables:INPUT``)."""
+        (``iptables:INPUT``).  A layout that cannot be listed goes to
+        *unlisted*, with why."""
         found = {}
         for entry in backends.on(self.system.name):
             for version in (4, 6):
@@ -161,7 +162,7 @@ class FirewallDrop(Program):
                     for address, places in backend.stock_members(version).items():
                         members.setdefault(address, []).extend(places)
                 except Stop as stop:
-                    notes.append("%s: cannot list: %s" % (entry.name, stop.reason))
+                    unlisted.append("%s: cannot list: %s" % (entry.name, stop.reason))
                     continue
                 for address, places in members.items():
                     found.setdefault(address, []).extend(

@@ -29,7 +29,7 @@ class HostDeny(Program):
         only an administrator can have written, stays."""
         return self._change(_delete, address, UNBLOCKED, NOT_BLOCKED)
 
-    def adoptable(self, notes):
+    def adoptable(self, unlisted):
         """{Address: [where]} of the lines in the stock form, which is ours
         (Wazuh's unbracketed IPv6 lines too: its delete lifted them)."""
         style = self.style
