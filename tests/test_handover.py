@@ -299,9 +299,10 @@ def test_blocks_are_lifted_when_no_known_stock_script_comes_back(pair, tmp_path,
         agent.add(pair.server, "192.0.2." + last)
         agent.add(pair.server, "2001:db8::" + last)
     agent.configure(None)                                   # auto: nftables
-    # What the stock scripts left before ossec-ar came (adopted at install),
-    # which our delete lifts too.
-    pair.server.check(["iptables", "-I", "INPUT", "-s", CLIENT_V4, "-j", "DROP"])
+    # What the stock scripts left before ossec-ar came (adopted at install,
+    # each copy: the stock add ran twice), which our delete lifts too.
+    for _ in range(2):
+        pair.server.check(["iptables", "-I", "INPUT", "-s", CLIENT_V4, "-j", "DROP"])
     pair.server.check(["/sbin/route", "add", "192.0.2.53", "reject"])
     pair.server.run(["rm", "-f", os.path.join(agent.prefix, "var", "ossec-ar", "adopted")])
     assert agent.ossec_ar(pair.server, "adopt").returncode == 0

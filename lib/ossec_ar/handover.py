@@ -330,8 +330,9 @@ def in_force(prefix, program):
 
 
 def adopted_places(prefix, program):
-    """{Address: {places}} of the stock blocks outside our layout that the
-    ledger holds as adopted (``iptables:INPUT`` gives INPUT)."""
+    """{Address: [places]} of the stock blocks outside our layout that the
+    ledger holds as adopted (``iptables:INPUT`` gives INPUT), a place once
+    for each copy adopted."""
     records, _ = ledger.read_trusted(prefix, program)
     places = {}
     for text, entries in ledger.standing(records).items():
@@ -342,7 +343,7 @@ def adopted_places(prefix, program):
                     address = addresses.parse(text, lifting=True)
                 except Stop:
                     continue
-                places.setdefault(address, set()).add(place)
+                places.setdefault(address, []).append(place)
     return places
 
 
@@ -476,7 +477,7 @@ class LinuxFirewall:
 
     def __init__(self, settings, tools, sysname, state_dir):
         self.tools = tools
-        self.adopted = {}                   # {Address: {stock places}}: adopted_places()
+        self.adopted = {}                   # {Address: [stock places]}: adopted_places()
         self.state_dir = state_dir          # root's alone: for a list of entries
 
         def load(name):
@@ -615,9 +616,11 @@ class LinuxFirewall:
             if address.version != version:
                 continue
             drop = _drop_rule(address)
-            ours = [hook for hook in HOOKS if hook in self.adopted.get(address, ())]
-            for hook in ours + ([chain] if keep_chain else []):
-                if drop in rules.get(hook, []):         # one copy: ours
+            ours = [hook for hook in self.adopted.get(address, ()) if hook in HOOKS]
+            for hook in HOOKS + ((chain,) if keep_chain else ()):
+                # Our copies: each one adopted there, or ours in the kept chain.
+                count = ours.count(hook) if hook in HOOKS else 1
+                for _ in range(min(count, rules.get(hook, []).count(drop))):
                     table.change("-D", hook, *drop)
         if chain not in rules or keep_chain:
             return removed
