@@ -524,17 +524,24 @@ def test_a_system_without_a_backend_is_exit_69(install, tmp_path):
 
 # ossec-ar on another system
 
+def listed(install, program=None):
+    """{address: (state, where)} of ``ossec-ar list --json``'s rows (of
+    *program* alone, if given)."""
+    result = subprocess.run([os.path.join(install.prefix, "bin", "ossec-ar"), "list",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True)
+    assert (result.returncode, result.stderr) == (0, "")
+    return {row["address"]: (row["state"], row["where"])
+            for row in json.loads(result.stdout)["blocks"]
+            if program is None or row["program"] == program}
+
+
 def test_ossec_ar_lists_and_restores_pf_blocks(install, tmp_path):
     host = make_host(install, tmp_path, "freebsd-pf")
     program = os.path.join(install.prefix, "bin", "ossec-ar")
 
     def rows():
-        result = subprocess.run([program, "list", "--json"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, universal_newlines=True)
-        assert (result.returncode, result.stderr) == (0, "")
-        return {row["address"]: (row["state"], row["where"])
-                for row in json.loads(result.stdout)["blocks"]
-                if row["program"] == "firewall-drop"}
+        return listed(install, "firewall-drop")
 
     assert host.run("add", "-", V4, "1.1", "5712") == 0
     assert host.run("add", "-", V6, "1.1", "5712") == 0
@@ -704,14 +711,9 @@ def test_ipfw_table_1_is_ipfw_sh_s_only_where_its_rules_read_it(install, tmp_pat
     adopted nor listed.  With one of them, at whatever number, it is
     listed, and adopted."""
     host = make_host(install, tmp_path, "freebsd-ipfw")
-    program = os.path.join(install.prefix, "bin", "ossec-ar")
 
     def rows():
-        result = subprocess.run([program, "list", "--json"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, universal_newlines=True)
-        assert (result.returncode, result.stderr) == (0, "")
-        return {row["address"]: (row["state"], row["where"])
-                for row in json.loads(result.stdout)["blocks"]}
+        return listed(install)
 
     stock_block(host, "ipfw", V4)
     host.change("ipfw", rules=[[1, "deny ip from table(2) to any"], [100, "allow ip from"

@@ -87,19 +87,21 @@ class FirewallDrop(Program):
                              self._missing(here[name], address.version)
                              for name in unreachable)))
         removed, absent, errors = [], [], []
+
+        def attempt(call, *args):
+            try:
+                status, detail = call(address, *args)
+            except Stop as stop:
+                errors.append(stop.reason)
+                return
+            (removed if status == UNBLOCKED else absent).append(detail)
         for name, where in places.items():
             backend = self._load(name)
+            if None in where:                   # an add of ours, in our layout
+                attempt(backend.delete)
             stock = [place for place in where if place is not None]
-            for ours, call in ((None in where, backend.delete),
-                               (stock, lambda address: backend.delete_stock(address, stock))):
-                if not ours:
-                    continue
-                try:
-                    status, detail = call(address)
-                except Stop as stop:
-                    errors.append(stop.reason)
-                    continue
-                (removed if status == UNBLOCKED else absent).append(detail)
+            if stock:                           # adopted, outside it
+                attempt(backend.delete_stock, stock)
         if errors:
             done = "; removed from %s" % "; ".join(removed) if removed else ""
             raise failed(TEMPFAIL, "; ".join(errors) + done)

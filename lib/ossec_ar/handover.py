@@ -228,6 +228,7 @@ class Report:
         self.descriptions = {}          # (names, form key) -> "firewall-drop.sh (OSSEC 2.8.3)"
         self.blocks = []                # [(Address, [backends])] the ledger holds as ours
         self.left = []                  # [Address] it holds as someone else's (found)
+        self.adopted = {}               # {Address: [stock places]} it holds as adopted
         self.lifted_set = set()
 
     def count(self, table):
@@ -309,42 +310,30 @@ class Decider:
 
 
 def in_force(prefix, program):
-    """[(Address, [backends of our blocks of it since its last delete, the
-    latest first])] of the blocks the ledger holds as ours, and notes on
-    what was skipped.  A block someone else made (``found``) is not ours
-    to hand over or lift."""
+    """([(Address, [backends of our blocks of it since its last delete, the
+    latest first])] of the blocks the ledger holds, {Address: [stock
+    places]} of the stock blocks outside our layout it holds as adopted, a
+    place once for each copy (``iptables:INPUT`` gives INPUT), and notes on
+    what was skipped), from one reading of the ledger.  A block someone
+    else made (``found``) has no backends: it is not ours to hand over or
+    lift."""
     notes = []
     records, skipped = ledger.read_trusted(prefix, program, notes)
     notes += ["ledger: skipped line %d: %s" % (number, reason) for number, reason in skipped]
-    held = {}
+    blocks, places = [], {}
     for text, entries in ledger.standing(records).items():
-        ours = [entry for entry in reversed(entries) if entry.op in ledger.OURS]
-        held[text] = ledger.backends_of(ours)     # empty: only found, someone else's
-    blocks = []
-    for text, found in held.items():
         try:
-            blocks.append((addresses.parse(text, lifting=True), found))
+            address = addresses.parse(text, lifting=True)
         except Stop as stop:
             notes.append("ledger: record for %s skipped: %s" % (text, stop.reason))
-    return sorted(blocks, key=lambda item: item[0]), notes
-
-
-def adopted_places(prefix, program):
-    """{Address: [places]} of the stock blocks outside our layout that the
-    ledger holds as adopted (``iptables:INPUT`` gives INPUT), a place once
-    for each copy adopted."""
-    records, _ = ledger.read_trusted(prefix, program)
-    places = {}
-    for text, entries in ledger.standing(records).items():
-        for entry in entries:
-            _, place = ledger.split_where(entry.backend)
-            if entry.op == "adopt" and place:
-                try:
-                    address = addresses.parse(text, lifting=True)
-                except Stop:
-                    continue
-                places.setdefault(address, []).append(place)
-    return places
+            continue
+        ours = [entry for entry in reversed(entries) if entry.op in ledger.OURS]
+        blocks.append((address, ledger.backends_of(ours)))
+        stock = [ledger.split_where(entry.backend)[1] for entry in entries
+                 if entry.op == "adopt"]
+        if any(stock):
+            places[address] = [place for place in stock if place]
+    return sorted(blocks, key=lambda item: item[0]), places, notes
 
 
 # The command
@@ -392,7 +381,7 @@ def _carry_out(host, program, decider, report):
     elif host.system.name == "Linux":
         firewall = LinuxFirewall(host.settings, host.system.tools, host.system.name,
                                  os.path.join(host.prefix, state.NAME))
-        firewall.adopted = adopted_places(program.prefix, program.name)
+        firewall.adopted = report.adopted
         firewall.hand_over(report)          # first, so that no block pauses
         report.removed = firewall.remove_layouts(_keeps_chain(decider, firewall), report)
     else:
@@ -403,7 +392,7 @@ def _carry_out(host, program, decider, report):
 
 def _decide(program, decider):
     report = Report(program.name)
-    blocks, report.notes = in_force(program.prefix, program.name)
+    blocks, report.adopted, report.notes = in_force(program.prefix, program.name)
     report.blocks = [(address, held) for address, held in blocks if held]
     report.left = [address for address, held in blocks if not held]
     for address, held in report.blocks:
@@ -477,7 +466,7 @@ class LinuxFirewall:
 
     def __init__(self, settings, tools, sysname, state_dir):
         self.tools = tools
-        self.adopted = {}                   # {Address: [stock places]}: adopted_places()
+        self.adopted = {}                   # {Address: [stock places]}: Report.adopted
         self.state_dir = state_dir          # root's alone: for a list of entries
 
         def load(name):

@@ -32,15 +32,17 @@ class HostDeny(Program):
     def adoptable(self, unlisted):
         """{Address: [where]} of the lines in the stock form, which is ours
         (Wazuh's unbracketed IPv6 lines too: its delete lifted them)."""
-        style = self.style
-        data = atomicfile.read(atomicfile.resolve(style.path))
-        return {address: [style.path]
-                for address in hostsfile.members(data, style, bare_ipv6=True)}
+        return {address: [where] for address, where in self._lines(bare_ipv6=True).items()}
 
     def present(self, notes):
+        return self._lines()
+
+    def _lines(self, bare_ipv6=False):
+        """{Address: the file} of the lines of our form in the file."""
         style = self.style
         data = atomicfile.read(atomicfile.resolve(style.path))
-        return {address: style.path for address in hostsfile.members(data, style)}
+        return {address: style.path
+                for address in hostsfile.members(data, style, bare_ipv6)}
 
     def _change(self, edit, address, changed, unchanged):
         """One read-modify-write of the file, under the lock: (status, where)."""

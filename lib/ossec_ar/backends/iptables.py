@@ -59,14 +59,14 @@ class Backend(Base):
     def delete(self, address):
         """One copy of our rule from our chain: a copy that an administrator
         put beside it stays."""
-        return self._delete_one(address, (self.chain,))
+        return self._delete_copies(address, (self.chain,))
 
     def delete_stock(self, address, places):
         """The copies of the stock rule that ``adopt`` found in INPUT and
         FORWARD (*places*, one item per copy)."""
-        return self._delete_one(address, [place for place in places if place in HOOKS])
+        return self._delete_copies(address, [place for place in places if place in HOOKS])
 
-    def _delete_one(self, address, chains):
+    def _delete_copies(self, address, chains):
         """One copy of our rule from each of *chains* (a chain named twice
         loses two), as far as there are copies."""
         table = self.table(address.version)
