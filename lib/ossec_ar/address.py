@@ -51,7 +51,77 @@ class Address:
         return hash(self.packed)
 
     def __lt__(self, other):
-        return (self.version, self.packed) < (other.version, other.packed)
+        return (self.version, self.packed, self.max_prefixlen) < \
+            (other.version, other.packed, getattr(other, "length", 129))
+
+
+class Prefix:
+    """An IPv6 network blocked whole (``ipv6_prefix``): ``text`` is
+    ``2001:db8:1:2::/64``, ``network`` its first address as text,
+    ``packed`` that address's bytes, ``length`` the prefix length.  A
+    backend is handed one where it would be handed an :class:`Address`;
+    ``version`` is 6.  Never equal to an Address, and ordered after the
+    address it starts with."""
+
+    __slots__ = ("text", "network", "packed", "length")
+    version = 6
+    max_prefixlen = 128
+
+    def __init__(self, packed, length):
+        whole, bits = divmod(length, 8)
+        tail = bytes([packed[whole] & (0xff00 >> bits) & 0xff]) if bits else b""
+        self.packed = (packed[:whole] + tail).ljust(16, b"\0")
+        self.length = length
+        self.network = _ipv6_text(self.packed)
+        self.text = "%s/%d" % (self.network, length)
+
+    def __contains__(self, address):
+        """True if the single *address* is inside this prefix."""
+        return address.version == 6 and Prefix(address.packed, self.length) == self
+
+    def __str__(self):
+        return self.text
+
+    def __repr__(self):
+        return "Prefix(%r)" % self.text
+
+    def __eq__(self, other):
+        return isinstance(other, Prefix) and (self.packed, self.length) == \
+            (other.packed, other.length)
+
+    def __hash__(self):
+        return hash((self.packed, self.length))
+
+    def __lt__(self, other):
+        return (self.version, self.packed, self.length) < \
+            (other.version, other.packed, getattr(other, "length", 129))
+
+
+def prefix_of(address, length):
+    """The /*length* prefix that holds the IPv6 *address*; *address*
+    itself for IPv4 (never widened) or a length of 128."""
+    if address.version != 6 or length >= 128:
+        return address
+    return Prefix(address.packed, length)
+
+
+def parse_prefix(text):
+    """The :class:`Prefix` written as *text* (``2001:db8:1:2::/64``, as a
+    ledger record or a tool lists it), or None if it is not one: an IPv6
+    network address with its host bits clear and a length below 128."""
+    network, slash, length = text.partition("/")
+    if not slash or not length.isdigit() or not ":" in network:
+        return None
+    if set(network) - _HEX_DIGITS - set(":"):
+        return None
+    try:
+        packed = _socket.inet_pton(_socket.AF_INET6, network)
+    except (OSError, ValueError):
+        return None
+    if not 0 < int(length) < 128:
+        return None
+    prefix = Prefix(packed, int(length))
+    return prefix if prefix.packed == packed else None
 
 
 def parse(text, lifting=False):

@@ -35,6 +35,8 @@ class Settings:
     backend = "auto"
     lock_wait = 60.0
     host_deny_lock_wait = 60.0
+    ipv6_prefix = 128       # firewall-drop's: the length of IPv6 prefix an add blocks
+    host_deny_ipv6_prefix = 128
     allowlist = ()          # (text as written, ip_network) pairs
     protect = ("self", "gateways", "resolvers", "manager")     # protect.NAMES
     system_name = None      # None: what uname(2) says
@@ -251,6 +253,15 @@ def _seconds(value):
     return seconds
 
 
+def _prefix_length(value):
+    """``ipv6_prefix``: 48 to 128.  Shorter would take in a whole site's
+    or a provider's customers (a /48 is what one site is given)."""
+    if not _is_number(value) or not 48 <= int(value) <= 128:
+        raise ValueError("%r is not an IPv6 prefix length from 48 to 128 (128: the"
+                         " address alone)" % value)
+    return int(value)
+
+
 def _system(value):
     if not value.isalnum():
         raise ValueError("%r is not a system name as uname -s prints it" % value)
@@ -323,8 +334,10 @@ def _unmapped(network):
 # own keys in [firewall-drop] come from their declarations (backend_keys).
 _KEYS = {
     "firewall-drop": {"backend": ("backend", _backend),
-                      "lock_wait": ("lock_wait", _seconds)},
-    "host-deny": {"lock_wait": ("host_deny_lock_wait", _seconds)},
+                      "lock_wait": ("lock_wait", _seconds),
+                      "ipv6_prefix": ("ipv6_prefix", _prefix_length)},
+    "host-deny": {"lock_wait": ("host_deny_lock_wait", _seconds),
+                  "ipv6_prefix": ("host_deny_ipv6_prefix", _prefix_length)},
     "allowlist": {"addresses": ("allowlist", _networks),
                   "protect": ("protect", _protections)},
     "system": {"name": ("system_name", _system),
