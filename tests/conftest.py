@@ -391,3 +391,43 @@ def stock_name(bindir, name, target="ossec-ar-firewall-drop"):
     assert os.path.islink(path) and os.readlink(path) == target, (
         "make install did not link %s to %s" % (path, target))
     return path
+
+
+_BACKEND_STEPS = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from ossec_ar import address, commands, config, exits
+from ossec_ar.backends import load
+backend = load(sys.argv[2], config.Settings(), commands.Tools(), "Linux")
+calls = []
+run = backend.tools.run
+backend.tools.run = lambda argv, *rest: calls.append(argv[0]) or run(argv, *rest)
+for step in sys.argv[3:]:
+    action, _, target = step.partition(" ")
+    try:
+        if action == "calls":
+            print(len(calls))
+            del calls[:]
+        elif action == "members":
+            print(" ".join(sorted(m.text if isinstance(m, address.Prefix) else repr(m)
+                                  for m in backend.members(int(target)))))
+        else:
+            parsed = address.parse_prefix(target) or address.parse(target, lifting=True)
+            print("%s: %s" % getattr(backend, action)(parsed))
+    except exits.Stop as stop:
+        print("%s: %s" % (stop.status, stop.reason))
+"""
+
+
+def backend_steps(run, name, *steps):
+    """The backend *name*'s answers, one line a step, to *steps* run in one
+    process through *run* (a namespace's ``run``): ``"add TARGET"``,
+    ``"delete TARGET"`` (an address, or a prefix written
+    ``2001:db8:1:2::/64``), ``"members 6"`` (the members' texts, a prefix
+    bare and an address as ``Address('...')``, sorted, on one line), or
+    ``"calls"``: how many tool processes the steps since the last
+    ``"calls"`` ran.  A step that stops is ``<status>: <reason>``."""
+    result = run([PYTHON, "-I", "-c", _BACKEND_STEPS, os.path.join(ROOT, "lib"), name]
+                 + list(steps))
+    assert (result.returncode, result.stderr) == (0, ""), result
+    return result.stdout.splitlines()

@@ -495,3 +495,94 @@ def test_ipset_a_set_not_of_our_making_is_broken_for_status_and_list_and_left_by
     assert lines[2] == "note: " + notes[0]           # list's: the block is unknown
     assert nft_netns.check(["ipset", "list", "-t", "ossec4"]) == header     # left
     assert members(nft_netns, "ossec4")[:1] == ["192.0.2.7"]     # (and its timeout)
+
+
+# -- ipset and ipv6_prefix: a hash:net set of prefixes beside ossec6 ---------
+#
+# The backend alone, handed the Prefix the program hands it (packets:
+# test_prefix_packets.py).
+
+PREFIX, INSIDE = "2001:db8:1:2::/64", "2001:db8:1:2::7"
+NET_RULE = "-m set --match-set ossec6-net src -j DROP"
+SET_RULE = "-m set --match-set ossec6 src -j DROP"
+
+
+def set_names(netns):
+    return sorted(netns.check(["ipset", "list", "-n"]).split())
+
+
+def test_ipset_an_address_layout_never_meets_the_prefixes_set(netns):
+    from conftest import backend_steps
+    # The /128 add makes the calls it made before (the set's restore, then
+    # the rules: all missing here, so the rules are listed and put in);
+    # once whole, two calls, as before; a delete, one.
+    assert backend_steps(netns.run, "ipset", "add " + INSIDE, "calls", "add 2001:db8::8",
+                         "calls", "delete " + INSIDE, "calls", "members 6") == [
+        "blocked: ipset ossec6 (repaired: created set ossec6, ip6tables rule in INPUT, "
+        "ip6tables rule in FORWARD)", "5",
+        "blocked: ipset ossec6", "2",
+        "unblocked: ipset ossec6", "1",
+        "Address('2001:db8::8')"]
+    assert set_names(netns) == ["ossec6"]
+    assert netns.rules("ip6tables") == ["-A INPUT " + SET_RULE, "-A FORWARD " + SET_RULE]
+
+
+def test_ipset_a_prefix_goes_into_a_hash_net_set_made_at_its_first_add(netns):
+    from conftest import backend_steps
+    assert backend_steps(netns.run, "ipset", "add " + INSIDE, "add " + PREFIX,
+                         "add " + PREFIX, "members 6", "members 4") == [
+        "blocked: ipset ossec6 (repaired: created set ossec6, ip6tables rule in INPUT, "
+        "ip6tables rule in FORWARD)",
+        "blocked: ipset ossec6-net (repaired: created set ossec6-net, ip6tables rule in "
+        "INPUT, ip6tables rule in FORWARD)",
+        "already blocked: ipset ossec6-net",
+        "%s Address('%s')" % (PREFIX, INSIDE), ""]
+    assert set_names(netns) == ["ossec6", "ossec6-net"]
+    header = netns.check(["ipset", "list", "-t", "ossec6-net"])
+    assert "Type: hash:net\n" in header
+    assert "Header: family inet6 hashsize 1024 maxelem 1048576 " in header
+    assert members(netns, "ossec6-net") == [PREFIX]
+    assert members(netns, "ossec6") == [INSIDE]
+    assert netns.rules("ip6tables") == [
+        "-A INPUT " + NET_RULE, "-A INPUT " + SET_RULE,
+        "-A FORWARD " + NET_RULE, "-A FORWARD " + SET_RULE]
+    assert netns.rules("iptables") == []
+    # The prefix's delete leaves the /128, the /128's the prefix.
+    assert backend_steps(netns.run, "ipset", "delete " + PREFIX, "delete " + PREFIX,
+                         "members 6", "add " + PREFIX, "delete " + INSIDE, "delete " + INSIDE,
+                         "members 6") == [
+        "unblocked: ipset ossec6-net", "was not blocked: ipset ossec6-net",
+        "Address('%s')" % INSIDE,
+        "blocked: ipset ossec6-net",
+        "unblocked: ipset ossec6", "was not blocked: ipset ossec6",
+        PREFIX]
+    assert members(netns, "ossec6-net") == [PREFIX]
+    assert members(netns, "ossec6") == []
+
+
+def test_ipset_the_prefixes_set_rules_are_repaired_and_a_set_made_otherwise_refused(
+        nft_netns):
+    from conftest import backend_steps
+    netns = nft_netns
+    assert backend_steps(netns.run, "ipset", "add " + PREFIX)[0].startswith("blocked: ")
+    netns.check(["ip6tables", "-w", "-D", "INPUT"] + NET_RULE.split())
+    assert backend_steps(netns.run, "ipset", "members 6", "add 2001:db8:1:3::/64",
+                         "members 6") == [
+        "failed: ip6tables rule matching set ossec6-net missing from INPUT: its elements "
+        "are not counted as blocks",
+        "blocked: ipset ossec6-net (repaired: ip6tables rule in INPUT)",
+        "2001:db8:1:2::/64 2001:db8:1:3::/64"]
+    assert netns.rules("ip6tables") == ["-A INPUT " + NET_RULE, "-A FORWARD " + NET_RULE]
+    # A set of that name that is not a hash:net set of ours: nothing is added.
+    for hook in ("INPUT", "FORWARD"):
+        netns.check(["ip6tables", "-w", "-D", hook] + NET_RULE.split())
+    netns.check(["ipset", "destroy", "ossec6-net"])
+    netns.check(["ipset", "create", "ossec6-net", "hash:ip", "family", "inet6"])
+    lines = backend_steps(netns.run, "ipset", "add " + PREFIX, "members 6")
+    assert lines[0].startswith(
+        "failed: ipset ossec6-net is not the set we make (hash:net, family inet6 maxelem "
+        "1048576, nothing else) but hash:ip, family inet6 hashsize 1024 maxelem 65536 ")
+    assert lines[0].endswith(": remove it (and the iptables rules that use it); the next "
+                             "add makes ours")
+    assert lines[1].startswith("failed: ipset ossec6-net is not the set we make ")
+    assert members(netns, "ossec6-net") == []

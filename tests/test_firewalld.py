@@ -357,3 +357,50 @@ def test_a_drop_zone_that_accepts_is_broken_for_status_and_list_and_left_by_rest
     assert firewalld.connects(SERVER_V4)
     assert firewalld.check(["firewall-cmd", "--permanent", "--zone=drop",
                             "--get-target"]).strip() == "ACCEPT"
+
+
+# -- ipv6_prefix: the prefixes' hash:net ipset ------------------------------
+#
+# The backend alone, handed the Prefix the program hands it (packets:
+# test_prefix_packets.py).
+
+NET, INSIDE = "2001:db8:1:2::/64", "2001:db8:1:2::7"
+
+
+def test_prefixes_go_into_a_hash_net_ipset_that_firewalld_setup_makes_with_ipv6_prefix(
+        firewalld, install):
+    from conftest import backend_steps
+    make_layout(firewalld)                  # made before ipv6_prefix: no such ipset
+    assert backend_steps(firewalld.run, "firewalld", "add " + NET, "members 6") == [
+        "failed: firewalld has no ipset ossec6-net in its running configuration: make the "
+        "layout with `ossec-ar firewalld-setup`, with ipv6_prefix set in the configuration "
+        "(it reloads firewalld once; an add never does)", ""]
+    assert "layout firewalld: whole\n" in admin(firewalld, install, "status").stdout
+    install.configure("[firewall-drop]\nipv6_prefix = 64\n")
+    result = admin(firewalld, install, "firewalld-setup")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "firewalld: ipsets ossec4, ossec6 and ossec6-net bound to zone drop; firewalld "
+           "reloaded\n", "")
+    for scope in ([], ["--permanent"]):
+        assert firewalld.check(["firewall-cmd"] + scope + ["--zone=drop", "--list-sources"]
+                               ).split() == ["ipset:ossec4", "ipset:ossec6", "ipset:ossec6-net"]
+    info = firewalld.check(["firewall-cmd", "--info-ipset=ossec6-net"])
+    assert "  type: hash:net\n" in info
+    assert "family=inet6" in info and "maxelem=1048576" in info
+    where = "firewalld ipset %s in zone drop"
+    assert backend_steps(firewalld.run, "firewalld", "add " + NET, "add " + NET,
+                         "add " + INSIDE, "members 6", "members 4") == [
+        "blocked: " + where % "ossec6-net", "already blocked: " + where % "ossec6-net",
+        "blocked: " + where % "ossec6", "%s Address('%s')" % (NET, INSIDE), ""]
+    assert firewalld.entries("ossec6-net") == firewalld.entries("ossec6-net", True) == [NET]
+    assert firewalld.entries("ossec6") == firewalld.entries("ossec6", True) == [INSIDE]
+    assert "layout firewalld: whole\n" in admin(firewalld, install, "status").stdout
+    # The prefix's delete leaves the /128, and the /128's the prefix.
+    assert backend_steps(firewalld.run, "firewalld", "delete " + NET, "delete " + NET,
+                         "members 6", "add " + NET, "delete " + INSIDE, "delete " + INSIDE,
+                         "members 6") == [
+        "unblocked: firewalld ipset ossec6-net", "was not blocked: firewalld ipset ossec6-net",
+        "Address('%s')" % INSIDE, "blocked: " + where % "ossec6-net",
+        "unblocked: firewalld ipset ossec6", "was not blocked: firewalld ipset ossec6", NET]
+    assert firewalld.entries("ossec6-net") == firewalld.entries("ossec6-net", True) == [NET]
+    assert firewalld.entries("ossec6") == firewalld.entries("ossec6", True) == []

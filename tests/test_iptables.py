@@ -454,3 +454,77 @@ def test_list_and_restore_see_a_return_put_before_our_rules(pair, install):
                              "not ours from chain OSSEC: -j RETURN\n")
     assert not pair.connects(SERVER_V4)
     assert listing(pair.server, install)["firewall-drop", CLIENT_V4]["state"] == "in force"
+
+
+# -- ipv6_prefix: a prefix's rule beside the /128 rules ---------------------
+#
+# The backend alone, handed the Prefix the program hands it with
+# ``ipv6_prefix`` (the program's own tests drive it with packets:
+# test_prefix_packets.py).
+
+PREFIX, INSIDE = "2001:db8:1:2::/64", "2001:db8:1:2::7"
+PREFIX_RULE = "-A OSSEC -s 2001:db8:1:2::/64 -j DROP"
+INSIDE_RULE = "-A OSSEC -s 2001:db8:1:2::7/128 -j DROP"
+
+
+def test_a_prefix_is_one_rule_listed_back_as_the_prefix(netns):
+    from conftest import backend_steps
+    assert backend_steps(netns.run, "iptables", "add " + PREFIX, "add " + PREFIX,
+                         "members 6", "members 4") == [
+        "blocked: ip6tables chain OSSEC (repaired: created chain OSSEC, jump from INPUT, "
+        "jump from FORWARD)",
+        "already blocked: ip6tables chain OSSEC",
+        PREFIX,                                 # a Prefix, not the address 2001:db8:1:2::
+        ""]
+    assert netns.rules("ip6tables") == OURS + [PREFIX_RULE]
+    assert netns.rules("iptables") == []
+    assert backend_steps(netns.run, "iptables", "delete " + PREFIX, "delete " + PREFIX,
+                         "members 6") == [
+        "unblocked: ip6tables: removed 1 from OSSEC",
+        "was not blocked: ip6tables: no rule for it in OSSEC",
+        ""]
+    assert netns.rules("ip6tables") == OURS
+
+
+def test_a_prefix_and_a_128_inside_it_are_lifted_apart(netns):
+    from conftest import backend_steps
+    assert backend_steps(netns.run, "iptables", "add " + PREFIX, "add " + INSIDE,
+                         "members 6") == [
+        "blocked: ip6tables chain OSSEC (repaired: created chain OSSEC, jump from INPUT, "
+        "jump from FORWARD)", "blocked: ip6tables chain OSSEC",
+        "%s Address('%s')" % (PREFIX, INSIDE)]
+    assert netns.rules("ip6tables") == OURS + [PREFIX_RULE, INSIDE_RULE]
+    # The /128's delete leaves the prefix...
+    assert backend_steps(netns.run, "iptables", "delete " + INSIDE, "members 6") == [
+        "unblocked: ip6tables: removed 1 from OSSEC", PREFIX]
+    assert netns.rules("ip6tables") == OURS + [PREFIX_RULE]
+    # ...and the prefix's delete leaves the /128.
+    assert backend_steps(netns.run, "iptables", "add " + INSIDE, "delete " + PREFIX,
+                         "members 6") == [
+        "blocked: ip6tables chain OSSEC", "unblocked: ip6tables: removed 1 from OSSEC",
+        "Address('%s')" % INSIDE]
+    assert netns.rules("ip6tables") == OURS + [INSIDE_RULE]
+
+
+def test_a_prefix_delete_takes_one_copy_and_leaves_an_administrators_rules(netns):
+    from conftest import backend_steps
+    assert backend_steps(netns.run, "iptables", "add " + PREFIX) == [
+        "blocked: ip6tables chain OSSEC (repaired: created chain OSSEC, jump from INPUT, "
+        "jump from FORWARD)"]
+    theirs = [["OSSEC", "-s", PREFIX],                      # a copy beside ours
+              ["OSSEC", "-s", "2001:db8:1::/48"],           # a wider network
+              ["OSSEC", "-s", "2001:db8:1:2::/80"],         # a narrower one
+              ["INPUT", "-s", PREFIX]]                      # the same, elsewhere
+    for words in theirs:
+        netns.check(["ip6tables", "-w", "-A"] + words + ["-j", "DROP"])
+    before = netns.rules("ip6tables")
+    assert backend_steps(netns.run, "iptables", "members 6", "delete " + PREFIX,
+                         "members 6") == [
+        "2001:db8:1:2::/64 2001:db8:1:2::/80 2001:db8:1::/48",
+        "unblocked: ip6tables: removed 1 from OSSEC",
+        "2001:db8:1:2::/64 2001:db8:1:2::/80 2001:db8:1::/48"]
+    after = list(before)
+    after.remove(PREFIX_RULE)                       # the first copy, ours
+    assert netns.rules("ip6tables") == after
+    assert after.count(PREFIX_RULE) == 1
+    assert "-A INPUT -s %s -j DROP" % PREFIX in after

@@ -292,3 +292,54 @@ def test_hostile_input_is_refused_before_any_tool_runs(nft_netns, install, progr
     lines = install.log_lines()
     assert len(lines) == 2 and said(code) in lines[1] and reason in lines[1]
     assert lines[1].endswith("(exit %d)" % code)
+
+
+# -- ipv6_prefix: a prefix's blackhole route beside the /128 routes ----------
+#
+# The backend alone, handed the Prefix the program hands it (packets:
+# test_prefix_packets.py).
+
+NET, INSIDE = "2001:db8:1:2::/64", "2001:db8:1:2::7"
+
+
+def test_a_prefix_is_a_blackhole_route_of_its_length_listed_back_as_the_prefix(nft_netns):
+    from conftest import backend_steps
+    where = "blackhole route %s in table main" % NET
+    assert backend_steps(nft_netns.run, "route", "add " + NET, "add " + NET, "add " + INSIDE,
+                         "members 6", "members 4") == [
+        "blocked: " + where, "already blocked: " + where,
+        "blocked: blackhole route %s/128 in table main" % INSIDE,
+        "%s Address('%s')" % (NET, INSIDE), ""]
+    assert blackholes(nft_netns, 6) == ["%s proto 239" % NET, "%s proto 239" % INSIDE]
+    # The prefix's delete leaves the /128, and the /128's the prefix.
+    assert backend_steps(nft_netns.run, "route", "delete " + NET, "delete " + NET,
+                         "members 6") == [
+        "unblocked: " + where, "was not blocked: " + where, "Address('%s')" % INSIDE]
+    assert blackholes(nft_netns, 6) == ["%s proto 239" % INSIDE]
+    assert backend_steps(nft_netns.run, "route", "add " + NET, "delete " + INSIDE,
+                         "delete " + INSIDE, "members 6") == [
+        "blocked: " + where,
+        "unblocked: blackhole route %s/128 in table main" % INSIDE,
+        "was not blocked: blackhole route %s/128 in table main" % INSIDE, NET]
+    assert blackholes(nft_netns, 6) == ["%s proto 239" % NET]
+
+
+def test_a_prefix_delete_leaves_an_administrators_routes(nft_netns):
+    from conftest import backend_steps
+    for destination in ("2001:db8:1::/48", "2001:db8:1:2::/80", "2001:db8:1:3::/64"):
+        nft_netns.check(["ip", "-6", "route", "add", "blackhole", destination,
+                         "proto", "static"])
+    theirs = blackholes(nft_netns, 6)
+    assert backend_steps(nft_netns.run, "route", "add " + NET, "members 6", "delete " + NET,
+                         "delete 2001:db8:1:3::/64", "members 6") == [
+        "blocked: blackhole route %s in table main" % NET, NET,
+        "unblocked: blackhole route %s in table main" % NET,
+        "was not blocked: blackhole route 2001:db8:1:3::/64 in table main", ""]
+    assert blackholes(nft_netns, 6) == theirs
+    # Their blackhole of the very prefix blocks it already, and stays theirs.
+    nft_netns.check(["ip", "-6", "route", "add", "blackhole", NET, "proto", "static"])
+    assert backend_steps(nft_netns.run, "route", "add " + NET, "delete " + NET) == [
+        "already blocked: blackhole route %s in table main, not ours (blackhole %s dev lo "
+        "proto static metric 1024 pref medium)" % (NET, NET),
+        "was not blocked: blackhole route %s in table main" % NET]
+    assert "%s proto 4" % NET in blackholes(nft_netns, 6)

@@ -766,11 +766,14 @@ def firewalld_setup(host, args):
     reason = program._missing(backends.REGISTRY["firewalld"], 4)
     if reason:
         raise exits.failed(exits.UNAVAILABLE, "firewalld: " + reason)
+    prefixes = host.settings.ipv6_prefix < 128      # the prefixes' ipset too
     with program.lock():
-        program._load("firewalld").create_layout()
+        firewalld = program._load("firewalld")
+        firewalld.create_layout(prefixes)
+    names = [firewalld.set_name(4), firewalld.set_name(6)] + (
+        [firewalld.net_set_name()] if prefixes else [])
     text = ("firewalld: ipsets %s and %s bound to zone drop; firewalld reloaded"
-            % (host.settings.option("ipset_v4", "ossec4"),
-               host.settings.option("ipset_v6", "ossec6")))
+            % (", ".join(names[:-1]), names[-1]))
     return Result({"firewalld_setup": text}, text)
 
 

@@ -594,12 +594,12 @@ class LinuxFirewall:
         removed = []
         table = Table(self.ipt, TOOLS[version])
         rules = table.rules()
-        name = self.ipset.set_name(version)
-        match = self.ipset._rule(name)
-        for hook in HOOKS:
-            for _ in range(rules.get(hook, []).count(match)):
-                table.change("-D", hook, *match)
-                removed.append("%s rule for ipset %s in %s" % (table.tool, name, hook))
+        for name, _ in self.ipset.layout_sets(version):
+            match = self.ipset._rule(name)
+            for hook in HOOKS:
+                for _ in range(rules.get(hook, []).count(match)):
+                    table.change("-D", hook, *match)
+                    removed.append("%s rule for ipset %s in %s" % (table.tool, name, hook))
         chain = self.ipt.chain
         for address in sorted(report.lifted_set):
             if address.version != version:
@@ -627,8 +627,7 @@ class LinuxFirewall:
         if self.tools.find("ipset") is None or firewalld_runs:
             return []
         removed = []
-        for version in (4, 6):
-            name = self.ipset.set_name(version)
+        for name, _ in self.ipset.layout_sets(4) + self.ipset.layout_sets(6):
             result = self.ipset.run("ipset", "destroy", name)
             if result.ok:
                 removed.append("ipset %s" % name)
@@ -679,8 +678,7 @@ class LinuxFirewall:
             tool = ["firewall-offline-cmd"]
         else:
             return []
-        for version in (4, 6):
-            name = self.firewalld.set_name(version)
+        for name in self.firewalld.layout_names():
             if tool == ["firewall-cmd"]:
                 self._empty_runtime_ipset(name)
                 permanent = ["--permanent"]

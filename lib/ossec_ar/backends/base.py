@@ -171,6 +171,22 @@ def addresses(texts, version):
     return found
 
 
+def blocks(texts, version):
+    """What :func:`addresses` finds, and for IPv6 the prefixes among
+    *texts* too (``2001:db8:1:2::/64``, an ``ipv6_prefix`` block), as
+    :class:`~ossec_ar.address.Prefix` objects: for a layout that holds
+    both.  A network whose host bits are not clear is neither."""
+    found = addresses(texts, version)
+    if version == 6:
+        from ..address import parse_prefix
+        for text in texts:
+            if "/" in text:
+                prefix = parse_prefix(text)
+                if prefix is not None:
+                    found.add(prefix)
+    return found
+
+
 def unusable(backend, result):
     """The tool says this kernel cannot do it: ``auto`` tries the next."""
     raise exits.Unusable("%s: %s" % (backend.name, result.describe()))

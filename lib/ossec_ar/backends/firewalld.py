@@ -6,6 +6,13 @@ Layout (ipset names configurable, shared with the ipset backend's)::
     firewall-cmd --permanent --new-ipset=ossec6 ... --option=family=inet6
     firewall-cmd --permanent --zone=drop --add-source=ipset:ossec4   (and ossec6)
 
+With ``ipv6_prefix``, the IPv6 prefixes go into a third ipset, of type
+hash:net, named as the ipset backend names its set of prefixes
+(``ossec6-net``) and bound to the drop zone the same way.  Like the others
+it is made by ``ossec-ar firewalld-setup`` (which makes it only where
+``ipv6_prefix`` is set); a layout without it is whole, and a prefix's add
+that finds it missing fails as an address's add does.
+
 Each ban is added to the running firewall and to the permanent
 configuration, so ``firewall-cmd --reload`` (which rebuilds the runtime
 from the permanent configuration) keeps it.
@@ -28,9 +35,10 @@ runs is known from its pid file or its systemd unit (the registry's
 import os
 from xml.etree import ElementTree
 
+from ..address import Prefix
 from ..exits import TEMPFAIL, failed
 from .base import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base
-from .base import Broken, addresses
+from .base import Broken, addresses, blocks
 from .ipset import FAMILY, MAXELEM, Backend as Ipset
 
 ZONE = "drop"
@@ -48,23 +56,36 @@ class Backend(Base):
     versions = {"firewall-cmd": ("--version",)}
     down = "firewalld is not running"          # firewall-cmd asks the daemon
     set_name = Ipset.set_name
+    net_set_name = Ipset.net_set_name
+
+    def _name_of(self, target):
+        """Our ipset that holds *target*, an address or a Prefix."""
+        if isinstance(target, Prefix):
+            return self.net_set_name()
+        return self.set_name(target.version)
+
+    def layout_names(self):
+        """Every ipset of our layout that may exist."""
+        return [self.set_name(4), self.set_name(6), self.net_set_name()]
 
     def add(self, address):
-        name = self.set_name(address.version)
+        name = self._name_of(address)
         entry = "--add-entry=%s" % address
         _refuse_a_zone_that_does_not_drop()
         result = self.run("firewall-cmd", "--ipset=" + name, entry)
         if "INVALID_IPSET" in result.output:
             raise failed(TEMPFAIL, "firewalld has no ipset %s in its running configuration: "
-                         "make the layout with `ossec-ar firewalld-setup` (it reloads "
-                         "firewalld once; an add never does)" % name)
+                         "make the layout with `ossec-ar firewalld-setup`%s (it reloads "
+                         "firewalld once; an add never does)" % (
+                             name, ", with ipv6_prefix set in the configuration"
+                             if isinstance(address, Prefix) else ""))
         status = self.sort(result, BLOCKED, ((ALREADY_BLOCKED, ("ALREADY_ENABLED",)),))
         self.check("firewall-cmd", "--permanent", "--ipset=" + name, entry,
                    harmless=("ALREADY_ENABLED",))
         return status, "firewalld ipset %s in zone %s" % (name, ZONE)
 
     def delete(self, address):
-        name = self.set_name(address.version)
+        name = self._name_of(address)
         entry = "--remove-entry=%s" % address
         removed = False
         for scope in ([], ["--permanent"]):
@@ -75,9 +96,15 @@ class Backend(Base):
         return (UNBLOCKED if removed else NOT_BLOCKED), "firewalld ipset %s" % name
 
     def members(self, version):
-        """The ipset's entries, where it is bound to the drop zone in the
-        running firewall and the zone drops; else Broken."""
-        name = self.set_name(version)
+        """The ipset's entries (and for IPv6 the prefixes' ipset's), where
+        each is bound to the drop zone in the running firewall and the zone
+        drops; else Broken."""
+        found = set()
+        for name in [self.set_name(version)] + ([self.net_set_name()] if version == 6 else []):
+            found |= self._entries(version, name)
+        return found
+
+    def _entries(self, version, name):
         layout = self._inspect()
         if layout is None or name not in layout.ours:
             return set()
@@ -90,6 +117,9 @@ class Backend(Base):
         if "INVALID_IPSET" in result.output:
             return set()
         self.sort(result, None)
+        if name == self.net_set_name():
+            return {prefix for prefix in blocks(result.output.split(), version)
+                    if isinstance(prefix, Prefix)}
         return addresses(result.output.split(), version)
 
     # ossec-ar status, restore and list: never on the add's path, and never
@@ -102,7 +132,7 @@ class Backend(Base):
         if getattr(self, "_inspected", False) is not False:
             return self._inspected
         running = self.check("firewall-cmd", "--get-ipsets").output.split()
-        ours = [self.set_name(v) for v in (4, 6) if self.set_name(v) in running]
+        ours = [name for name in self.layout_names() if name in running]
         layout = None
         if ours:
             target = _zone_target()
@@ -170,13 +200,15 @@ class Backend(Base):
                 scope + ("--zone=" + ZONE, "--add-source=ipset:" + name)))
             for scope in scopes))
 
-    def create_layout(self):
+    def create_layout(self, prefixes=False):
         """For ``ossec-ar firewalld-setup``: our ipsets in the permanent
-        configuration, bound to the drop zone, then the one reload that
-        makes them live."""
-        for version in (4, 6):
-            name = self.set_name(version)
-            self.check("firewall-cmd", "--permanent", "--new-ipset=" + name, "--type=hash:ip",
+        configuration (the prefixes' too, with *prefixes*), bound to the
+        drop zone, then the one reload that makes them live."""
+        sets = [(self.set_name(4), 4, "hash:ip"), (self.set_name(6), 6, "hash:ip")]
+        if prefixes:
+            sets.append((self.net_set_name(), 6, "hash:net"))
+        for name, version, kind in sets:
+            self.check("firewall-cmd", "--permanent", "--new-ipset=" + name, "--type=" + kind,
                        "--option=family=" + FAMILY[version], "--option=maxelem=%d" % MAXELEM,
                        harmless=("NAME_CONFLICT",))
             self.check("firewall-cmd", "--permanent", "--zone=" + ZONE,

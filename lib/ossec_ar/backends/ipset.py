@@ -7,6 +7,16 @@ Layout (set names configurable)::
     iptables  -I INPUT|FORWARD 1 -m set --match-set ossec4 src -j DROP
     ip6tables -I INPUT|FORWARD 1 -m set --match-set ossec6 src -j DROP
 
+With ``ipv6_prefix``, the IPv6 prefixes go into a set of their own, made
+at the first prefix add with its two rules (and repaired as the others)::
+
+    ipset create ossec6-net hash:net family inet6 maxelem 1048576
+    ip6tables -I INPUT|FORWARD 1 -m set --match-set ossec6-net src -j DROP
+
+Its name is the IPv6 set's with ``-net`` (the IPv6 set's name cut to fit
+ipset's 31 characters).  A layout without it is whole: an address's add,
+delete and check never look at it.
+
 A ban is one set element: constant time to add and to match.  An add is
 two calls when the layout is whole: one ``ipset restore`` (below) and one
 ``iptables-restore --noflush`` holding a ``-C`` line for each rule, which
@@ -24,17 +34,22 @@ again (the count of elements says whether the address was new); it stops
 at the first line that fails, and the line number says which.  A full set fails
 with ipset's own "Hash is full" and exit 75, never silently.  A delete
 runs ``del`` and ``test`` in one ``ipset -`` batch: if the address still
-matches after the delete, it is not "unblocked" but exit 75.
+matches after the delete, it is not "unblocked" but exit 75.  A prefix's
+delete is one ``del`` (a wider prefix in that set is a block of ours of its
+own, with a delete of its own).
 """
 
+from ..address import Prefix
 from ..commands import Result
 from ..config import table_name
 from ..exits import TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
-                   Broken, addresses, repaired, unusable)
+                   Broken, addresses, blocks, repaired, unusable)
 from .iptables import HOOKS, TOOLS, Table
 
 MAXELEM = 1048576
+NET_SUFFIX = "-net"
+_NAME_MAX = 31          # IPSET_MAXNAMELEN, less its NUL
 FAMILY = {4: "inet", 6: "inet6"}
 _NO_SET = "set with the given name does not exist"
 # Not in the set, no such set, or a kernel without ip_set.
@@ -51,9 +66,28 @@ class Backend(Base):
     def set_name(self, version):
         return self.ipset_v4 if version == 4 else self.ipset_v6
 
+    def net_set_name(self):
+        """The IPv6 prefixes' set (``ipv6_prefix``)."""
+        return self.ipset_v6[:_NAME_MAX - len(NET_SUFFIX)] + NET_SUFFIX
+
+    def layout_sets(self, version):
+        """(name, type) of each set of *version*'s layout that may exist:
+        for IPv6, the prefixes' set too."""
+        sets = [(self.set_name(version), "hash:ip")]
+        if version == 6:
+            sets.append((self.net_set_name(), "hash:net"))
+        return sets
+
+    def _set_of(self, target):
+        """(name, type) of the set that holds *target*: an address, or a
+        :class:`~ossec_ar.address.Prefix`."""
+        if isinstance(target, Prefix):
+            return self.net_set_name(), "hash:net"
+        return self.set_name(target.version), "hash:ip"
+
     def add(self, address):
-        name = self.set_name(address.version)
-        create = self._create_line(name, address.version)
+        name, kind = self._set_of(address)
+        create = self._create_line(name, address.version, kind)
         add = "add %s %s\n" % (name, address.text)
         repairs = []
         # -exist, once given, holds for the lines after it too: "add" then
@@ -66,7 +100,8 @@ class Backend(Base):
             counts = [0, 1]
             repairs.append("created set %s" % name)
         elif _failed_at(result, 2):
-            raise failed(TEMPFAIL, _not_ours(name, address.version, result) + _REMOVE_IT)
+            raise failed(TEMPFAIL, _not_ours(name, address.version, kind, result)
+                         + _REMOVE_IT)
         status = self.sort(_errors_only(result), BLOCKED, ((unusable, _NO_KERNEL),))
         if len(counts) == 2 and counts[0] == counts[1]:
             status = ALREADY_BLOCKED
@@ -77,7 +112,11 @@ class Backend(Base):
     def delete(self, address):
         """``del`` then ``test`` in one batch (``ipset -`` goes on after a
         failed line): an address still matched after the delete is covered
-        by a wider element, and stays dropped."""
+        by a wider element, and stays dropped.  A prefix: one ``del``."""
+        if isinstance(address, Prefix):
+            name = self.net_set_name()
+            result = self.run("ipset", "del", name, address.text)
+            return self.sort(result, UNBLOCKED, ((NOT_BLOCKED, _ABSENT),)), "ipset %s" % name
         name = self.set_name(address.version)
         batch = "del {0} {1}\ntest {0} {1}\n".format(name, address.text)
         result = self.run("ipset", "-", input=batch.encode())
@@ -89,31 +128,40 @@ class Backend(Base):
             return UNBLOCKED, "ipset %s" % name
         return self.sort(result, UNBLOCKED, ((NOT_BLOCKED, _ABSENT),)), "ipset %s" % name
 
-    def _create_line(self, name, version):
-        return "create %s hash:ip family %s maxelem %d" % (name, FAMILY[version], MAXELEM)
+    def _create_line(self, name, version, kind="hash:ip"):
+        return "create %s %s family %s maxelem %d" % (name, kind, FAMILY[version], MAXELEM)
 
     def _restore(self, lines):
         return self.run("ipset", "restore", input=lines.encode())
 
     def members(self, version):
-        """The set's addresses, where the set is ours and both match rules
-        are in place; else Broken (its elements drop nothing, or may
+        """The set's addresses (and for IPv6 the prefixes' set's
+        prefixes), where each set that exists is ours and both its match
+        rules are in place; else Broken (its elements drop nothing, or may
         expire, or cover more than themselves)."""
-        name = self.set_name(version)
-        kind = self._kind(version)
-        if kind is None:
+        found = set()
+        for name, kind in self.layout_sets(version):
+            found |= self._set_members(version, name, kind)
+        return found
+
+    def _set_members(self, version, name, kind):
+        state = self._kind(version, name, kind)
+        if state is None:
             return set()
         if _firewalld_runs():
             raise Broken("set %s not counted: firewalld runs, and its ipsets have our "
                          "sets' names" % name)
-        problems = [kind] if kind else self._rules_missing(version)
+        problems = [state] if state else self._rules_missing(version, name)
         if problems:
             raise Broken("%s: its elements are not counted as blocks" % ", ".join(problems))
         result = self.run("ipset", "list", name)
         if not result.ok:
             self.sort(result, None, ((None, _ABSENT),))
             return set()
-        return addresses(result.output.split("Members:\n", 1)[-1].split(), version)
+        listed = result.output.split("Members:\n", 1)[-1].split()
+        if kind == "hash:net":
+            return {prefix for prefix in blocks(listed, version) if isinstance(prefix, Prefix)}
+        return addresses(listed, version)
 
     # ossec-ar status, restore and list: never on the add's path.
 
@@ -122,32 +170,33 @@ class Backend(Base):
         return [version for version in (4, 6)
                 if self.entry.missing(self.tools, version, self.sysname) is None]
 
-    def _kind(self, version):
-        """None where our set does not exist, "" where it is ours, else
-        what it is.  The add's own test, read only: ``list -t``, then
+    def _kind(self, version, name=None, kind="hash:ip"):
+        """None where our set *name* (of *kind*; the family's addresses'
+        set by default) does not exist, "" where it is ours, else what it
+        is.  The add's own test, read only: ``list -t``, then
         ``create ... -exist``, which changes nothing where a set of that
         name exists (the kernel refuses it where the set is made otherwise)
         and is never reached where none does (restore stops at the first
         line that fails)."""
-        name = self.set_name(version)
+        name = name or self.set_name(version)
         result = self._restore("list -t %s\n%s -exist\n" % (
-            name, self._create_line(name, version)))
+            name, self._create_line(name, version, kind)))
         if _failed_at(result, 1) and _NO_SET in result.output:
             return None
         if _failed_at(result, 2):
-            return _not_ours(name, version, result)
+            return _not_ours(name, version, kind, result)
         self.sort(_errors_only(result), None, ((unusable, _NO_KERNEL),))
         return ""
 
-    def _rules_missing(self, version):
+    def _rules_missing(self, version, name=None):
         if _firewalld_runs():
             # Its ipsets may be kernel sets of our names, matched by its own
             # rules: not ours to judge or repair.
             return []
+        name = name or self.set_name(version)
         rules = Table(self, TOOLS[version]).rules()
-        rule = self._rule(self.set_name(version))
-        return ["%s rule matching set %s missing from %s" % (TOOLS[version],
-                                                             self.set_name(version), hook)
+        rule = self._rule(name)
+        return ["%s rule matching set %s missing from %s" % (TOOLS[version], name, hook)
                 for hook in HOOKS if rule not in rules.get(hook, ())]
 
     def layout_state(self):
@@ -156,14 +205,15 @@ class Backend(Base):
             return "not checked (firewalld runs, and its ipsets may have our sets' names)"
         repairable, refused, present = [], [], False
         for version in self._families():
-            kind = self._kind(version)
-            if kind is None:
-                continue
-            present = True
-            if kind:
-                refused.append(kind)
-            else:
-                repairable += self._rules_missing(version)
+            for name, kind in self.layout_sets(version):
+                state = self._kind(version, name, kind)
+                if state is None:
+                    continue
+                present = True
+                if state:
+                    refused.append(state)
+                else:
+                    repairable += self._rules_missing(version, name)
         if not present:
             return "absent"
         if not repairable and not refused:
@@ -186,11 +236,12 @@ class Backend(Base):
             return None         # (see _rules_missing)
         done, left = [], []
         for version in self._families():
-            kind = self._kind(version)
-            if kind:
-                left.append(kind + _REMOVE_IT)
-            elif kind == "":
-                done += self._ensure_rules(version, self.set_name(version))
+            for name, kind in self.layout_sets(version):
+                state = self._kind(version, name, kind)
+                if state:
+                    left.append(state + _REMOVE_IT)
+                elif state == "":
+                    done += self._ensure_rules(version, name)
         parts = (["repaired: " + ", ".join(done)] if done else []) + (
             ["left as it is: " + "; ".join(left)] if left else [])
         return "; ".join(parts) or None
@@ -225,9 +276,9 @@ def _firewalld_runs():
 _REMOVE_IT = ": remove it (and the iptables rules that use it); the next add makes ours"
 
 
-def _not_ours(name, version, result):
-    return ("ipset %s is not the set we make (hash:ip, family %s maxelem %d, nothing else) "
-            "but %s" % (name, FAMILY[version], MAXELEM, _found(result)))
+def _not_ours(name, version, kind, result):
+    return ("ipset %s is not the set we make (%s, family %s maxelem %d, nothing else) "
+            "but %s" % (name, kind, FAMILY[version], MAXELEM, _found(result)))
 
 
 def _failed_at(result, line):

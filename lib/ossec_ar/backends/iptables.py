@@ -1,11 +1,13 @@
 """iptables and ip6tables: one DROP rule per address in a chain of our own.
 
 Layout (OSSEC 4.3 adopted the same): chain ``OSSEC`` (configurable) holding
-``-s ADDR -j DROP`` rules, jumped to from position 1 of INPUT and FORWARD.
-Every add re-creates whatever of that layout is missing, so a flushed
-firewall heals at the next ban.  A delete removes one copy of our rule from
-our chain, and the stock scripts' rules in INPUT and FORWARD only where
-``ossec-ar adopt`` recorded them at install (the ledger's
+``-s ADDR -j DROP`` rules, jumped to from position 1 of INPUT and FORWARD;
+with ``ipv6_prefix``, ip6tables' chain holds ``-s 2001:db8:1:2::/64 -j
+DROP`` too, one rule per prefix, beside the /128 rules and never mistaken
+for one.  Every add re-creates whatever of that layout is missing, so a
+flushed firewall heals at the next ban.  A delete removes one copy of our
+rule from our chain, and the stock scripts' rules in INPUT and FORWARD
+only where ``ossec-ar adopt`` recorded them at install (the ledger's
 ``iptables:INPUT``): a rule of that form put there later is an
 administrator's, and stays.
 
@@ -27,10 +29,11 @@ with the chain, which is why ``auto`` prefers the set layouts.
 import shlex
 import time
 
+from ..address import Prefix
 from ..config import chain_name
 from ..exits import TEMPFAIL, failed
 from .base import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base
-from .base import addresses, repaired
+from .base import addresses, blocks, repaired
 
 HOOKS = ("INPUT", "FORWARD")
 TOOLS = {4: "iptables", 6: "ip6tables"}
@@ -98,16 +101,18 @@ class Backend(Base):
         return found
 
     def members(self, version):
-        """Our single-address rules that packets reach: a network an
-        administrator put in our chain by hand is not one of our blocks, and
-        a rule after one that lets packets out of the chain blocks nothing."""
+        """Our single-address rules, and IPv6 prefix rules, that packets
+        reach: an IPv4 network an administrator put in our chain by hand is
+        not one of our blocks (an IPv6 one is listed as a prefix, which the
+        ledger calls ours or not), and a rule after one that lets packets
+        out of the chain blocks nothing."""
         rules = self.table(version).rules()
         reached = []
         for rule in rules.get(self.chain, ()):
             if lets_packets_out(rule):
                 break
             reached.append(rule)
-        return addresses([rule[1] for rule in reached
+        return blocks([rule[1] for rule in reached
                           if len(rule) == 4 and rule[0] == "-s"
                           and rule[2:] == ["-j", "DROP"]], version)
 
@@ -185,9 +190,12 @@ def lets_packets_out(rule):
     return False
 
 
-def _drop_rule(address):
-    """The rule as ``iptables -S`` prints it, which is also how we add it."""
-    return ["-s", address.text + _HOST_BITS[address.version], "-j", "DROP"]
+def _drop_rule(target):
+    """The rule as ``iptables -S`` prints it, which is also how we add it:
+    of an address (``/32``, ``/128``) or of a prefix (its own length)."""
+    if isinstance(target, Prefix):
+        return ["-s", target.text, "-j", "DROP"]
+    return ["-s", target.text + _HOST_BITS[target.version], "-j", "DROP"]
 
 
 class Table:

@@ -10,6 +10,7 @@ Linux (iproute2's ip, in the main table)::
 
     ip -4 route add blackhole 192.0.2.7/32 table main proto 239
     ip -6 route add blackhole 2001:db8::7/128 table main proto 239
+    ip -6 route add blackhole 2001:db8:1:2::/64 table main proto 239   (ipv6_prefix)
 
 - **Our routes are marked** with a routing protocol number of their own
   (``route_proto``, 239 by default, which iproute2's rt_protos gives to no
@@ -17,6 +18,10 @@ Linux (iproute2's ip, in the main table)::
   removes only a route that matches all three: an administrator's own
   blackhole route is never touched (IPv6 deletes do not look at the type
   at all, so the protocol is what keeps them off other routes).
+- **A prefix** (``ipv6_prefix``) is a route of its own length beside the
+  /128 routes: the kernel matches a delete on the exact prefix and length,
+  so a prefix's delete never removes a /128 route inside it, nor the
+  other way round.  ``ossec-ar list`` reads it back as the prefix.
 - **An add that meets a route** ("File exists": the kernel allows one route
   per prefix and metric) looks at what is there: ours, or the stock
   script's, is "already blocked"; so is an administrator's own route of a
@@ -53,9 +58,10 @@ BSDs and macOS (route(8), listed with netstat(1))::
   administrator's blackhole route of that very form is taken as ours.
 """
 
+from ..address import Prefix
 from ..exits import TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
-                   addresses)
+                   addresses, blocks)
 
 _HOST_BITS = {4: 32, 6: 128}
 _LOOPBACK = {4: "127.0.0.1", 6: "::1"}
@@ -119,7 +125,7 @@ class Backend(Base):
         if self.sysname != "Linux":
             return self.members(version)
         found = self._ip_show(version, *self._filter(self._ours()))
-        return addresses([word for words in found for word in words[:2]], version)
+        return blocks([word for words in found for word in words[:2]], version)
 
     def stock_members(self, version):
         if self.sysname != "Linux" or version != 4:
@@ -216,8 +222,9 @@ class Backend(Base):
         if version == 4:            # what route-null.sh left: unknown blocks
             found += self._ip_show(4, *self._filter(self._STOCK))
         # "blackhole 192.0.2.7", "unreachable 192.0.2.9 scope host": the
-        # destination follows the type (which an older ip may leave out).
-        return addresses([word for words in found for word in words[:2]], version)
+        # destination follows the type (which an older ip may leave out);
+        # "blackhole 2001:db8:1:2::/64", a prefix.
+        return blocks([word for words in found for word in words[:2]], version)
 
     # BSDs and macOS: route(8), netstat(1)
 
@@ -296,5 +303,8 @@ class Backend(Base):
         return addresses(found, version)
 
 
-def _prefix(address):
-    return "%s/%d" % (address, _HOST_BITS[address.version])
+def _prefix(target):
+    """The route's destination: an address's host route, or a prefix."""
+    if isinstance(target, Prefix):
+        return target.text
+    return "%s/%d" % (target, _HOST_BITS[target.version])
