@@ -78,8 +78,9 @@ class Firewalld:
         return sorted(self.check(["firewall-cmd"] + scope + ["--ipset=" + name,
                                                               "--get-entries"]).split())
 
-    def connects(self, address):
-        return self.client.run([sys.executable, "-c", CONNECT, address]).returncode == 0
+    def connects(self, address, source=None):
+        return self.client.run([sys.executable, "-c", CONNECT, address]
+                               + ([source] if source else [])).returncode == 0
 
     def close(self):
         self.listener.kill()

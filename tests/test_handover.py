@@ -364,6 +364,25 @@ def test_an_install_where_nothing_of_ours_ran_touches_no_firewall(pair, tmp_path
     assert not os.path.exists(os.path.join(agent.prefix, "var", "ossec-ar"))
 
 
+@pytest.mark.parametrize("backend", ["ipset", "iptables", "route"])
+def test_prefix_blocks_are_lifted_and_the_prefixes_layout_removed(pair, tmp_path, backend):
+    """``ipv6_prefix``'s layouts (the ipset of prefixes and its rules, a
+    prefix's rule in our chain, its blackhole route) go with the rest."""
+    from test_packets import more_client_addresses
+    inside = "2001:db8:1:2::99"
+    more_client_addresses(pair.server, pair.client, (inside,))
+    agent = Agent(tmp_path, {})
+    Install(agent.prefix, backend).configure("[firewall-drop]\nipv6_prefix = 64\n")
+    agent.add(pair.server, "2001:db8:1:2::7")
+    assert not pair.connects(SERVER_V6, inside)
+    assert lines(agent.uninstall(pair.server)) == [
+        "firewall-drop: 0 handed over, 1 lifted (1: no stock firewall-drop.sh will be "
+        "restored)", "host-deny: 0 handed over, 0 lifted"]
+    assert_no_layout_of_ours(pair.server)
+    assert pair.connects(SERVER_V6, inside)
+    assert agent.in_force() == {}
+
+
 # host-deny
 
 def in_etc(ns, etc, argv, **kwargs):

@@ -514,6 +514,7 @@ def test_a_prefix_delete_takes_one_copy_and_leaves_an_administrators_rules(netns
     theirs = [["OSSEC", "-s", PREFIX],                      # a copy beside ours
               ["OSSEC", "-s", "2001:db8:1::/48"],           # a wider network
               ["OSSEC", "-s", "2001:db8:1:2::/80"],         # a narrower one
+              ["OSSEC", "-s", "2001:db8::/32"],             # wider than ipv6_prefix goes
               ["INPUT", "-s", PREFIX]]                      # the same, elsewhere
     for words in theirs:
         netns.check(["ip6tables", "-w", "-A"] + words + ["-j", "DROP"])

@@ -28,10 +28,12 @@ while True:
     s.accept()[0].close()
 """ % PORT
 
+# argv: the server's address, and optionally the client's source address.
 CONNECT = """
 import socket, sys
+source = (sys.argv[2], 0) if len(sys.argv) > 2 else None
 try:
-    socket.create_connection((sys.argv[1], %d), timeout=1).close()
+    socket.create_connection((sys.argv[1], %d), timeout=1, source_address=source).close()
 except OSError:
     sys.exit(1)
 """ % PORT
@@ -52,6 +54,15 @@ def joined_namespaces(server, client):
         ns.check(["ip", "link", "set", dev, "up"])
 
 
+def more_client_addresses(server, client, addresses):
+    """Give *client* the IPv6 *addresses* (each with its /64) beside its
+    own, and *server* a route to 2001:db8::/32 through the veth pair, so
+    that it answers them (test_prefix_packets.py: other prefixes)."""
+    for address in addresses:
+        client.check(["ip", "addr", "add", address + "/64", "dev", "veth1", "nodad"])
+    server.check(["ip", "-6", "route", "add", "2001:db8::/32", "dev", "veth0"])
+
+
 class Pair:
     def __init__(self, flavour):
         tag = uuid.uuid4().hex[:8]
@@ -63,8 +74,11 @@ class Pair:
             stdout=subprocess.PIPE, universal_newlines=True)
         assert self.listener.stdout.readline() == "ready\n"
 
-    def connects(self, address):
-        return self.client.run([sys.executable, "-c", CONNECT, address]).returncode == 0
+    def connects(self, address, source=None):
+        """Whether the client's TCP connect to *address* (from *source*, an
+        address of the client's) completes."""
+        return self.client.run([sys.executable, "-c", CONNECT, address]
+                               + ([source] if source else [])).returncode == 0
 
     def close(self):
         self.listener.kill()

@@ -171,18 +171,24 @@ def addresses(texts, version):
     return found
 
 
+# The prefix lengths that ``ipv6_prefix`` blocks (48 to 127; 128 is the
+# address alone): a wider network in our layout is no block of ours.
+PREFIX_LENGTHS = range(48, 128)
+
+
 def blocks(texts, version):
     """What :func:`addresses` finds, and for IPv6 the prefixes among
     *texts* too (``2001:db8:1:2::/64``, an ``ipv6_prefix`` block), as
     :class:`~ossec_ar.address.Prefix` objects: for a layout that holds
-    both.  A network whose host bits are not clear is neither."""
+    both.  A network whose host bits are not clear is neither, nor is one
+    wider than ``ipv6_prefix`` makes (an administrator's ``2001:db8::/32``)."""
     found = addresses(texts, version)
     if version == 6:
         from ..address import parse_prefix
         for text in texts:
             if "/" in text:
                 prefix = parse_prefix(text)
-                if prefix is not None:
+                if prefix is not None and prefix.length in PREFIX_LENGTHS:
                     found.add(prefix)
     return found
 
