@@ -68,8 +68,10 @@ class Backend:
 
     def layout_members(self, version):
         """The members of our layout alone, for ``adopt``: ``members()``,
-        unless that also lists stock blocks outside it."""
-        return self.members(version)
+        unless that also lists stock blocks outside it.  Addresses only:
+        no stock script blocked a network, so one there is not theirs."""
+        from ..address import Address
+        return {member for member in self.members(version) if isinstance(member, Address)}
 
     def stock_members(self, version):
         """{Address: [places]} of the stock scripts' blocks outside our
@@ -168,6 +170,17 @@ def addresses(texts, version):
         address = host(text)
         if address is not None and address.version == version:
             found.add(address)
+    return found
+
+
+def blocks(texts, version):
+    """Like :func:`addresses`, and for IPv6 also the networks written
+    ``2001:db8:1:2::/64`` (``ipv6_prefix``'s blocks), as Prefix: a
+    network is never taken for the address it starts with."""
+    from ..address import parse_prefix
+    found = addresses(texts, version)
+    if version == 6:
+        found.update(prefix for prefix in map(parse_prefix, texts) if prefix is not None)
     return found
 
 
