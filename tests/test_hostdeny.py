@@ -65,6 +65,11 @@ class Etc:
         return [name for name in os.listdir(self.path) if ".ossec-ar-" in name]
 
 
+def verdicts(etc, *clients):
+    """What tcpdmatch says of sshd for each client, over the copy of /etc."""
+    return [tcpd.verdict(etc.path, "sshd", client) for client in clients]
+
+
 @pytest.fixture
 def etc(etc_copy, install):
     for name in ("hosts.deny", "hosts.allow"):
@@ -76,19 +81,23 @@ def etc(etc_copy, install):
 
 def test_add_add_delete_delete(etc):
     etc.write(ADMIN)
-    before = tcpd.verdicts(etc.path)
+    before, rules = tcpd.verdicts(etc.path), tcpd.rules(etc.path)
     assert etc.code("add", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "add 192.0.2.7: blocked: /etc/hosts.deny (exit 0)"
     # Before the administrator's last line, which has no newline and keeps it.
     head, last = ADMIN.rsplit(b"\r\n", 1)
     assert etc.read() == head + b"\r\nALL:192.0.2.7\r\n" + last
-    assert tcpd.verdict(etc.path, "sshd", "192.0.2.7") == "denied"     # as tcpd reads it
+    # As tcpd reads it: a rule of its own that denies the address.  (That
+    # last line makes tcpd deny every client that reaches it, ours before
+    # and after, so the verdicts alone would not show our rule.)
+    assert tcpd.rules(etc.path) == rules + [("hosts.deny", "ALL", "192.0.2.7", "denied")]
+    assert tcpd.verdict(etc.path, "sshd", "192.0.2.7") == "denied"
     assert etc.code("add", "-", "192.0.2.7", "1326977549.1358626", "5712") == 0
     assert etc.outcome() == "add 192.0.2.7: already blocked: /etc/hosts.deny (exit 0)"
     assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "delete 192.0.2.7: unblocked: /etc/hosts.deny (exit 0)"
     assert etc.read() == ADMIN                          # every byte, as it was
-    assert tcpd.verdicts(etc.path) == before
+    assert (tcpd.verdicts(etc.path), tcpd.rules(etc.path)) == (before, rules)
     assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "delete 192.0.2.7: was not blocked: no block of ours in the ledger (exit 0)"
     lines = etc.install.log_lines()
@@ -127,12 +136,15 @@ def test_wazuhs_unbracketed_ipv6_lines_are_removed_by_a_delete(etc):
     # That form blocks nothing (tcpd reads the colons as field separators),
     # so an add writes the bracketed form that hosts_access(5) documents.
     etc.write(b"ALL:2001:db8::21\n")
+    assert verdicts(etc, "2001:db8::21", "2001:db8::22") == ["granted", "granted"]
     assert etc.code("add", "-", "2001:db8::21", "1.1", "1") == 0
     assert etc.outcome() == "add 2001:db8::21: blocked: /etc/hosts.deny (exit 0)"
     assert etc.read() == b"ALL:2001:db8::21\nALL:[2001:db8::21]\n"
+    assert verdicts(etc, "2001:db8::21", "2001:db8::22") == ["denied", "granted"]
     # The unbracketed line was written after install: not ours, it stays.
     assert etc.code("delete", "-", "2001:db8::21", "1.1", "1") == 0
     assert etc.read() == b"ALL:2001:db8::21\n"
+    assert verdicts(etc, "2001:db8::21", "2001:db8::22") == ["granted", "granted"]
 
 
 
@@ -187,6 +199,7 @@ def test_missing_file_is_created_0644_root(etc):
     info = os.stat(etc.deny)
     assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o644, 0, 0)
     assert etc.read() == b"ALL:192.0.2.7\n"
+    assert verdicts(etc, "192.0.2.7", "192.0.2.8") == ["denied", "granted"]
 
 
 def test_symlinked_file_is_edited_at_its_target(etc):
@@ -202,6 +215,8 @@ def test_symlinked_file_is_edited_at_its_target(etc):
             assert f.read() == b"sshd: 10.0.0.1\nALL:192.0.2.7\n"
         assert etc.outcome() == ("add 192.0.2.7: blocked: /etc/tcpd/hosts.deny (via "
                                  "/etc/hosts.deny) (exit 0)")
+        # tcpd, which opens hosts.deny through the link, reads our line.
+        assert verdicts(etc, "192.0.2.7", "192.0.2.8") == ["denied", "granted"]
     finally:
         os.unlink(target)
 
@@ -442,6 +457,8 @@ def test_concurrent_adds_and_deletes_lose_nothing(etc):
     ours = data[len(ADMIN) + 2:].split(b"\r\n")
     assert ours[-1] == b""
     assert sorted(ours[:-1]) == sorted(b"ALL:%s" % a.encode() for a in new)
+    assert verdicts(etc, *new) == ["denied"] * len(new)
+    assert verdicts(etc, *old) == ["granted"] * len(old)
     assert len(etc.install.log_lines()) == 200
     assert etc.leftovers() == []
 
@@ -492,6 +509,7 @@ def test_an_administrators_line_outlives_an_add_and_every_lifting(etc, lifter):
 def test_a_copy_written_beside_ours_stays_after_our_delete(etc):
     etc.write(b"")
     assert etc.code("add", "-", "198.51.100.77", "1.1", "5712") == 0
+    assert verdicts(etc, "198.51.100.77", "198.51.100.78") == ["denied", "granted"]
     with open(etc.deny, "ab") as f:
         f.write(b"ALL:198.51.100.77\n")             # the administrator's, later
     assert etc.code("delete", "-", "198.51.100.77", "1.1", "5712") == 0

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+import tcpd
 from ossec_ar import exits, hostdeny
 from ossec_ar.request import Request
 
@@ -46,6 +47,17 @@ def read(path):
         return f.read()
 
 
+def judged(fs, path, clients):
+    """tcpdmatch's verdicts (sshd) and tcpdchk's rules over the fake file
+    at *path*, copied out to the real file system for tcp_wrappers."""
+    data = read(path)
+    fs.pause()
+    try:
+        return tcpd.judge({os.path.basename(path): data}, clients)
+    finally:
+        fs.resume()
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("system_name,path", [("Linux", "/etc/hosts.deny"),
                                               ("FreeBSD", "/etc/hosts.allow")])
@@ -54,14 +66,26 @@ def test_add_then_delete_restores_every_byte(fs, system, name, system_name, path
     data = CASES[name]
     fs.create_file(path, contents=data)
     os.chmod(path, 0o640)
+    clients = ["192.0.2.7", "192.0.2.8"]
+    before, rules = judged(fs, path, clients)
     assert respond("add") == ("blocked", "192.0.2.7", path)
     added = read(path)
     ours = b"ALL:192.0.2.7" if system_name == "Linux" else b"ALL : 192.0.2.7 : deny"
     assert added.splitlines().count(ours) == 1
+    # tcpd reads it as a rule of its own, which denies that address alone
+    # (a last line without a newline makes tcpd deny whoever reaches it).
+    verdicts, rules_added = judged(fs, path, clients)
+    assert verdicts == {"192.0.2.7": "denied", "192.0.2.8": before["192.0.2.8"]}
+    ours_read = ("ALL", "192.0.2.7", "denied")
+    assert [rule[1:] for rule in rules_added].count(ours_read) == \
+        [rule[1:] for rule in rules].count(ours_read) + 1
+    assert [rule for rule in rules_added if rule[1:] != ours_read] == \
+        [rule for rule in rules if rule[1:] != ours_read]
     assert respond("add") == ("already blocked", "192.0.2.7", path)
     assert read(path) == added
     assert respond("delete") == ("unblocked", "192.0.2.7", path)
     assert read(path) == data
+    assert judged(fs, path, clients) == (before, rules)
     assert respond("delete") == ("was not blocked", "192.0.2.7",
                                  "no block of ours in the ledger")
     assert oct(os.stat(path).st_mode & 0o777) == "0o640"
@@ -75,6 +99,8 @@ def test_freebsd_reads_only_hosts_allow(fs, system):
     assert respond("add")[0] == "blocked"
     assert read("/etc/hosts.allow") == b"ALL : 192.0.2.7 : deny\nALL : ALL : allow\n"
     assert read("/etc/hosts.deny") == b"ALL:192.0.2.7\n"
+    assert judged(fs, "/etc/hosts.allow", ["192.0.2.7", "192.0.2.8"])[0] == {
+        "192.0.2.7": "denied", "192.0.2.8": "granted"}
 
 
 def test_disk_full_keeps_the_file_and_says_so(fs, system):

@@ -1,6 +1,7 @@
 """host-deny: block or unblock one address in the tcp_wrappers files."""
 
 from . import atomicfile, hostsfile
+from .address import Address
 from .exits import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED
 from .program import Program
 
@@ -31,14 +32,16 @@ class HostDeny(Program):
 
     def adoptable(self, unlisted):
         """{Address: [where]} of the lines in the stock form, which is ours
-        (Wazuh's unbracketed IPv6 lines too: its delete lifted them)."""
-        return {address: [where] for address, where in self._lines(bare_ipv6=True).items()}
+        (Wazuh's unbracketed IPv6 lines too: its delete lifted them).  A
+        prefix's line is none: neither script ever wrote one."""
+        return {address: [where] for address, where in self._lines(bare_ipv6=True).items()
+                if isinstance(address, Address)}
 
     def present(self, notes):
         return self._lines()
 
     def _lines(self, bare_ipv6=False):
-        """{Address: the file} of the lines of our form in the file."""
+        """{Address or Prefix: the file} of the lines of our form in the file."""
         style = self.style
         data = atomicfile.read(atomicfile.resolve(style.path))
         return {address: style.path
