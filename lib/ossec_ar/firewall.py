@@ -3,7 +3,7 @@
 from . import backends, ledger
 from .exits import NOT_BLOCKED, TEMPFAIL, UNAVAILABLE, UNBLOCKED, Stop, Unusable, failed
 from .backends.base import Broken
-from .program import Program
+from .program import Program, targets
 
 
 # The stock names that agents' configurations use for one firewall each
@@ -25,6 +25,9 @@ class FirewallDrop(Program):
 
     def lock_wait(self):
         return self.settings.lock_wait
+
+    def prefix_length(self):
+        return self.settings.ipv6_prefix
 
     def block(self, address, prefer=None):
         """Every tool call, the read-only checks of the choice included,
@@ -74,13 +77,14 @@ class FirewallDrop(Program):
         else the run fails (69) naming it, rather than say "was not
         blocked" while the block may stand."""
         here = {e.name: e for e in backends.on(self.system.name)}
-        places = {}
-        for entry in held:
-            name, place = ledger.split_where(entry.backend)
-            if name in here:
-                places.setdefault(name, []).append(place)
-        unreachable = [name for name in places if self._missing(here[name], address.version)
-                       is not None and not here[name].netlink]
+        places = {}             # {(backend, address or prefix): [place]}
+        for target, entries in targets(address, held).items():
+            for entry in entries:
+                name, place = ledger.split_where(entry.backend)
+                if name in here:
+                    places.setdefault((name, target), []).append(place)
+        unreachable = sorted({name for name, _ in places if self._missing(
+            here[name], address.version) is not None and not here[name].netlink})
         if unreachable:
             raise failed(UNAVAILABLE, "the ledger says %s is blocked in %s, which cannot be"
                          " examined here (%s)" % (address, ", ".join(unreachable), "; ".join(
@@ -88,20 +92,22 @@ class FirewallDrop(Program):
                              for name in unreachable)))
         removed, absent, errors = [], [], []
 
-        def attempt(call, *args):
+        def attempt(call, target, *args):
             try:
-                status, detail = call(address, *args)
+                status, detail = call(target, *args)
             except Stop as stop:
                 errors.append(stop.reason)
                 return
+            if target is not address:
+                detail = "%s from %s" % (target, detail)
             (removed if status == UNBLOCKED else absent).append(detail)
-        for name, where in places.items():
+        for (name, target), where in places.items():
             backend = self._load(name)
             if None in where:                   # an add of ours, in our layout
-                attempt(backend.delete)
+                attempt(backend.delete, target)
             stock = [place for place in where if place is not None]
             if stock:                           # adopted, outside it
-                attempt(backend.delete_stock, stock)
+                attempt(backend.delete_stock, target, stock)
         if errors:
             done = "; removed from %s" % "; ".join(removed) if removed else ""
             raise failed(TEMPFAIL, "; ".join(errors) + done)

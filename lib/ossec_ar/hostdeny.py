@@ -3,7 +3,7 @@
 from . import atomicfile, hostsfile
 from .address import Address
 from .exits import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED
-from .program import Program
+from .program import Program, targets
 
 
 class HostDeny(Program):
@@ -20,15 +20,25 @@ class HostDeny(Program):
     def lock_wait(self):
         return self.settings.host_deny_lock_wait
 
+    def prefix_length(self):
+        return self.settings.host_deny_ipv6_prefix
+
     def block(self, address, prefer=None):
         status, where = self._change(hostsfile.add, address, BLOCKED, ALREADY_BLOCKED)
         return status, where, self.style.path
 
     def unblock(self, address, held):
-        """One line of ours for *address*: the ledger says we wrote it (or
-        adopted the stock script's); an identical line beside it, which
-        only an administrator can have written, stays."""
-        return self._change(_delete, address, UNBLOCKED, NOT_BLOCKED)
+        """One line of ours for *address*, and one for each prefix the
+        ledger's records *held* blocked for it: the ledger says we wrote
+        them (or adopted the stock script's); an identical line beside one,
+        which only an administrator can have written, stays."""
+        results = [(target,) + self._change(_delete, target, UNBLOCKED, NOT_BLOCKED)
+                   for target in targets(address, held)]
+        status = UNBLOCKED if any(r[1] == UNBLOCKED for r in results) else NOT_BLOCKED
+        if len(results) == 1 and results[0][0] is address:
+            return status, results[0][2]
+        return status, "; ".join("%s from %s" % (target, where) if target is not address
+                                 else where for target, _, where in results)
 
     def adoptable(self, unlisted):
         """{Address: [where]} of the lines in the stock form, which is ours

@@ -4,6 +4,13 @@ One append-only file per program, ``<prefix>/var/ossec-ar/<program>.ledger``
 (in our root-only state directory), written under the program's own lock.  A record is one line:
 
     1 <unix time> <op> <program> <address> <backend> <rule> <alert> <crc32>
+    2 <unix time> <op> <program> <address> <backend> <rule> <alert> <prefix> <crc32>
+
+A version 2 record is one whose block is an IPv6 prefix (``ipv6_prefix``):
+*address* is the attacker's address, *prefix* the network blocked for it
+(``2001:db8:1:2::/64``).  Several addresses may hold one prefix; a delete
+lifts it only with the last of them (:func:`prefix_holders`).  A record of
+one address alone stays version 1, which earlier versions read.
 
 The op says whose the block is, which decides what a delete may lift:
 
@@ -48,6 +55,7 @@ from . import safefile, state
 from .exits import CONFIG, TEMPFAIL, Stop, failed
 
 VERSION = "1"
+PREFIX_VERSION = "2"         # a record that carries a prefix
 OPS = ("add", "adopt", "found", "delete")
 # The ops of a block that is ours to lift.
 OURS = ("add", "adopt")
@@ -70,9 +78,10 @@ def now():
 
 
 class Record:
-    __slots__ = ("time", "op", "program", "address", "backend", "rule", "alert")
+    __slots__ = ("time", "op", "program", "address", "backend", "rule", "alert", "prefix")
 
-    def __init__(self, time, op, program, address, backend="-", rule="-", alert="-"):
+    def __init__(self, time, op, program, address, backend="-", rule="-", alert="-",
+                 prefix="-"):
         self.time = time
         self.op = op
         self.program = program
@@ -80,10 +89,14 @@ class Record:
         self.backend = backend
         self.rule = rule
         self.alert = alert
+        self.prefix = prefix        # "-": the address alone
 
     def line(self):
         fields = [VERSION, "%.3f" % self.time, self.op, self.program, self.address,
                   self.backend, self.rule, self.alert]
+        if self.prefix != "-":
+            fields[0] = PREFIX_VERSION
+            fields.append(self.prefix)
         text = " ".join(_escape(field) for field in fields)
         return "%s %08x\n" % (text, binascii.crc32(text.encode()))
 
@@ -108,15 +121,16 @@ def legacy_path(prefix, program):
     return os.path.join(prefix, "var", "db", "ossec-ar-%s.ledger" % program)
 
 
-def record(prefix, program, op, address, backend="-", rule="-", alert="-", when=None):
+def record(prefix, program, op, address, backend="-", rule="-", alert="-", when=None,
+           network="-"):
     """Append one record to *program*'s ledger; None, or what went wrong.
 
     The caller holds *program*'s lock.  *when* is the record's time, if
-    not now (a block put back in the ledger keeps its own).
+    not now (a block put back in the ledger keeps its own); *network* the
+    prefix blocked for *address*, if any.
     """
     entry = Record(time.time() if when is None else when, op, program, str(address),
-                   backend or "-",
-                   rule or "-", alert or "-")
+                   backend or "-", rule or "-", alert or "-", str(network or "-"))
     return record_many(prefix, program, [entry])
 
 
@@ -249,12 +263,7 @@ def backends_of(adds):
 
 def since_delete(prefix, program, address):
     """The records of *address* since its last delete, latest first."""
-    entries = []
-    for entry in _latest(prefix, program, address):
-        if entry.op == "delete":
-            break
-        entries.append(entry)
-    return entries
+    return list(_since(_latest(prefix, program, address)))
 
 
 def adds_in_force(prefix, program, address):
@@ -263,28 +272,70 @@ def adds_in_force(prefix, program, address):
     return [entry for entry in since_delete(prefix, program, address) if entry.op in OURS]
 
 
-def ours_in_force(prefix, program, address, backend):
+def ours_in_force(prefix, program, address, backend, network="-"):
     """True if the ledger holds a block of ours of *address* in *backend*
-    (its layout, or a stock place it adopted): an add that finds it
-    blocked there is "already blocked" by us, not by someone else."""
+    (its layout, or a stock place it adopted), or of the prefix *network*
+    for any address: an add that finds it blocked there is "already
+    blocked" by us, not by someone else."""
+    if network != "-":
+        return bool(prefix_holders(prefix, program, network, backend))
     return any(entry.op in OURS and split_where(entry.backend)[0] == backend
-               for entry in since_delete(prefix, program, address))
+               and entry.prefix == "-" for entry in since_delete(prefix, program, address))
+
+
+def prefix_holders(prefix, program, network, backend):
+    """The addresses (texts, in the ledger's order) for which the ledger
+    holds our block of the prefix *network* in *backend*: the prefix is
+    lifted with the last of them."""
+    data = _data(prefix, program)
+    if not data:
+        return []
+    holders = []
+    for entry in _matching(data, str(network)):
+        if entry.prefix == str(network) and entry.address not in holders:
+            holders.append(entry.address)
+    holders.reverse()
+    return [address for address in holders if any(
+        entry.op in OURS and entry.prefix == str(network) and
+        split_where(entry.backend)[0] == backend
+        for entry in _since(_matching(data, address, exact=True)))]
+
+
+def _since(entries):
+    """*entries* (latest first) up to the first delete."""
+    for entry in entries:
+        if entry.op == "delete":
+            return
+        yield entry
+
+
+def _data(prefix, program):
+    """The ledger's bytes, or None: a file that is not a plain one of
+    root's is as good as none."""
+    try:
+        data, info = safefile.read_file(ledger_path(prefix, program), _READ_LIMIT)
+    except (OSError, Stop):
+        return None
+    if not data or info.st_uid != 0:
+        return None
+    return data
 
 
 def _latest(prefix, program, address):
     """*address*'s records, from the last one back.
 
     Read from the end, parsing only the lines where the address stands, so
-    that it costs a delete little whatever the ledger's size.  A file that
-    is not a plain one of root's is as good as none.
+    that it costs a delete little whatever the ledger's size.
     """
-    try:
-        data, info = safefile.read_file(ledger_path(prefix, program), _READ_LIMIT)
-    except (OSError, Stop):
-        return
-    if not data or info.st_uid != 0:
-        return
-    needle = (" %s " % _escape(address.text)).encode()
+    data = _data(prefix, program)
+    if data:
+        yield from _matching(data, address.text, exact=True)
+
+
+def _matching(data, text, exact=False):
+    """The records of *data* before *end* with the field *text*, from the
+    last one back; with *exact*, only those whose address it is."""
+    needle = (" %s " % _escape(text)).encode()
     end = len(data)
     while True:
         found = data.rfind(needle, 0, end)
@@ -293,7 +344,7 @@ def _latest(prefix, program, address):
         start = data.rfind(b"\n", 0, found) + 1
         stop = data.find(b"\n", found)
         entry, _ = _parse(data[start:stop if stop >= 0 else len(data)])
-        if entry is not None and entry.address == address.text:
+        if entry is not None and (not exact or entry.address == text):
             yield entry
         end = start
 
@@ -350,7 +401,7 @@ def standing(records):
 
 def compact(path):
     """Rewrite the ledger with only the blocks in force, atomically: for
-    each address, the first record of each op and backend since its last
+    each address, the first record of each op, backend and prefix since its last
     delete (a block keeps its time, and every place it stands in)."""
     from . import atomicfile
     records, _ = read(path)
@@ -358,8 +409,8 @@ def compact(path):
     for entries in standing(records).values():
         seen = set()
         for entry in entries:
-            if (entry.op, entry.backend) not in seen:
-                seen.add((entry.op, entry.backend))
+            if (entry.op, entry.backend, entry.prefix) not in seen:
+                seen.add((entry.op, entry.backend, entry.prefix))
                 kept.append(entry)
     body = "".join(entry.line() for entry in sorted(kept, key=lambda e: e.time))
     data = "%s%d\n%s" % (_HEADER, len(body), body)
@@ -391,8 +442,12 @@ def _parse(raw):
     if len(crc) != 8 or "%08x" % binascii.crc32(body.encode()) != crc:
         return None, "damaged (checksum)"
     fields = [_unescape(field) for field in body.split(" ")]
-    if len(fields) != 8 or fields[0] != VERSION or fields[2] not in OPS:
-        return None, "not a version %s record" % VERSION
+    if fields[0] == PREFIX_VERSION and len(fields) == 9 and fields[8] != "-":
+        pass
+    elif len(fields) != 8 or fields[0] != VERSION:
+        return None, "not a version %s or %s record" % (VERSION, PREFIX_VERSION)
+    if fields[2] not in OPS:
+        return None, "not a version %s or %s record" % (VERSION, PREFIX_VERSION)
     try:
         when = float(fields[1])
     except ValueError:

@@ -267,6 +267,8 @@ def _describe_expression(expression):
     if name == "lookup" and 1 in data:                      # NFTA_LOOKUP_SET
         flags = _be32(data.get(5)) or 0                     # NFT_LOOKUP_F_INV
         return "lookup %s%s" % ("!" if flags & 1 else "", _string_of(data[1]))
+    if name == "bitwise" and 4 in data:                     # NFTA_BITWISE_MASK
+        return "bitwise %s" % _attributes(data[4]).get(1, b"").hex()
     if name == "immediate" and 2 in data:                   # NFTA_IMMEDIATE_DATA
         verdict = _attributes(_attributes(data[2]).get(2, b""))   # NFTA_DATA_VERDICT
         if 1 in verdict:                                          # NFTA_VERDICT_CODE

@@ -62,14 +62,14 @@ class Program:
         problem = note = None
         if request.action == "add":
             self.settings
-            note = self.check_allowed(address)
+            target, note = self.target(address)
         elif self._settings is None:
             self._settings, problem = config.load_for_lifting(self.prefix)
         require_root()
         if request.action == "add":
             if request.confirm is not None:
                 request.confirm(address)
-            status, detail = self.add(address, request.rule_id, request.alert_id)
+            status, detail = self.add(address, request.rule_id, request.alert_id, target)
             if note:
                 detail += "; " + note
         else:
@@ -83,20 +83,35 @@ class Program:
                 detail += "; " + config.set_aside(problem)
         return status, address.text, detail
 
+    def target(self, address):
+        """(what an add of *address* blocks, note for its outcome line):
+        the address, or with ``ipv6_prefix`` below 128 its IPv6 prefix.  A
+        prefix that holds an allowlisted or protected address is not
+        blocked: the address alone is, if it may be, and the note says why.
+        Refused (65) when the address itself may not be blocked."""
+        wanted = addresses.prefix_of(address, self.prefix_length())
+        if wanted is address:
+            return address, self.check_allowed(address)
+        try:
+            return wanted, self.check_allowed(wanted)
+        except Stop as stop:
+            if stop.code != REFUSED:
+                raise
+            note = self.check_allowed(address)
+            why = "%s not blocked whole: %s; the address alone is" % (wanted, stop.reason)
+            return address, why + ("; " + note if note else "")
+
     def check_allowed(self, address):
-        """Refuse (65) an address on the allowlist or under a protection
-        (``protect``: the host's own addresses, gateways, resolvers,
-        manager).  Adds only: lifting a block is always allowed, or
-        allowlisting a blocked address would keep it blocked for ever.
+        """Refuse (65) an address (or an IPv6 prefix) on the allowlist or
+        under a protection (``protect``: the host's own addresses,
+        gateways, resolvers, manager).  Adds only: lifting a block is
+        always allowed, or allowlisting a blocked address would keep it
+        blocked for ever.
 
         Returns the note for the outcome line of the add (the protections
         that could not be checked), or None."""
         if self.settings.allowlist:
-            import ipaddress
-            literal = ipaddress.ip_address(address.packed)
-            for text, network in self.settings.allowlist:
-                if literal in network:
-                    raise refused(REFUSED, "%s is on the allowlist (%s)" % (address, text))
+            _check_allowlist(address, self.settings.allowlist)
         from . import protect          # adds only: a delete never pays for its import
         finding = protect.check(address, self.settings.protect, self.prefix, self.system)
         if finding.reason:
@@ -105,19 +120,25 @@ class Program:
 
     # The changes, each under the lock.
 
-    def add(self, address, rule="-", alert="-"):
-        """Block *address*.  A block that was already there is ours only if
-        the ledger says so; otherwise someone else made it (an
+    def add(self, address, rule="-", alert="-", target=None):
+        """Block *address*, or *target*, the IPv6 prefix that holds it.  A
+        block that was already there is ours only if the ledger says so
+        (for a prefix: for any address); otherwise someone else made it (an
         administrator, another tool), and it is recorded as ``found``, so
         that the delete execd sends for this add leaves it."""
+        target = target or address
+        network = "-" if target is address else target.text
         with self.lock():
-            status, detail, where = self.block(address)
+            status, detail, where = self.block(target)
             op = "add"
             if status == ALREADY_BLOCKED and not ledger.ours_in_force(
-                    self.prefix, self.name, address, where):
+                    self.prefix, self.name, address, where, network):
                 op = "found"
                 detail += "; not ours: its delete will leave it"
-            return status, self._recorded(op, address, where, rule, alert, detail)
+            if network != "-":
+                detail = "%s%s in %s" % ("by " if status == ALREADY_BLOCKED else "",
+                                         network, detail)
+            return status, self._recorded(op, address, where, rule, alert, detail, network)
 
     def delete(self, address, rule="-", alert="-"):
         with self.lock():
@@ -134,10 +155,14 @@ class Program:
             if not ours:                # lifted, or someone else's
                 return None
             entry = ours[0]
-            status, detail, where = self.block(address, prefer=ledger.split_where(
+            target = _target_of(entry, address)
+            if target is not address:       # a prefix: still allowed whole?
+                self.check_allowed(target)
+            status, detail, where = self.block(target, prefer=ledger.split_where(
                 entry.backend)[0])
             if status == BLOCKED:
-                detail = self._recorded("add", address, where, entry.rule, entry.alert, detail)
+                detail = self._recorded("add", address, where, entry.rule, entry.alert, detail,
+                                        entry.prefix)
             return status, detail + ("; " + note if note else "")
 
     def expire(self, address, before):
@@ -163,13 +188,18 @@ class Program:
         someone else made (``found`` by an add) is left, said so."""
         standing = ledger.since_delete(self.prefix, self.name, address)
         ours = [entry for entry in standing if entry.op in ledger.OURS]
+        lifted, kept = self.shared(address, ours)
         problem = ledger.record(self.prefix, self.name, "delete", address, self.where_deleted,
                                 rule, alert)
         if not ours:
             status, detail = self.left(standing)
+        elif not lifted:
+            status, detail = UNBLOCKED, "%s; %s" % (address, kept)
         else:
             try:
-                status, detail = self.unblock(address, ours)
+                status, detail = self.unblock(address, lifted)
+                if kept:
+                    detail += "; " + kept
             except Stop:
                 if problem is None:
                     for entry in reversed(standing):
@@ -181,6 +211,24 @@ class Program:
                 detail += "; left in place, not ours: %s" % ", ".join(theirs)
         return status, detail + ("; " + problem if problem else "")
 
+    def shared(self, address, ours):
+        """(the records of *ours* to lift, what is kept and why): a prefix
+        that other addresses still hold in the ledger stays blocked for
+        them ("prefix 2001:db8:1:2::/64 kept for 2 others"), or "" """
+        lifted, kept = [], []
+        for entry in ours:
+            if entry.prefix != "-":
+                others = [held for held in ledger.prefix_holders(
+                    self.prefix, self.name, entry.prefix, ledger.split_where(entry.backend)[0])
+                    if held != address.text]
+                if others:
+                    kept.append("prefix %s kept for %d other%s (%s)" % (
+                        entry.prefix, len(others), "" if len(others) == 1 else "s",
+                        ledger.split_where(entry.backend)[0]))
+                    continue
+            lifted.append(entry)
+        return lifted, "; ".join(kept)
+
     @staticmethod
     def left(standing):
         """(status, detail) of a delete with no block of ours to lift."""
@@ -190,8 +238,9 @@ class Program:
         return NOT_OURS, "%s: blocked by someone else (found there by an add, rule %s," \
             " alert %s), left in place" % (found.backend, found.rule, found.alert)
 
-    def _recorded(self, op, address, where, rule, alert, detail):
-        problem = ledger.record(self.prefix, self.name, op, address, where, rule, alert)
+    def _recorded(self, op, address, where, rule, alert, detail, network="-"):
+        problem = ledger.record(self.prefix, self.name, op, address, where, rule, alert,
+                                network=network)
         return detail + ("; " + problem if problem else "")
 
     # What a program says of this host: to be given by each program.
@@ -199,6 +248,11 @@ class Program:
     where_deleted = "-"     # the ledger's "backend" field of a delete
 
     def lock_wait(self):
+        raise NotImplementedError
+
+    def prefix_length(self):
+        """The IPv6 prefix length an add blocks (``ipv6_prefix``; 128: the
+        address alone)."""
         raise NotImplementedError
 
     def block(self, address, prefer=None):
@@ -286,6 +340,40 @@ def combined(results, changed):
         status = statuses[0] if len(set(statuses)) == 1 else "done"
     detail = "; ".join("%s: %s: %s" % (name, st, text) for name, st, text, _ in results)
     return status, detail, code
+
+
+def _target_of(entry, address):
+    """What the ledger's record *entry* of *address* blocked: its prefix,
+    if it has one, else the address."""
+    if entry.prefix == "-":
+        return address
+    return addresses.parse_prefix(entry.prefix) or address
+
+
+def targets(address, held):
+    """{target: [records]} of the records *held* of *address*: what each
+    blocked (the address, or a prefix), in their order."""
+    found = {}
+    for entry in held:
+        found.setdefault(_target_of(entry, address), []).append(entry)
+    return found
+
+
+def _check_allowlist(target, allowlist):
+    """Refuse (65) *target* if it is on the allowlist; a prefix if it
+    holds any allowlisted address."""
+    import ipaddress
+    if target.version == 6 and getattr(target, "length", 128) < 128:
+        network = ipaddress.ip_network(target.text)
+        for text, listed in allowlist:
+            if listed.version == 6 and listed.overlaps(network):
+                raise refused(REFUSED, "%s holds addresses on the allowlist (%s)"
+                              % (target, text))
+        return
+    literal = ipaddress.ip_address(target.packed)
+    for text, network in allowlist:
+        if literal in network:
+            raise refused(REFUSED, "%s is on the allowlist (%s)" % (target, text))
 
 
 def require_root():

@@ -9,6 +9,17 @@ Layout (table name configurable, default ``ossec``)::
         chain forward { type filter hook forward priority -10; (the same two rules) }
     }
 
+With ``ipv6_prefix`` (an IPv6 prefix blocked whole), one more set per
+prefix length in use, made by the first add of such a prefix and kept
+while it exists, with one more rule in each chain::
+
+        set v6p64 { type ipv6_addr; }       # the prefixes' first addresses
+        ip6 saddr & ffff:ffff:ffff:ffff:: @v6p64 drop
+
+A prefix is then one element of a hash set, added, asked for and deleted
+over netlink as an address is: no interval set, whose ranges a lone
+address would be read into.
+
 Priority -10 runs before the usual filter chains (iptables-nft and most
 rulesets use 0).  A ban is one element of a hash set, so the
 hundred-thousandth costs what the first did.
@@ -31,6 +42,7 @@ and a flushed chain heals.  No iptables binary is involved.
 """
 
 from .. import nfnetlink
+from ..address import Prefix, parse_prefix
 from ..config import table_name
 from ..exits import TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
@@ -39,6 +51,7 @@ from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as 
 _SETS = {4: "v4", 6: "v6"}
 _MATCH = {4: "ip saddr @v4", 6: "ip6 saddr @v6"}
 _HOOKS = ("input", "forward")
+_PREFIX_SET = "v6p"         # + the prefix length: a set of prefixes of that length
 # Each chain's rules as nfnetlink reads them back: the two of _MATCH, drop.
 _RULES = [("meta nfproto", "cmp eq 02", "payload network 12 4", "lookup v4", "verdict drop"),
           ("meta nfproto", "cmp eq 0a", "payload network 8 16", "lookup v6", "verdict drop")]
@@ -60,10 +73,10 @@ class Backend(Base):
     versions = {"nft": ("--version",)}
 
     def where(self, address):
-        return "nftables table inet %s, set %s" % (self.nft_table, _SETS[address.version])
+        return "nftables table inet %s, set %s" % (self.nft_table, _set_of(address))
 
     def add(self, address):
-        layout = self._read_layout()
+        layout = self._read_layout(address)
         if layout is not None and layout.whole():
             status = self._quick(address, "add")
             if status is not None:
@@ -76,7 +89,7 @@ class Backend(Base):
         """One nft transaction that rebuilds what *layout* shows wrong and
         adds the element.  "Already blocked" only where the element sat in
         a set of ours that needed no rebuilding."""
-        name = _SETS[address.version]
+        name = _set_of(address)
         status = BLOCKED
         if layout.sets.get(name) == _SET_TYPES[address.version]:
             try:
@@ -86,28 +99,31 @@ class Backend(Base):
             except nfnetlink.NetlinkError:
                 pass
         self._succeeded(self._nft(self._repair_script(layout) + [
-            "add element inet %s %s { %s }" % (self.nft_table, name, address)]))
+            "add element inet %s %s { %s }" % (self.nft_table, name, _element(address))]))
         return status, self.where(address) + repaired(self._rewritten(layout))
 
     def _add_through_nft(self, address, whole):
         """The add where netlink gave no usable answer."""
         element = "create element inet %s %s { %s }" % (
-            self.nft_table, _SETS[address.version], address)
+            self.nft_table, _set_of(address), _element(address))
         result = self._nft([element])
         status = ALREADY_BLOCKED if _EXISTS in result.output else BLOCKED
         created = False
+        if _MISSING in result.output or not whole:
+            lengths = self._lengths_through_nft(address)
         if _MISSING in result.output:
             # Part of the layout is gone (nothing was applied): the whole
             # layout, with the element.
-            result, created = self._apply([element])
+            result, created = self._apply([element], lengths)
             if not result.ok and _EXISTS in result.output:
                 status = ALREADY_BLOCKED
-                result, created_now = self._apply([])
+                result, created_now = self._apply([], lengths)
                 created = created or created_now
             self._succeeded(result)
         elif result.ok or status == ALREADY_BLOCKED:
             if not whole:
-                result, created = self._apply([])      # a chain gone, flushed or changed
+                # a chain gone, flushed or changed
+                result, created = self._apply([], lengths)
                 self._succeeded(result)
         else:
             self._succeeded(result)
@@ -118,7 +134,7 @@ class Backend(Base):
         if status is not None:
             return status, self.where(address)
         result = self._nft(["delete element inet %s %s { %s }" % (
-            self.nft_table, _SETS[address.version], address)])
+            self.nft_table, _set_of(address), _element(address))])
         status = self.sort(result, UNBLOCKED, ((NOT_BLOCKED, _NOTHING_THERE),))
         return status, self.where(address)
 
@@ -126,7 +142,7 @@ class Backend(Base):
         """The add (to a whole layout) or delete over netlink, when the
         answers are the expected ones; None sends it through nft."""
         def element(action):
-            return nfnetlink.element(action, self.nft_table, _SETS[address.version],
+            return nfnetlink.element(action, self.nft_table, _set_of(address),
                                      address.packed, timeout=self.timeout)
         try:
             present = element("get")
@@ -142,18 +158,35 @@ class Backend(Base):
         except nfnetlink.NetlinkError:
             return None
 
-    def _read_layout(self):
-        """Our table as the kernel describes it over netlink (a _Layout);
+    def _read_layout(self, target=None):
+        """Our table as the kernel describes it over netlink (a _Layout),
+        which must also hold the prefix set of *target* if it is a Prefix;
         None where netlink gives no answer."""
+        wanted = _lengths_of([target])
         try:
             flags = nfnetlink.table_flags(self.nft_table, timeout=self.timeout)
             if flags is None:
-                return _Layout(None, {}, {}, {})
+                return _Layout(None, {}, {}, {}, wanted)
             return _Layout(flags, nfnetlink.chains(self.nft_table, timeout=self.timeout),
                            nfnetlink.rules(self.nft_table, timeout=self.timeout),
-                           nfnetlink.sets(self.nft_table, timeout=self.timeout))
+                           nfnetlink.sets(self.nft_table, timeout=self.timeout), wanted)
         except nfnetlink.NetlinkError:
             return None
+
+    def _lengths_through_nft(self, target=None):
+        """The prefix lengths whose sets our table holds, as nft lists them
+        (no elements), and *target*'s: the layout applied through nft
+        keeps their rules.  Asked only where netlink gave no answer."""
+        lengths = _lengths_of([target])
+        result = self.run("nft", "-t", "list", "sets", "inet")
+        table = None
+        for line in result.output.splitlines():
+            words = line.split()
+            if words[:2] == ["table", "inet"]:
+                table = words[2] if len(words) > 2 else None
+            elif words[:1] == ["set"] and len(words) > 1 and table == self.nft_table:
+                lengths |= _lengths_of_names([words[1]])
+        return lengths
 
     def _repair_script(self, layout):
         """nft commands that turn *layout* into ours: the table woken, our
@@ -161,20 +194,21 @@ class Backend(Base):
         deleted (a set's single addresses come back, without timeouts),
         then everything declared and filled again."""
         table = "inet " + self.nft_table
+        lengths = layout.lengths()
         present = [hook for hook in _HOOKS if hook in layout.chains]
         script = ["add table " + table]         # also wakes a dormant table
         script += ["flush chain %s %s" % (table, hook) for hook in present]
         script += ["delete chain %s %s" % (table, hook) for hook in present
                    if _hook_of(layout.chains[hook]) != _hook_of(_CHAIN % hook)]
         kept = []
-        for version, name in sorted(_SETS.items()):
+        for name, version in _set_names(lengths):
             if layout.sets.get(name, _SET_TYPES[version]) != _SET_TYPES[version]:
                 script.append("delete set %s %s" % (table, name))
-                members = sorted(str(a) for a in self.members(version))
+                members = sorted(_element(a) for a in self._members_of(name, version))
                 if members:
                     kept.append("add element %s %s { %s }" % (table, name,
                                                              ", ".join(members)))
-        return script + self.layout() + kept
+        return script + self.layout(lengths=lengths) + kept
 
     def _rewritten(self, layout):
         """What the repair of *layout* rewrote, in words: the table made,
@@ -214,14 +248,30 @@ class Backend(Base):
         if "table inet " + self.nft_table not in tables.output.splitlines():
             self.sort(tables, None, ((None, _NOTHING_THERE),))
             return None
-        result, created = self._apply([])
+        result, created = self._apply([], self._lengths_through_nft())
         self._succeeded(result)
         return "repaired: " + (_CREATED_CHAINS if created
                                else "chains input and forward refilled")
 
     def members(self, version):
+        """The addresses of *version* in our set, and for IPv6 the prefixes
+        in our prefix sets (as Prefix)."""
+        found = self._members_of(_SETS[version], version)
+        if version == 6:
+            try:
+                names = nfnetlink.sets(self.nft_table, timeout=self.timeout)
+            except nfnetlink.NetlinkError:
+                names = ["%s%d" % (_PREFIX_SET, n) for n in self._lengths_through_nft()]
+            for name, _ in _set_names(_lengths_of_names(names)):
+                if name != _SETS[6]:
+                    found |= self._members_of(name, 6)
+        return found
+
+    def _members_of(self, name, version):
+        """The members of our set *name*: addresses, or in a prefix set
+        the prefixes its elements start."""
         import json
-        result = self.run("nft", "-j", "list", "set", "inet", self.nft_table, _SETS[version])
+        result = self.run("nft", "-j", "list", "set", "inet", self.nft_table, name)
         if not result.ok:
             self.sort(result, None, ((None, _NOTHING_THERE),))
             return set()
@@ -232,20 +282,27 @@ class Backend(Base):
                     element = element.get("elem", {}).get("val")
                 if isinstance(element, str):
                     elements.append(element)
+        length = _lengths_of_names([name])
+        if length:
+            return {parse_prefix("%s/%d" % (element, min(length))) for element in elements} \
+                - {None}
         return addresses(elements, version)
 
-    def _apply(self, extra):
-        """Our layout plus *extra* in one transaction: (result, chains created)."""
-        result = self._nft(self.layout(declare_chains=False) + extra)
+    def _apply(self, extra, lengths=frozenset()):
+        """Our layout (with the prefix sets of *lengths*) plus *extra* in one
+        transaction: (result, chains created)."""
+        result = self._nft(self.layout(declare_chains=False, lengths=lengths) + extra)
         if result.ok or _MISSING not in result.output:
             return result, False
-        return self._nft(self.layout() + extra), True
+        return self._nft(self.layout(lengths=lengths) + extra), True
 
-    def layout(self, declare_chains=True):
+    def layout(self, declare_chains=True, lengths=frozenset()):
+        """The nft commands of our layout, with a prefix set and its rules
+        for each of *lengths*."""
         table = "inet " + self.nft_table
-        script = ["add table " + table,
-                  "add set %s v4 { type ipv4_addr; }" % table,
-                  "add set %s v6 { type ipv6_addr; }" % table]
+        script = ["add table " + table]
+        script += ["add set %s %s { %s; }" % (table, name, _SET_TYPES[version])
+                   for name, version in _set_names(lengths)]
         for hook in _HOOKS:
             if declare_chains:
                 script.append("add chain %s %s { type filter hook %s priority -10; "
@@ -255,6 +312,9 @@ class Backend(Base):
             script.append("flush chain %s %s" % (table, hook))
             script += ["add rule %s %s %s drop" % (table, hook, _MATCH[version])
                        for version in (4, 6)]
+            script += ["add rule %s %s ip6 saddr & %s @%s%d drop" % (
+                table, hook, _mask(length).network, _PREFIX_SET, length)
+                for length in sorted(lengths)]
         return script
 
     def _nft(self, script):
@@ -281,12 +341,64 @@ def _describe(result):
     return "nft %s: %s" % (how, " / ".join(errors))
 
 
+def _set_of(target):
+    """Our set that holds *target*: an address's family set, or the
+    prefix set of a Prefix's length."""
+    if isinstance(target, Prefix):
+        return "%s%d" % (_PREFIX_SET, target.length)
+    return _SETS[target.version]
+
+
+def _element(target):
+    """*target* as an element of its set: a prefix by its first address."""
+    return target.network if isinstance(target, Prefix) else target.text
+
+
+def _mask(length):
+    """The netmask of a prefix *length*, as a Prefix of all ones."""
+    return Prefix(b"\xff" * 16, length)
+
+
+def _lengths_of(targets):
+    return {target.length for target in targets if isinstance(target, Prefix)}
+
+
+def _lengths_of_names(names):
+    """The prefix lengths of the prefix sets among the set *names*."""
+    found = set()
+    for name in names:
+        digits = name[len(_PREFIX_SET):]
+        if name.startswith(_PREFIX_SET) and digits.isdigit() and 0 < int(digits) < 128 \
+                and str(int(digits)) == digits:
+            found.add(int(digits))
+    return found
+
+
+def _set_names(lengths):
+    """[(set name, IP version)] of our layout with the prefix sets of *lengths*."""
+    return [(_SETS[4], 4), (_SETS[6], 6)] + [
+        ("%s%d" % (_PREFIX_SET, length), 6) for length in sorted(lengths)]
+
+
+def _prefix_rule(length):
+    """A prefix set's rule as nfnetlink reads it back."""
+    return ("meta nfproto", "cmp eq 0a", "payload network 8 16",
+            "bitwise " + _mask(length).packed.hex(), "lookup %s%d" % (_PREFIX_SET, length),
+            "verdict drop")
+
+
 class _Layout:
     """Our table as netlink read it: its flags (None: no table), chains,
-    rules and sets as nfnetlink describes them."""
+    rules and sets as nfnetlink describes them; *wanted*, the prefix
+    lengths an add needs beside those whose sets exist."""
 
-    def __init__(self, flags, chains, rules, sets):
+    def __init__(self, flags, chains, rules, sets, wanted=frozenset()):
         self.flags, self.chains, self.rules, self.sets = flags, chains, rules, sets
+        self.wanted = wanted
+
+    def lengths(self):
+        """The prefix lengths of our layout: those with a set, and the wanted."""
+        return _lengths_of_names(self.sets) | set(self.wanted)
 
     def whole(self):
         return self.flags is not None and not self.problems()
@@ -296,12 +408,14 @@ class _Layout:
         if self.flags is None:
             return ["table missing"]
         found = ["table dormant"] if self.flags & nfnetlink.TABLE_DORMANT else []
-        for version, name in sorted(_SETS.items()):
+        lengths = self.lengths()
+        for name, version in _set_names(lengths):
             found += _differs("set", name, self.sets.get(name), _SET_TYPES[version])
+        expected = _RULES + [_prefix_rule(length) for length in sorted(lengths)]
         for hook in _HOOKS:
             differs = _differs("chain", hook, self.chains.get(hook), _CHAIN % hook)
             rules = self.rules.get(hook, [])
-            if not differs and rules != _RULES:
+            if not differs and rules != expected:
                 differs = ["chain %s %s" % (hook, "held other rules" if rules else "empty")]
             found += differs
         return found
