@@ -4,6 +4,7 @@ Each run happens in a private mount namespace where a scratch copy of /etc
 is bind-mounted over /etc, so the machine's own hosts.deny is never touched.
 """
 
+import json
 import os
 import random
 import shutil
@@ -531,3 +532,105 @@ def test_a_stock_line_from_before_install_is_lifted_and_one_from_after_is_not(et
     assert etc.read() == b"ALL:192.0.2.10\n"
     assert tcpd.verdict(etc.path, "sshd", "192.0.2.9") == "granted"
     assert tcpd.verdict(etc.path, "sshd", "192.0.2.10") == "denied"
+
+
+# ------------------------------------------------ ipv6_prefix: the /64 as tcpd reads it
+
+PREFIX_LINE = b"ALL:[2001:db8:1:2::]/64\n"
+INSIDE, BESIDE = "2001:db8:1:2::99", "2001:db8:1:3::1"
+
+
+def test_ipv6_prefix_denies_the_whole_64_until_its_last_address_is_deleted(etc):
+    etc.write(b"# admin\n")
+    etc.install.configure("[host-deny]\nipv6_prefix = 64\n")
+    assert etc.code("add", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert etc.outcome() == ("add 2001:db8:1:2::7: blocked: 2001:db8:1:2::/64 in "
+                             "/etc/hosts.deny (exit 0)")
+    assert etc.read() == b"# admin\n" + PREFIX_LINE
+    assert verdicts(etc, INSIDE, BESIDE) == ["denied", "granted"]
+    assert etc.code("add", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    assert etc.outcome() == ("add 2001:db8:1:2::8: already blocked: by 2001:db8:1:2::/64 in "
+                             "/etc/hosts.deny (exit 0)")
+    assert etc.read() == b"# admin\n" + PREFIX_LINE
+    # The ledger holds ::8 in the prefix: the delete of ::7 keeps it.
+    assert etc.code("delete", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert etc.outcome() == ("delete 2001:db8:1:2::7: unblocked: 2001:db8:1:2::7; prefix "
+                             "2001:db8:1:2::/64 kept for 1 other (/etc/hosts.deny) (exit 0)")
+    assert etc.read() == b"# admin\n" + PREFIX_LINE
+    assert verdicts(etc, INSIDE, BESIDE, "2001:db8:1:2::7") == ["denied", "granted", "denied"]
+    assert etc.code("delete", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    assert etc.outcome() == ("delete 2001:db8:1:2::8: unblocked: 2001:db8:1:2::/64 from "
+                             "/etc/hosts.deny (exit 0)")
+    assert etc.read() == b"# admin\n"
+    assert verdicts(etc, INSIDE, BESIDE) == ["granted", "granted"]
+    assert etc.code("delete", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    assert etc.outcome() == ("delete 2001:db8:1:2::8: was not blocked: no block of ours in "
+                             "the ledger (exit 0)")
+    # IPv4 is never widened.
+    assert etc.code("add", "-", "192.0.2.7", "1.3", "5712") == 0
+    assert etc.read() == b"# admin\nALL:192.0.2.7\n"
+    assert verdicts(etc, "192.0.2.7", "192.0.2.8") == ["denied", "granted"]
+
+
+def test_freebsd_hosts_allow_gets_the_prefix_line(etc):
+    """FreeBSD's style, judged by Debian's tcpd, which reads its options."""
+    path = os.path.join(etc.path, "hosts.allow")
+    with open(path, "wb") as f:
+        f.write(b"ALL : ALL : allow\n")
+    etc.install.configure("[system]\nname = FreeBSD\n[allowlist]\nprotect = none\n"
+                          "[host-deny]\nipv6_prefix = 64\n")
+    try:
+        assert etc.code("add", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+        with open(path, "rb") as f:
+            assert f.read() == b"ALL : [2001:db8:1:2::]/64 : deny\nALL : ALL : allow\n"
+        assert verdicts(etc, INSIDE, BESIDE) == ["denied", "granted"]
+        assert etc.code("delete", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+        with open(path, "rb") as f:
+            assert f.read() == b"ALL : ALL : allow\n"
+        assert verdicts(etc, INSIDE, BESIDE) == ["granted", "granted"]
+    finally:
+        os.unlink(path)
+
+
+@pytest.mark.parametrize("first,then", [(128, 64), (64, 128)])
+def test_changing_ipv6_prefix_strands_no_line(etc, first, then):
+    """Blocks made under one setting are lifted by their deletes under the
+    other: a /128 line by its address's delete, the prefix by its last."""
+    etc.write(b"")
+    etc.install.configure("[host-deny]\nipv6_prefix = %d\n" % first)
+    assert etc.code("add", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    etc.install.configure("[host-deny]\nipv6_prefix = %d\n" % then)
+    assert etc.code("add", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    lines = {128: b"ALL:[2001:db8:1:2::7]\n", 64: PREFIX_LINE}
+    assert etc.read() == lines[first] + (b"ALL:[2001:db8:1:2::8]\n" if then == 128
+                                         else PREFIX_LINE)
+    assert verdicts(etc, "2001:db8:1:2::7", "2001:db8:1:2::8", BESIDE) == [
+        "denied", "denied", "granted"]
+    assert etc.code("delete", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    if first == 128:        # its own line goes; the prefix stays for ::8
+        assert etc.read() == PREFIX_LINE
+    else:                   # ::7 alone held the prefix (::8's block is its /128)
+        assert etc.read() == b"ALL:[2001:db8:1:2::8]\n"
+    assert etc.code("delete", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    assert etc.read() == b""
+    assert verdicts(etc, "2001:db8:1:2::7", "2001:db8:1:2::8", INSIDE) == ["granted"] * 3
+
+
+def test_a_prefix_line_from_before_install_is_not_adopted_and_outlives_every_delete(etc):
+    """The stock script never wrote a network: an administrator did, and
+    it stays, listed by ossec-ar list, after the prefix's own delete."""
+    etc.write(PREFIX_LINE + b"ALL:192.0.2.9\n")
+    assert etc.install.adopt(mounts=BIND_ETC, env=dict(os.environ, ETC=etc.path)) == [
+        {"program": "host-deny", "address": "192.0.2.9", "where": "/etc/hosts.deny"}]
+    etc.install.configure("[host-deny]\nipv6_prefix = 64\n")
+    assert etc.code("add", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert etc.outcome() == ("add 2001:db8:1:2::7: already blocked: by 2001:db8:1:2::/64 in "
+                             "/etc/hosts.deny; not ours: its delete will leave it (exit 0)")
+    result = _run_as(etc, os.path.join(etc.install.prefix, "bin", "ossec-ar"), "--json", "list")
+    assert result.returncode == 0, result
+    listed = {(row["address"], row["where"]) for row in json.loads(result.stdout)["blocks"]}
+    assert ("2001:db8:1:2::/64", "/etc/hosts.deny") in listed
+    assert etc.code("delete", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert etc.code("delete", "-", "192.0.2.9", "1.1", "5712") == 0
+    assert etc.read() == PREFIX_LINE
+    assert verdicts(etc, INSIDE, BESIDE, "192.0.2.9") == ["denied", "granted", "granted"]

@@ -26,14 +26,14 @@ CASES = {
 def system(fs):
     fs.create_dir(PREFIX)
 
-    def set_system(name):
+    def set_system(name, more=""):
         # The configuration file is the seam for the system's name.
         os.makedirs(PREFIX + "/etc", exist_ok=True)
         with open(PREFIX + "/etc/ossec-ar.conf", "w") as conf:
             # protect = none: these tests are about the files' bytes; the
             # protections have their own (test_protect*.py), and a fake
             # FreeBSD here has no ifconfig for them.
-            conf.write("[system]\nname = %s\n[allowlist]\nprotect = none\n" % name)
+            conf.write("[system]\nname = %s\n[allowlist]\nprotect = none\n%s" % (name, more))
     set_system("Linux")
     return set_system
 
@@ -90,6 +90,54 @@ def test_add_then_delete_restores_every_byte(fs, system, name, system_name, path
                                  "no block of ours in the ledger")
     assert oct(os.stat(path).st_mode & 0o777) == "0o640"
     assert sorted(os.listdir("/etc")) == [os.path.basename(path)]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("system_name,path", [("Linux", "/etc/hosts.deny"),
+                                              ("FreeBSD", "/etc/hosts.allow")])
+def test_a_prefix_is_added_once_and_its_last_delete_restores_every_byte(
+        fs, system, name, system_name, path):
+    system(system_name, "[host-deny]\nipv6_prefix = 64\n")
+    data = CASES[name]
+    fs.create_file(path, contents=data)
+    clients = ["2001:db8:1:2::99", "2001:db8:1:3::1"]
+    before = judged(fs, path, clients)
+    assert respond("add", "2001:db8:1:2::7") == (
+        "blocked", "2001:db8:1:2::7", "2001:db8:1:2::/64 in " + path)
+    added = read(path)
+    ours = b"ALL:[2001:db8:1:2::]/64" if system_name == "Linux" else \
+        b"ALL : [2001:db8:1:2::]/64 : deny"
+    assert added.splitlines().count(ours) == 1
+    assert judged(fs, path, clients)[0] == {"2001:db8:1:2::99": "denied",
+                                           "2001:db8:1:3::1": before[0]["2001:db8:1:3::1"]}
+    assert respond("add", "2001:db8:1:2::8") == (
+        "already blocked", "2001:db8:1:2::8", "by 2001:db8:1:2::/64 in " + path)
+    assert respond("delete", "2001:db8:1:2::7")[0] == "unblocked"
+    assert read(path) == added
+    assert respond("delete", "2001:db8:1:2::8") == (
+        "unblocked", "2001:db8:1:2::8", "2001:db8:1:2::/64 from " + path)
+    assert read(path) == data
+    assert judged(fs, path, clients) == before
+
+
+def test_an_address_and_its_prefix_are_lifted_in_one_write(fs, system, monkeypatch):
+    """Blocked alone under ipv6_prefix = 128, then as its /64 under 64: its
+    delete takes both lines, in one replacement of the file."""
+    from ossec_ar import atomicfile
+    fs.create_file("/etc/hosts.deny", contents=b"# admin\n")
+    assert respond("add", "2001:db8:1:2::7")[0] == "blocked"
+    system("Linux", "[host-deny]\nipv6_prefix = 64\n")
+    assert respond("add", "2001:db8:1:2::7")[0] == "blocked"
+    assert read("/etc/hosts.deny") == b"# admin\nALL:[2001:db8:1:2::7]\nALL:[2001:db8:1:2::]/64\n"
+    writes = []
+    replace = atomicfile.replace
+    monkeypatch.setattr(atomicfile, "replace",
+                        lambda path, data: (writes.append(data), replace(path, data)))
+    assert respond("delete", "2001:db8:1:2::7") == (
+        "unblocked", "2001:db8:1:2::7",
+        "2001:db8:1:2::/64 from /etc/hosts.deny; /etc/hosts.deny")       # latest first
+    assert writes == [b"# admin\n"]
+    assert read("/etc/hosts.deny") == b"# admin\n"
 
 
 def test_freebsd_reads_only_hosts_allow(fs, system):
