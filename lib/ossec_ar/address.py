@@ -16,7 +16,8 @@ import _socket
 from .exits import REFUSED, Stop, refused
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-_IPV4_CHARS = frozenset("0123456789.")
+_DIGITS = frozenset("0123456789")
+_IPV4_CHARS = _DIGITS | frozenset(".")
 _IPV6_CHARS = _HEX_DIGITS | frozenset(":.")
 _MAPPED = bytes(10) + b"\xff\xff"            # ::ffff:0:0/96, IPv4 as IPv6
 _COMPATIBLE = bytes(12)                      # ::/96, deprecated (RFC 4291)
@@ -110,7 +111,8 @@ def parse_prefix(text):
     ledger record or a tool lists it), or None if it is not one: an IPv6
     network address with its host bits clear and a length below 128."""
     network, slash, length = text.partition("/")
-    if not slash or not length.isdigit() or not ":" in network:
+    if not slash or not set(length) <= _DIGITS or length[:1] in ("", "0") \
+            or ":" not in network:
         return None
     if set(network) - _HEX_DIGITS - set(":"):
         return None
