@@ -52,7 +52,8 @@ def initial_state():
                "tables": {"": {"ossec_fwtable": []}}},
         "sysctl": {"net.inet.ip.fw.enable": "1"},
         "ipfw": {"loaded": True, "tables": {}, "rules": []},
-        "npf": {"loaded": True, "active": True, "tables": {"ossec_blacklist": []}},
+        "npf": {"loaded": True, "active": True, "tables": {"ossec_blacklist": []},
+                "types": {"ossec_blacklist": "ipset"}},
         "ipf": {"loaded": True, "running": True, "rules4": [], "rules6": []},
         "aix": {"devices": {"ipsec_v4": "Available", "ipsec_v6": "Available"},
                 "table": {"4": [list(AIX_DEFAULT_RULE)], "6": []},
@@ -75,7 +76,8 @@ def initial_state():
 
 
 class FakeHost:
-    """A system *name* with the fakes of *firewalls* in *directory*."""
+    """A system *name* with the fakes of *firewalls* in *directory*; with
+    *install* None, the fakes alone, for a backend loaded in the test."""
 
     # The program that run() and start() invoke, under that name.
     program = "firewall-drop.sh"
@@ -96,6 +98,8 @@ class FakeHost:
         self.configure(settings)
 
     def configure(self, settings=""):
+        if self.install is None:
+            return
         self.install.configure("[system]\nname = %s\ntool_dirs = %s\n%s"
                                % (self.name, self.directory, settings))
 

@@ -3,7 +3,9 @@ tcpd package, which tools/setup installs) run over the hosts.allow and
 hosts.deny of one directory (their -d option reads ./hosts.allow and
 ./hosts.deny), through libwrap's own parser."""
 
+import os
 import subprocess
+import tempfile
 
 CLIENTS = ["10.0.0.1", "10.0.0.2", "10.0.0.9", "192.0.2.7"]
 DAEMONS = ["sshd", "in.telnetd"]
@@ -39,3 +41,15 @@ def rules(directory):
         found.append((head.split()[0], values.get("daemons", "").strip(),
                       values.get("clients", "").strip(), values.get("access", "").strip()))
     return found
+
+
+def judge(files, clients, daemon="sshd"):
+    """({client: verdict}, rules) of tcp_wrappers files given as {name:
+    bytes} (``hosts.deny``, ``hosts.allow``), written to a scratch
+    directory: for files that live elsewhere (a pyfakefs /etc)."""
+    with tempfile.TemporaryDirectory() as directory:
+        for name, data in files.items():
+            with open(os.path.join(directory, name), "wb") as f:
+                f.write(data)
+        return ({client: verdict(directory, daemon, client) for client in clients},
+                rules(directory))

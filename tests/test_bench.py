@@ -114,6 +114,22 @@ def test_the_protections_rows_run_by_default():
     assert bench.options(["--no-protections"]).no_protections
 
 
+def test_the_prefix_rows_run_by_default():
+    assert not bench.options([]).no_prefix
+    assert bench.options(["--no-prefix"]).no_prefix
+
+
+def test_the_prefix_rows_add_fresh_addresses_each_in_a_prefix_of_its_own():
+    from ossec_ar import address
+    sides = [bench.Widened.__new__(bench.Widened) for _ in (64, 128)]
+    for side, length in zip(sides, (64, 128)):
+        side.length, side.count = length, 0
+    wide = [address.prefix_of(address.parse(sides[0].fresh()), 64) for _ in range(300)]
+    alone = [address.parse(sides[1].fresh()) for _ in range(300)]
+    assert len(set(wide)) == len(set(alone)) == 300
+    assert not set(p.network for p in wide) & {"2001:db8:c:%x::" % i for i in range(1, 10001)}
+
+
 def test_unprotected_addresses_are_distinct_and_none_is_protected_or_loaded():
     unprotected = bench.Unprotected(bench.Addresses())
     made = {kind: [getattr(unprotected, method)() for _ in range(2000)]

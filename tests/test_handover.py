@@ -364,21 +364,27 @@ def test_an_install_where_nothing_of_ours_ran_touches_no_firewall(pair, tmp_path
     assert not os.path.exists(os.path.join(agent.prefix, "var", "ossec-ar"))
 
 
-@pytest.mark.parametrize("backend", ["ipset", "iptables", "route"])
-def test_prefix_blocks_are_lifted_and_the_prefixes_layout_removed(pair, tmp_path, backend):
+@pytest.mark.parametrize("backend,version", [("ipset", None), ("iptables", None),
+                                             ("route", None), ("iptables", "main-7f06fe0")])
+def test_prefix_blocks_are_lifted_and_the_prefixes_layout_removed(pair, tmp_path, backend,
+                                                                  version):
     """``ipv6_prefix``'s layouts (the ipset of prefixes and its rules, a
-    prefix's rule in our chain, its blackhole route) go with the rest."""
+    prefix's rule in our chain, its blackhole route) go with the rest; in
+    our chain left to main's script, the prefix's rule goes from it."""
     from test_packets import more_client_addresses
     inside = "2001:db8:1:2::99"
     more_client_addresses(pair.server, pair.client, (inside,))
-    agent = Agent(tmp_path, {})
+    agent = Agent(tmp_path, {"firewall-drop.sh": stock(version)} if version else {})
     Install(agent.prefix, backend).configure("[firewall-drop]\nipv6_prefix = 64\n")
     agent.add(pair.server, "2001:db8:1:2::7")
     assert not pair.connects(SERVER_V6, inside)
     assert lines(agent.uninstall(pair.server)) == [
-        "firewall-drop: 0 handed over, 1 lifted (1: no stock firewall-drop.sh will be "
-        "restored)", "host-deny: 0 handed over, 0 lifted"]
-    assert_no_layout_of_ours(pair.server)
+        "firewall-drop: 0 handed over, 1 lifted (1: an IPv6 prefix (ipv6_prefix): no stock "
+        "script lifts one)", "host-deny: 0 handed over, 0 lifted"]
+    assert_no_layout_of_ours(pair.server, main_chain=bool(version))
+    if version:
+        assert pair.server.rules("ip6tables") == ["-N OSSEC", "-A INPUT -j OSSEC",
+                                                  "-A FORWARD -j OSSEC"]
     assert pair.connects(SERVER_V6, inside)
     assert agent.in_force() == {}
 
@@ -652,3 +658,43 @@ def test_removal_then_reinstall_adopts_what_was_handed_over(pair, tmp_path):
     assert agent.log()[-1].endswith(": delete %s: unblocked: iptables: removed 1 from INPUT,"
                                     " 1 from FORWARD (exit 0)" % CLIENT_V4)
     assert pair.connects(SERVER_V4)
+
+
+@pytest.mark.parametrize("version", ["4.2.0", "main-7f06fe0"])
+def test_a_prefix_block_is_lifted_at_removal_and_strands_nothing(pair, tmp_path, etc_copy,
+                                                                 version):
+    """No stock script lifts an IPv6 prefix: its blocks (firewall and
+    hosts.deny) are lifted whole, the addresses' own /128 blocks handed
+    over as ever."""
+    agent = Agent(tmp_path, {"firewall-drop.sh": stock(version),
+                             "host-deny.sh": stock("3.7.0", "host-deny.sh")},
+                  commands=("firewall-drop.sh", "host-deny.sh"))
+    config = Install(agent.prefix).config_file
+    with open(config, "w") as f:
+        f.write("[firewall-drop]\nipv6_prefix = 64\n[host-deny]\nipv6_prefix = 64\n")
+    os.chmod(config, 0o640)
+    deny = os.path.join(etc_copy, "hosts.deny")
+    with open(deny, "w") as f:
+        f.write("# the administrator's\n")
+    for address in ("2001:db8::99", "2001:db8::98", CLIENT_V4):
+        for name in ("firewall-drop.sh", "host-deny.sh"):
+            result = in_etc(pair.server, etc_copy, [os.path.join(agent.bin, name), "add", "-",
+                                                    address, "1.1", "5712"])
+            assert (result.returncode, result.stderr) == (0, "")
+    assert not pair.connects(SERVER_V6)             # CLIENT_V6 is in 2001:db8::/64
+    with open(deny) as f:
+        assert f.read() == "# the administrator's\nALL:[2001:db8::]/64\nALL:%s\n" % CLIENT_V4
+    result = in_etc(pair.server, etc_copy, ["make", "-s", "-C", ROOT, "uninstall",
+                                            "DESTDIR=" + agent.destdir, "PREFIX=/var/ossec"])
+    why = "2: an IPv6 prefix (ipv6_prefix): no stock script lifts one"
+    assert lines(result) == [
+        "firewall-drop: 1 handed over (1 to firewall-drop.sh (%s): %s), 2 lifted (%s)" % (
+            WHICH[version], FORM[version], why),
+        "host-deny: 1 handed over (1 to host-deny.sh (OSSEC 3.7.0 to main): its hosts.deny"
+        " line, as it is), 2 lifted (%s)" % why]
+    assert pair.connects(SERVER_V6) and not pair.connects(SERVER_V4)
+    assert_no_layout_of_ours(pair.server, main_chain=version.startswith("main"))
+    assert not with_address(pair.server, "2001:db8::", "ip6tables")
+    with open(deny) as f:
+        assert f.read() == "# the administrator's\nALL:%s\n" % CLIENT_V4
+    assert agent.in_force() == agent.in_force("host-deny") == {}

@@ -4,6 +4,7 @@ Each run happens in a private mount namespace where a scratch copy of /etc
 is bind-mounted over /etc, so the machine's own hosts.deny is never touched.
 """
 
+import json
 import os
 import random
 import shutil
@@ -65,6 +66,11 @@ class Etc:
         return [name for name in os.listdir(self.path) if ".ossec-ar-" in name]
 
 
+def verdicts(etc, *clients):
+    """What tcpdmatch says of sshd for each client, over the copy of /etc."""
+    return [tcpd.verdict(etc.path, "sshd", client) for client in clients]
+
+
 @pytest.fixture
 def etc(etc_copy, install):
     for name in ("hosts.deny", "hosts.allow"):
@@ -76,19 +82,23 @@ def etc(etc_copy, install):
 
 def test_add_add_delete_delete(etc):
     etc.write(ADMIN)
-    before = tcpd.verdicts(etc.path)
+    before, rules = tcpd.verdicts(etc.path), tcpd.rules(etc.path)
     assert etc.code("add", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "add 192.0.2.7: blocked: /etc/hosts.deny (exit 0)"
     # Before the administrator's last line, which has no newline and keeps it.
     head, last = ADMIN.rsplit(b"\r\n", 1)
     assert etc.read() == head + b"\r\nALL:192.0.2.7\r\n" + last
-    assert tcpd.verdict(etc.path, "sshd", "192.0.2.7") == "denied"     # as tcpd reads it
+    # As tcpd reads it: a rule of its own that denies the address.  (That
+    # last line makes tcpd deny every client that reaches it, ours before
+    # and after, so the verdicts alone would not show our rule.)
+    assert tcpd.rules(etc.path) == rules + [("hosts.deny", "ALL", "192.0.2.7", "denied")]
+    assert tcpd.verdict(etc.path, "sshd", "192.0.2.7") == "denied"
     assert etc.code("add", "-", "192.0.2.7", "1326977549.1358626", "5712") == 0
     assert etc.outcome() == "add 192.0.2.7: already blocked: /etc/hosts.deny (exit 0)"
     assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "delete 192.0.2.7: unblocked: /etc/hosts.deny (exit 0)"
     assert etc.read() == ADMIN                          # every byte, as it was
-    assert tcpd.verdicts(etc.path) == before
+    assert (tcpd.verdicts(etc.path), tcpd.rules(etc.path)) == (before, rules)
     assert etc.code("delete", "-", "192.0.2.7", "1326977549.1358625", "5712") == 0
     assert etc.outcome() == "delete 192.0.2.7: was not blocked: no block of ours in the ledger (exit 0)"
     lines = etc.install.log_lines()
@@ -127,12 +137,15 @@ def test_wazuhs_unbracketed_ipv6_lines_are_removed_by_a_delete(etc):
     # That form blocks nothing (tcpd reads the colons as field separators),
     # so an add writes the bracketed form that hosts_access(5) documents.
     etc.write(b"ALL:2001:db8::21\n")
+    assert verdicts(etc, "2001:db8::21", "2001:db8::22") == ["granted", "granted"]
     assert etc.code("add", "-", "2001:db8::21", "1.1", "1") == 0
     assert etc.outcome() == "add 2001:db8::21: blocked: /etc/hosts.deny (exit 0)"
     assert etc.read() == b"ALL:2001:db8::21\nALL:[2001:db8::21]\n"
+    assert verdicts(etc, "2001:db8::21", "2001:db8::22") == ["denied", "granted"]
     # The unbracketed line was written after install: not ours, it stays.
     assert etc.code("delete", "-", "2001:db8::21", "1.1", "1") == 0
     assert etc.read() == b"ALL:2001:db8::21\n"
+    assert verdicts(etc, "2001:db8::21", "2001:db8::22") == ["granted", "granted"]
 
 
 
@@ -187,6 +200,7 @@ def test_missing_file_is_created_0644_root(etc):
     info = os.stat(etc.deny)
     assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o644, 0, 0)
     assert etc.read() == b"ALL:192.0.2.7\n"
+    assert verdicts(etc, "192.0.2.7", "192.0.2.8") == ["denied", "granted"]
 
 
 def test_symlinked_file_is_edited_at_its_target(etc):
@@ -202,6 +216,8 @@ def test_symlinked_file_is_edited_at_its_target(etc):
             assert f.read() == b"sshd: 10.0.0.1\nALL:192.0.2.7\n"
         assert etc.outcome() == ("add 192.0.2.7: blocked: /etc/tcpd/hosts.deny (via "
                                  "/etc/hosts.deny) (exit 0)")
+        # tcpd, which opens hosts.deny through the link, reads our line.
+        assert verdicts(etc, "192.0.2.7", "192.0.2.8") == ["denied", "granted"]
     finally:
         os.unlink(target)
 
@@ -442,6 +458,8 @@ def test_concurrent_adds_and_deletes_lose_nothing(etc):
     ours = data[len(ADMIN) + 2:].split(b"\r\n")
     assert ours[-1] == b""
     assert sorted(ours[:-1]) == sorted(b"ALL:%s" % a.encode() for a in new)
+    assert verdicts(etc, *new) == ["denied"] * len(new)
+    assert verdicts(etc, *old) == ["granted"] * len(old)
     assert len(etc.install.log_lines()) == 200
     assert etc.leftovers() == []
 
@@ -492,6 +510,7 @@ def test_an_administrators_line_outlives_an_add_and_every_lifting(etc, lifter):
 def test_a_copy_written_beside_ours_stays_after_our_delete(etc):
     etc.write(b"")
     assert etc.code("add", "-", "198.51.100.77", "1.1", "5712") == 0
+    assert verdicts(etc, "198.51.100.77", "198.51.100.78") == ["denied", "granted"]
     with open(etc.deny, "ab") as f:
         f.write(b"ALL:198.51.100.77\n")             # the administrator's, later
     assert etc.code("delete", "-", "198.51.100.77", "1.1", "5712") == 0
@@ -513,3 +532,105 @@ def test_a_stock_line_from_before_install_is_lifted_and_one_from_after_is_not(et
     assert etc.read() == b"ALL:192.0.2.10\n"
     assert tcpd.verdict(etc.path, "sshd", "192.0.2.9") == "granted"
     assert tcpd.verdict(etc.path, "sshd", "192.0.2.10") == "denied"
+
+
+# ------------------------------------------------ ipv6_prefix: the /64 as tcpd reads it
+
+PREFIX_LINE = b"ALL:[2001:db8:1:2::]/64\n"
+INSIDE, BESIDE = "2001:db8:1:2::99", "2001:db8:1:3::1"
+
+
+def test_ipv6_prefix_denies_the_whole_64_until_its_last_address_is_deleted(etc):
+    etc.write(b"# admin\n")
+    etc.install.configure("[host-deny]\nipv6_prefix = 64\n")
+    assert etc.code("add", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert etc.outcome() == ("add 2001:db8:1:2::7: blocked: 2001:db8:1:2::/64 in "
+                             "/etc/hosts.deny (exit 0)")
+    assert etc.read() == b"# admin\n" + PREFIX_LINE
+    assert verdicts(etc, INSIDE, BESIDE) == ["denied", "granted"]
+    assert etc.code("add", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    assert etc.outcome() == ("add 2001:db8:1:2::8: already blocked: by 2001:db8:1:2::/64 in "
+                             "/etc/hosts.deny (exit 0)")
+    assert etc.read() == b"# admin\n" + PREFIX_LINE
+    # The ledger holds ::8 in the prefix: the delete of ::7 keeps it.
+    assert etc.code("delete", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert etc.outcome() == ("delete 2001:db8:1:2::7: unblocked: 2001:db8:1:2::7; prefix "
+                             "2001:db8:1:2::/64 kept for 1 other (/etc/hosts.deny) (exit 0)")
+    assert etc.read() == b"# admin\n" + PREFIX_LINE
+    assert verdicts(etc, INSIDE, BESIDE, "2001:db8:1:2::7") == ["denied", "granted", "denied"]
+    assert etc.code("delete", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    assert etc.outcome() == ("delete 2001:db8:1:2::8: unblocked: 2001:db8:1:2::/64 from "
+                             "/etc/hosts.deny (exit 0)")
+    assert etc.read() == b"# admin\n"
+    assert verdicts(etc, INSIDE, BESIDE) == ["granted", "granted"]
+    assert etc.code("delete", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    assert etc.outcome() == ("delete 2001:db8:1:2::8: was not blocked: no block of ours in "
+                             "the ledger (exit 0)")
+    # IPv4 is never widened.
+    assert etc.code("add", "-", "192.0.2.7", "1.3", "5712") == 0
+    assert etc.read() == b"# admin\nALL:192.0.2.7\n"
+    assert verdicts(etc, "192.0.2.7", "192.0.2.8") == ["denied", "granted"]
+
+
+def test_freebsd_hosts_allow_gets_the_prefix_line(etc):
+    """FreeBSD's style, judged by Debian's tcpd, which reads its options."""
+    path = os.path.join(etc.path, "hosts.allow")
+    with open(path, "wb") as f:
+        f.write(b"ALL : ALL : allow\n")
+    etc.install.configure("[system]\nname = FreeBSD\n[allowlist]\nprotect = none\n"
+                          "[host-deny]\nipv6_prefix = 64\n")
+    try:
+        assert etc.code("add", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+        with open(path, "rb") as f:
+            assert f.read() == b"ALL : [2001:db8:1:2::]/64 : deny\nALL : ALL : allow\n"
+        assert verdicts(etc, INSIDE, BESIDE) == ["denied", "granted"]
+        assert etc.code("delete", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+        with open(path, "rb") as f:
+            assert f.read() == b"ALL : ALL : allow\n"
+        assert verdicts(etc, INSIDE, BESIDE) == ["granted", "granted"]
+    finally:
+        os.unlink(path)
+
+
+@pytest.mark.parametrize("first,then", [(128, 64), (64, 128)])
+def test_changing_ipv6_prefix_strands_no_line(etc, first, then):
+    """Blocks made under one setting are lifted by their deletes under the
+    other: a /128 line by its address's delete, the prefix by its last."""
+    etc.write(b"")
+    etc.install.configure("[host-deny]\nipv6_prefix = %d\n" % first)
+    assert etc.code("add", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    etc.install.configure("[host-deny]\nipv6_prefix = %d\n" % then)
+    assert etc.code("add", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    lines = {128: b"ALL:[2001:db8:1:2::7]\n", 64: PREFIX_LINE}
+    assert etc.read() == lines[first] + (b"ALL:[2001:db8:1:2::8]\n" if then == 128
+                                         else PREFIX_LINE)
+    assert verdicts(etc, "2001:db8:1:2::7", "2001:db8:1:2::8", BESIDE) == [
+        "denied", "denied", "granted"]
+    assert etc.code("delete", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    if first == 128:        # its own line goes; the prefix stays for ::8
+        assert etc.read() == PREFIX_LINE
+    else:                   # ::7 alone held the prefix (::8's block is its /128)
+        assert etc.read() == b"ALL:[2001:db8:1:2::8]\n"
+    assert etc.code("delete", "-", "2001:db8:1:2::8", "1.2", "5712") == 0
+    assert etc.read() == b""
+    assert verdicts(etc, "2001:db8:1:2::7", "2001:db8:1:2::8", INSIDE) == ["granted"] * 3
+
+
+def test_a_prefix_line_from_before_install_is_not_adopted_and_outlives_every_delete(etc):
+    """The stock script never wrote a network: an administrator did, and
+    it stays, listed by ossec-ar list, after the prefix's own delete."""
+    etc.write(PREFIX_LINE + b"ALL:192.0.2.9\n")
+    assert etc.install.adopt(mounts=BIND_ETC, env=dict(os.environ, ETC=etc.path)) == [
+        {"program": "host-deny", "address": "192.0.2.9", "where": "/etc/hosts.deny"}]
+    etc.install.configure("[host-deny]\nipv6_prefix = 64\n")
+    assert etc.code("add", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert etc.outcome() == ("add 2001:db8:1:2::7: already blocked: by 2001:db8:1:2::/64 in "
+                             "/etc/hosts.deny; not ours: its delete will leave it (exit 0)")
+    result = _run_as(etc, os.path.join(etc.install.prefix, "bin", "ossec-ar"), "--json", "list")
+    assert result.returncode == 0, result
+    listed = {(row["address"], row["where"]) for row in json.loads(result.stdout)["blocks"]}
+    assert ("2001:db8:1:2::/64", "/etc/hosts.deny") in listed
+    assert etc.code("delete", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert etc.code("delete", "-", "192.0.2.9", "1.1", "5712") == 0
+    assert etc.read() == PREFIX_LINE
+    assert verdicts(etc, INSIDE, BESIDE, "192.0.2.9") == ["denied", "granted", "granted"]

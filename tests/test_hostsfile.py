@@ -8,6 +8,7 @@ import pytest
 import tcpd
 from ossec_ar import hostsfile
 from ossec_ar.address import parse as IP
+from ossec_ar.address import parse_prefix, prefix_of
 from ossec_ar.hostsfile import HOSTS_ALLOW, HOSTS_DENY, add, delete, members, style_for
 
 
@@ -23,6 +24,16 @@ def test_lines_as_the_stock_script_writes_them():
     assert HOSTS_DENY.line(IP("2001:db8::7")) == b"ALL:[2001:db8::7]"
     assert HOSTS_ALLOW.line(IP("192.0.2.7")) == b"ALL : 192.0.2.7 : deny"
     assert HOSTS_ALLOW.line(IP("2001:db8::7")) == b"ALL : [2001:db8::7] : deny"
+
+
+def test_prefix_lines_as_hosts_access_spells_a_network():
+    prefix = prefix_of(IP("2001:db8:1:2::7"), 64)
+    assert HOSTS_DENY.line(prefix) == b"ALL:[2001:db8:1:2::]/64"
+    assert HOSTS_ALLOW.line(prefix) == b"ALL : [2001:db8:1:2::]/64 : deny"
+    # The network's normal form, host bits clear, whatever the length.
+    assert HOSTS_DENY.line(prefix_of(IP("2001:db8:1:2::7"), 57)) == b"ALL:[2001:db8:1::]/57"
+    assert HOSTS_DENY.line(prefix_of(IP("2001:db8:1:2:ab:cd:ef:7"), 127)) == \
+        b"ALL:[2001:db8:1:2:ab:cd:ef:6]/127"
 
 
 ADMIN = (b"# /etc/hosts.deny: list of hosts that are _not_ allowed to access the system.\n"
@@ -315,12 +326,38 @@ def reference_delete(data, address, style):
 
 # With IPv6 addresses of two colons (2001::7): their lines have no more
 # colons than "ALL : [2001::7] : deny"'s, which the byte search must count.
+# And IPv6 prefixes (ipv6_prefix), each holding or starting with some of them.
 POOL = ["192.0.2.7", "192.0.2.70", "198.51.100.1", "2001:db8::7", "2001:db8::70", "2001:db8:0:1::",
-        "2001::7", "2a00::1"]
+        "2001::7", "2a00::1", "2001:db8::/64", "2001:db8:0:1::/64", "2001::/16"]
+
+
+def target(text):
+    """The Address or Prefix that *text* names."""
+    return parse_prefix(text) or IP(text)
+
+
+def prefix_fragments(style, text):
+    """Lines that are ours for the prefix *text*, and its near misses: its
+    network address alone, another length, the host bits set, the length
+    inside the brackets (which tcpd matches with nothing), no brackets."""
+    network, length = text.split("/")
+    ours = style.line(target(text)).decode()
+    head, tail = ours.split("[%s]/%s" % (network, length))
+    exploded = ipaddress.ip_address(network).exploded
+    inside = str(ipaddress.ip_address(network) + 7)
+    return [ours, ours + " ", ours + "\t", "# " + ours, ours + "x", "x" + ours, " " + ours,
+            head + "[%s]/%s" % (exploded.upper(), length) + tail,
+            head + "[%s]/0%s" % (network, length) + tail,
+            head + "[%s]/%d" % (network, int(length) + 1) + tail,
+            head + "[%s]/%s" % (inside, length) + tail,
+            head + "[%s]" % network + tail, head + "[%s]/128" % network + tail,
+            head + "[%s/%s]" % (network, length) + tail, head + text + tail]
 
 
 def fragments(style, text):
     """Lines that are ours for *text*, near misses, and the administrator's."""
+    if "/" in text:
+        return prefix_fragments(style, text)
     address = IP(text)
     ours = style.line(address).decode()
     head, tail = ours.split(text if address.version == 4 else "[" + text + "]")
@@ -329,6 +366,7 @@ def fragments(style, text):
     if address.version == 6:
         long_form = str(ipaddress.ip_address(text).exploded)
         forms += [head + text + tail,                       # Wazuh's bare form
+                  head + "[" + text + "]/64" + tail,         # a network, maybe a prefix
                   head + "[" + long_form + "]" + tail, head + "[" + long_form.upper() + "]" + tail]
         if not text.endswith(":"):                          # 2001::07, a leading zero
             forms.append(head + "[" + text[:text.rindex(":") + 1] + "0"
@@ -375,7 +413,7 @@ def test_the_byte_search_decides_as_the_line_scan_does(style):
         else:
             searched += 1
         for text in POOL:
-            address = IP(text)
+            address = target(text)
             assert add(data, address, style) == reference_add(data, address, style), (data, text)
             assert delete(data, address, style) == reference_delete(data, address, style), (data, text)
     # Both ways of finding lines were taken, many times.
@@ -417,3 +455,116 @@ def test_an_ipv6_address_of_two_colons_is_found_in_every_spelling(style, spellin
             else:
                 assert add(data, address, style) is None, data
                 assert address in members(data, style)
+
+
+# ------------------------------------------------ IPv6 prefixes (ipv6_prefix)
+#
+# A prefix is a target of its own: its line is never the line of an address
+# inside it (its network address included) nor of another length, and the
+# other way round.
+
+NET = parse_prefix("2001:db8:1:2::/64")
+NEIGHBOURS = [IP("2001:db8:1:2::"), IP("2001:db8:1:2::7"), parse_prefix("2001:db8:1::/48"),
+              parse_prefix("2001:db8:1:2::/65"), parse_prefix("2001:db8:1:3::/64")]
+BOTH = pytest.mark.parametrize("style", [HOSTS_DENY, HOSTS_ALLOW], ids=["hosts.deny", "hosts.allow"])
+
+
+@BOTH
+def test_a_prefix_is_added_once_and_read_back_as_that_prefix(style):
+    data = b"# admin\n"
+    new = add(data, NET, style)
+    assert new == data + style.line(NET) + b"\n"
+    assert add(new, NET, style) is None
+    assert members(new, style) == members(new, style, bare_ipv6=True) == {NET}
+    assert style.address_of(style.line(NET)) == NET
+    for other in NEIGHBOURS:
+        # Not blocked by the prefix's line, nor its line lifted by their delete.
+        assert delete(new, other, style) == (new, 0)
+        both = add(new, other, style)
+        assert both == new + style.line(other) + b"\n"
+        assert members(both, style) == {NET, other}
+        assert add(both, NET, style) is None and add(both, other, style) is None
+        assert delete(both, NET, style) == (data + style.line(other) + b"\n", 1)
+        assert delete(both, other, style) == (new, 1)
+
+
+@BOTH
+def test_a_delete_of_one_copy_takes_one_line_of_that_prefix_and_nothing_else(style):
+    ours = style.line(NET) + b"\n"
+    others = b"".join(style.line(other) + b"\n" for other in NEIGHBOURS)
+    data = b"# admin\n" + ours + others + ours
+    # The copy an add would have written: the first at the top, else the last.
+    kept = b"# admin\n" + others + ours if style.at_top else b"# admin\n" + ours + others
+    assert delete(data, NET, style, copies=1) == (kept, 1)
+    assert delete(data, NET, style) == (b"# admin\n" + others, 2)
+    assert members(data, style) == {NET} | set(NEIGHBOURS)
+
+
+def test_freebsd_prefix_lines_go_before_the_first_rule_in_the_order_added():
+    one = add(FREEBSD_DEFAULT, IP("192.0.2.7"), HOSTS_ALLOW)
+    two = add(one, NET, HOSTS_ALLOW)
+    three = add(two, IP("2001:db8:1:2::7"), HOSTS_ALLOW)
+    head, tail = FREEBSD_DEFAULT.split(b"ALL : ALL : allow\n")
+    assert three == (head + b"ALL : 192.0.2.7 : deny\nALL : [2001:db8:1:2::]/64 : deny\n"
+                     b"ALL : [2001:db8:1:2::7] : deny\nALL : ALL : allow\n" + tail)
+    assert delete(three, NET, HOSTS_ALLOW, copies=1) == (
+        head + b"ALL : 192.0.2.7 : deny\nALL : [2001:db8:1:2::7] : deny\n"
+        b"ALL : ALL : allow\n" + tail, 1)
+
+
+@pytest.mark.parametrize("line,prefix", [
+    (b"ALL:[2001:db8:1:2::]/64", "2001:db8:1:2::/64"),
+    (b"ALL:[2001:db8:1:2::]/64 \r", "2001:db8:1:2::/64"),          # trailing blanks
+    (b"ALL:[2001:DB8:1:2:0:0:0:0]/64", "2001:db8:1:2::/64"),      # tcpd reads them alike
+    (b"ALL:[2001:db8::]/48", "2001:db8::/48"),
+    (b"ALL:[2001:db8:1:2:ab:cd:ef:6]/127", "2001:db8:1:2:ab:cd:ef:6/127"),
+])
+def test_prefix_lines_in_other_spellings_are_that_prefix(line, prefix):
+    prefix = parse_prefix(prefix)
+    assert HOSTS_DENY.address_of(line) == prefix
+    assert members(line + b"\n", HOSTS_DENY) == {prefix}
+    assert add(line + b"\n", prefix, HOSTS_DENY) is None
+    assert delete(line + b"\n", prefix, HOSTS_DENY) == (b"", 1)
+
+
+@pytest.mark.parametrize("line", [
+    b"ALL:[2001:db8:1:2::7]/64",            # host bits set: not a line we write
+    b"ALL:[2001:db8:1:2::/64]",             # tcpd matches nothing with it
+    b"ALL:2001:db8:1:2::/64",               # no brackets: tcpd reads other fields
+    b"ALL:[2001:db8:1:2::]/128", b"ALL:[2001:db8:1:2::]/0", b"ALL:[2001:db8:1:2::]/",
+    b"ALL:[2001:db8:1:2::]/064",            # a length we never write (tcpd reads 64)
+    b"ALL:[2001:db8:1:2::]/+64", b"ALL:[2001:db8:1:2::]/ 64", b"ALL:[2001:db8:1:2::]/64]",
+    b"ALL:[2001:db8:1:2::]/ffff:ffff:ffff:ffff::", b"ALL:[2001:db8:1:2::]/64 EXCEPT x",
+    b"ALL:[192.0.2.0]/24", b"ALL:[::ffff:192.0.2.0]/120", b"ALL : [2001:db8:1:2::]/64 : deny",
+    b"sshd:[2001:db8:1:2::]/64", b"# ALL:[2001:db8:1:2::]/64",
+])
+def test_lines_that_are_no_prefix_of_ours(line):
+    assert HOSTS_DENY.address_of(line) is None
+    assert members(line + b"\n", HOSTS_DENY, bare_ipv6=True) == set()
+    for other in [NET] + NEIGHBOURS:
+        assert delete(line + b"\n", other, HOSTS_DENY) == (line + b"\n", 0)
+
+
+PROBES = {"2001:db8:1:2::": "denied", "2001:db8:1:2::7": "denied", "2001:db8:1:2::99": "denied",
+          "2001:db8:1:2:ffff:ffff:ffff:ffff": "denied", "2001:db8:1:3::1": "granted",
+          "2001:db8:1:1:ffff:ffff:ffff:ffff": "granted", "2001:db8::7": "granted",
+          "192.0.2.7": "granted"}
+
+
+@BOTH
+def test_tcpd_denies_the_whole_prefix_and_nothing_beside_it(tmp_path, style):
+    """tcpdmatch judges our line, in hosts.deny and in FreeBSD's
+    hosts.allow (Debian's tcpd reads its options): every address of the
+    /64 denied, its neighbours as before; a delete gives all back."""
+    data = FREEBSD_DEFAULT if style.at_top else ADMIN
+    path = tmp_path / style.path.rsplit("/", 1)[1]
+    path.write_bytes(data)
+    before = tcpd.verdicts(str(tmp_path), clients=sorted(PROBES), daemons=["sshd"])
+    assert set(before.values()) == {"granted"}
+    new = add(data, NET, style)
+    path.write_bytes(new)
+    assert tcpd.verdicts(str(tmp_path), clients=sorted(PROBES), daemons=["sshd"]) == {
+        ("sshd", client): verdict for client, verdict in PROBES.items()}
+    path.write_bytes(delete(new, NET, style, copies=1)[0])
+    assert path.read_bytes() == data
+    assert tcpd.verdicts(str(tmp_path), clients=sorted(PROBES), daemons=["sshd"]) == before

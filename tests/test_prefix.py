@@ -205,6 +205,24 @@ def test_reference_counting_and_its_words(ns, install):
     assert in_force(install) == {"192.0.2.7": "-"}
 
 
+def test_the_first_prefix_of_a_length_says_it_made_its_set(ns, install):
+    install.configure("[firewall-drop]\nbackend = nftables\n")
+    run(ns, install, "add", "2001:db8:1:2::7")
+    install.configure("[firewall-drop]\nbackend = nftables\nipv6_prefix = 64\n")
+    assert run(ns, install, "add", "2001:db8:1:3::7")[1] == (
+        "add 2001:db8:1:3::7: blocked: 2001:db8:1:3::/64 in nftables table inet ossec, set"
+        " v6p64 (repaired: created set v6p64) (exit 0)")
+    assert run(ns, install, "add", "2001:db8:1:4::7")[1] == (
+        "add 2001:db8:1:4::7: blocked: 2001:db8:1:4::/64 in nftables table inet ossec, set"
+        " v6p64 (exit 0)")
+    # A chain broken meanwhile is named beside the set made.
+    ns.check(["nft", "flush chain inet ossec forward"])
+    install.configure("[firewall-drop]\nbackend = nftables\nipv6_prefix = 56\n")
+    assert run(ns, install, "add", "2001:db8:1:5::7")[1] == (
+        "add 2001:db8:1:5::7: blocked: 2001:db8:1::/56 in nftables table inet ossec, set"
+        " v6p56 (repaired: chain forward empty, created set v6p56) (exit 0)")
+
+
 def test_someone_elses_prefix_element_is_found_and_left(ns, install):
     run(ns, install, "add", "2001:db8:1:3::1")          # our layout, with its prefix set
     ns.check(["nft", "add element inet ossec v6p64 { 2001:db8:1:2:: }"])
@@ -343,3 +361,23 @@ def test_concurrent_adds_and_deletes_leave_exactly_the_prefixes_in_force(ns, ins
     json.loads(ns.check([sys.executable, "-c", CONCURRENT, install.program(), str(seed),
                          json.dumps(third)]))
     assert (in_force(install), elements(ns, "v6p64")) == ({}, [])
+
+
+def test_a_protected_address_inside_the_prefix_leaves_the_address_alone(ns, install):
+    """The host's own address in the /64: the /64 is not blocked, the
+    /128 is, and the outcome line says why; the host's address itself is
+    refused."""
+    ns.check(["ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"])
+    ns.check(["ip", "addr", "add", "2001:db8:1:2::1/64", "dev", "d0", "nodad"])
+    assert run(ns, install, "add", "2001:db8:1:2::7") == (
+        0, "add 2001:db8:1:2::7: blocked: nftables table inet ossec, set v6 (repaired: created"
+           " table inet ossec); 2001:db8:1:2::/64 not blocked whole: one of the host's own"
+           " addresses (2001:db8:1:2::1) is inside 2001:db8:1:2::/64 (protect = self); the"
+           " address alone is (exit 0)")
+    assert (elements(ns, "v6"), elements(ns, "v6p64")) == (["2001:db8:1:2::7"], None)
+    assert run(ns, install, "add", "2001:db8:1:2::1") == (
+        65, "add 2001:db8:1:2::1: refused: one of the host's own addresses (protect = self)"
+            " (exit 65)")
+    assert run(ns, install, "add", "2001:db8:1:3::7")[1].startswith(
+        "add 2001:db8:1:3::7: blocked: 2001:db8:1:3::/64 in ")
+    assert in_force(install) == {"2001:db8:1:2::7": "-", "2001:db8:1:3::7": "2001:db8:1:3::/64"}

@@ -42,6 +42,12 @@ The fleet rows (issue 21, tools/bench_fleet.py): ``ossec-ar fleet`` over
 1,000,000 alerts of a manager, its wall time and peak RSS, and the files
 that ``--since 1h`` opens.
 
+The IPv6 prefix rows (issue 22), ours against ours: the add of a fresh
+IPv6 address with ``ipv6_prefix = 64`` (its /64 blocked, a fresh one each
+time) against the add of one with the default 128, nftables, at 10 and
+10,000 IPv6 bans of each kind loaded in bulk, the two taking turns round by
+round; each add's delete runs untimed so that N stays N.
+
 The protections (issue 20) have rows of their own, ours against ours: the
 add and delete of an unprotected address on a small host (a veth to a
 gateway in a namespace of its own, a default route through it for each
@@ -84,6 +90,9 @@ ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 PROTECT_ROUTES = 100000
 PROTECT_ADDRESSES = 5000        # of each family
 PROTECT_BACKEND = "nftables"
+# The prefix rows: the IPv6 bans, and the backend they use.
+PREFIX_SCALE = (10, 10000)
+PREFIX_BACKEND = "nftables"
 BURST_LIMIT = 300           # seconds a stock burst may take before it is stopped
 FIREWALLD_RELOAD_LIMIT = 600
 
@@ -126,6 +135,9 @@ def options(argv):
                         help="skip the protections' rows (an add on a small host against "
                              "one with %s routes, one with %s addresses of each family)"
                         % ("{:,}".format(PROTECT_ROUTES), "{:,}".format(PROTECT_ADDRESSES)))
+    parser.add_argument("--no-prefix", action="store_true",
+                        help="skip the IPv6 prefix rows (the add with ipv6_prefix = 64 "
+                             "against the add of an address alone)")
     parser.add_argument("--flavours", default="nft,legacy",
                         help="iptables flavours to run, in order (nft,legacy); the bursts, "
                              "host-deny, the protections and firewalld run in the first only")
@@ -204,6 +216,10 @@ def prepare(scratch, args):
     backends = list(BACKENDS) + ([] if args.no_firewalld else ["firewalld"])
     for backend in backends:
         install(scratch, backend, backend)
+    if not args.no_prefix:
+        for length in (64, 128):
+            install(scratch, "prefix%d" % length, PREFIX_BACKEND,
+                    "ipv6_prefix = %d\n" % length)
     if not args.no_protections:
         prefix = install(scratch, "protect", PROTECT_BACKEND)
         with open(os.path.join(prefix, "etc", "ossec.conf"), "w") as f:
@@ -235,8 +251,9 @@ def prepare(scratch, args):
                 sys.exit("tools/bench.py: %s" % error)
 
 
-def install(scratch, name, backend):
-    """Our install in <scratch>/ours-<name>, configured for *backend*: its prefix."""
+def install(scratch, name, backend, extra=""):
+    """Our install in <scratch>/ours-<name>, configured for *backend* and
+    the [firewall-drop] lines *extra*: its prefix."""
     destdir = os.path.join(scratch, "ours-" + name)
     subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + destdir,
                     "PREFIX=/var/ossec"], check=True, stdout=subprocess.DEVNULL)
@@ -245,7 +262,7 @@ def install(scratch, name, backend):
         os.makedirs(os.path.join(prefix, sub), mode=0o750, exist_ok=True)
     config = os.path.join(prefix, "etc", "ossec-ar.conf")
     with open(config, "w") as f:
-        f.write("[firewall-drop]\nbackend = %s\n" % backend)
+        f.write("[firewall-drop]\nbackend = %s\n%s" % (backend, extra))
     os.chmod(config, 0o640)
     return prefix
 
@@ -307,6 +324,11 @@ def inside(args):
     if first:
         progress("%s: host-deny" % version)
         rows += host_deny(ours[0], scratch, stock, args, addresses, notes)
+    widened = None
+    if first and not args.no_prefix:
+        progress("%s: IPv6 prefixes" % version)
+        widened = prefix_rows(scratch, args)
+        enter(home)
     guarded = None
     if first and not args.no_protections:
         progress("%s: protections" % version)
@@ -332,6 +354,11 @@ def inside(args):
         print("\nours at N bans / ours at 10 bans, %s (the issue's target: 100,000 within 1.2)"
               % version)
         print(scale_table(ours, by_n, scale))
+    if widened:
+        print("\nIPv6 prefixes, ours %s: the add of a fresh IPv6 address with ipv6_prefix = 64 "
+              "(a fresh /64) / with 128, in the same rounds (medians, ms; the issue's target: "
+              "within 1.1)" % PREFIX_BACKEND)
+        print(widened)
     if guarded:
         print("\nprotections, ours %s: the add (protections checked) and delete (none) of an "
               "unprotected address\non a large host / on the small host, in the same rounds "
@@ -982,6 +1009,67 @@ def guarded_rounds(sides, unprotected, args):
         for key, values in got.items():
             samples[key].append(values)
     return samples
+
+
+# ---------------------------------------------------------------- IPv6 prefixes
+
+class Widened(Ours):
+    """Ours with ipv6_prefix = *length*, adding fresh IPv6 addresses: with
+    64, each in a /64 of its own (2001:db8:b:N::7), else 2001:db8:a::N."""
+
+    def __init__(self, length, scratch):
+        super().__init__(PREFIX_BACKEND, scratch, new_netns(), name="prefix%d" % length)
+        self.length = length
+        self.count = 0
+        self.name = "ours ipv6_prefix = %d" % length
+
+    def fresh(self):
+        self.count += 1
+        if self.length == 64:
+            return "2001:db8:b:%x::7" % self.count
+        return "2001:db8:a::%x" % self.count
+
+    def fill(self, n, addresses):
+        """N bans in the set an add uses: addresses, or /64s' first addresses."""
+        enter(self.netns)
+        name, form = ("v6p64", "2001:db8:c:%x::") if self.length == 64 else \
+            ("v6", "2001:db8:c::%x")
+        subprocess.run(["/usr/sbin/nft", "flush set inet ossec " + name], check=True)
+        feed(["/usr/sbin/nft", "-f", "-"], "add element inet ossec %s { %s }\n" % (
+            name, ", ".join(form % (i + 1) for i in range(n))))
+
+
+def prefix_rows(scratch, args):
+    """The add with ipv6_prefix = 64 against the add at 128, at each N of
+    PREFIX_SCALE, round by round (whose turn is first goes round)."""
+    sides = [Widened(64, scratch), Widened(128, scratch)]
+    rows = []
+    try:
+        for side in sides:
+            address = side.fresh()
+            side.run("add", address)            # makes the layout (and v6p64)
+            expected = ": blocked: " + ("2001:db8:b:1::/64 in " if side.length == 64
+                                        else "nftables")
+            if expected not in last_line(side.log):
+                sys.exit("%s: the first add says %s" % (side.name, last_line(side.log)))
+            side.run("delete", address)
+        for n in PREFIX_SCALE:
+            for side in sides:
+                side.fill(n, None)
+            got = collections.defaultdict(list)
+            for index in range(args.runs):
+                for side in sides[index % 2:] + sides[:index % 2]:
+                    address = side.fresh()
+                    got[side].append(side.run("add", address))
+                    side.check("add", address, "blocked")
+                    side.run("delete", address)
+                    side.check("delete", address, "unblocked")
+            rows.append(comparison_row("add, %s IPv6 bans" % grouped(n), [got[sides[0]]],
+                                       [got[sides[1]]]))
+    finally:
+        for side in sides:
+            os.close(side.netns)
+    return table(("operation", "/64 ms", "/128 ms", "ratio", "runs"), rows)
 
 
 # ---------------------------------------------------------------- firewalld

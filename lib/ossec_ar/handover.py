@@ -229,6 +229,7 @@ class Report:
         self.blocks = []                # [(Address, [backends])] the ledger holds as ours
         self.left = []                  # [Address] it holds as someone else's (found)
         self.adopted = {}               # {Address: [stock places]} it holds as adopted
+        self.prefixes = {}              # {Address: [Prefix]} its blocks of IPv6 prefixes
         self.lifted_set = set()
 
     def count(self, table):
@@ -313,14 +314,15 @@ def in_force(prefix, program):
     """([(Address, [backends of our blocks of it since its last delete, the
     latest first])] of the blocks the ledger holds, {Address: [stock
     places]} of the stock blocks outside our layout it holds as adopted, a
-    place once for each copy (``iptables:INPUT`` gives INPUT), and notes on
-    what was skipped), from one reading of the ledger.  A block someone
-    else made (``found``) has no backends: it is not ours to hand over or
-    lift."""
+    place once for each copy (``iptables:INPUT`` gives INPUT), {Address:
+    [Prefix]} of the IPv6 prefixes its blocks of ours hold (``ipv6_prefix``),
+    and notes on what was skipped), from one reading of the ledger.  A
+    block someone else made (``found``) has no backends: it is not ours to
+    hand over or lift."""
     notes = []
     records, skipped = ledger.read_trusted(prefix, program, notes)
     notes += ["ledger: skipped line %d: %s" % (number, reason) for number, reason in skipped]
-    blocks, places = [], {}
+    blocks, places, prefixes = [], {}, {}
     for text, entries in ledger.standing(records).items():
         try:
             address = addresses.parse(text, lifting=True)
@@ -329,11 +331,14 @@ def in_force(prefix, program):
             continue
         ours = [entry for entry in reversed(entries) if entry.op in ledger.OURS]
         blocks.append((address, ledger.backends_of(ours)))
+        held = {entry.prefix for entry in ours if entry.prefix != "-"}
+        if held:
+            prefixes[address] = sorted(filter(None, map(addresses.parse_prefix, held)))
         stock = [ledger.split_where(entry.backend)[1] for entry in entries
                  if entry.op == "adopt"]
         if any(stock):
             places[address] = [place for place in stock if place]
-    return sorted(blocks, key=lambda item: item[0]), places, notes
+    return sorted(blocks, key=lambda item: item[0]), places, prefixes, notes
 
 
 # The command
@@ -392,11 +397,15 @@ def _carry_out(host, program, decider, report):
 
 def _decide(program, decider):
     report = Report(program.name)
-    blocks, report.adopted, report.notes = in_force(program.prefix, program.name)
+    blocks, report.adopted, report.prefixes, report.notes = in_force(program.prefix,
+                                                                    program.name)
     report.blocks = [(address, held) for address, held in blocks if held]
     report.left = [address for address, held in blocks if not held]
     for address, held in report.blocks:
-        key, why = decider.decide(address, held)
+        if address in report.prefixes:
+            key, why = None, "an IPv6 prefix (ipv6_prefix): no stock script lifts one"
+        else:
+            key, why = decider.decide(address, held)
         if key is None:
             report.lifted.setdefault(why, []).append(address)
         else:
@@ -429,8 +438,10 @@ def _lift_from_hosts_file(program, report):
     path = atomicfile.resolve(style.path)
     data = atomicfile.read(path)
     removed = 0
-    for address in sorted(report.lifted_set):
-        data, count = hostsfile.delete(data or b"", address, style, copies=1)
+    prefixes = {prefix for address in report.lifted_set
+                for prefix in report.prefixes.get(address, ())}
+    for target in sorted(report.lifted_set) + sorted(prefixes):
+        data, count = hostsfile.delete(data or b"", target, style, copies=1)
         removed += count
     if removed:
         atomicfile.replace(path, data)
@@ -587,10 +598,11 @@ class LinuxFirewall:
         raise failed(TEMPFAIL, result.describe())
 
     def _remove_from_iptables(self, version, keep_chain, report):
-        """The ipset backend's rules in INPUT and FORWARD, the stock form's
-        rules of the lifted blocks there (as our delete removes them), then
-        our chain and its jumps (or, where the chain is main's, the lifted
-        blocks' rules in it)."""
+        """The ipset backend's rules in INPUT and FORWARD (its set of
+        prefixes' too), the stock form's rules of the lifted blocks there
+        (as our delete removes them), then our chain and its jumps (or,
+        where the chain is main's, the lifted blocks' rules in it, a
+        prefix's included)."""
         removed = []
         table = Table(self.ipt, TOOLS[version])
         rules = table.rules()
@@ -601,7 +613,11 @@ class LinuxFirewall:
                     table.change("-D", hook, *match)
                     removed.append("%s rule for ipset %s in %s" % (table.tool, name, hook))
         chain = self.ipt.chain
-        for address in sorted(report.lifted_set):
+        # The lifted addresses, then the prefixes their blocks held (which
+        # only our chain can hold: no stock script blocked one).
+        prefixes = {prefix for address in report.lifted_set
+                    for prefix in report.prefixes.get(address, ())}
+        for address in sorted(report.lifted_set) + sorted(prefixes):
             if address.version != version:
                 continue
             drop = _drop_rule(address)

@@ -1,6 +1,7 @@
 """host-deny: block or unblock one address in the tcp_wrappers files."""
 
 from . import atomicfile, hostsfile
+from .address import Address
 from .exits import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED
 from .program import Program, targets
 
@@ -22,8 +23,10 @@ class HostDeny(Program):
     def prefix_length(self):
         return self.settings.host_deny_ipv6_prefix
 
-    def block(self, address, prefer=None):
-        status, where = self._change(hostsfile.add, address, BLOCKED, ALREADY_BLOCKED)
+    def block(self, target, prefer=None):
+        """The line of *target*, an address or the IPv6 prefix that holds
+        it (``ALL:[2001:db8:1:2::]/64``), unless the file has it."""
+        status, where = self._change(hostsfile.add, target, BLOCKED, ALREADY_BLOCKED)
         return status, where, self.style.path
 
     def unblock(self, address, held):
@@ -31,24 +34,34 @@ class HostDeny(Program):
         ledger's records *held* blocked for it: the ledger says we wrote
         them (or adopted the stock script's); an identical line beside one,
         which only an administrator can have written, stays."""
-        results = [(target,) + self._change(_delete, target, UNBLOCKED, NOT_BLOCKED)
-                   for target in targets(address, held)]
-        status = UNBLOCKED if any(r[1] == UNBLOCKED for r in results) else NOT_BLOCKED
-        if len(results) == 1 and results[0][0] is address:
-            return status, results[0][2]
-        return status, "; ".join("%s from %s" % (target, where) if target is not address
-                                 else where for target, _, where in results)
+        found = list(targets(address, held))
+        removed = []
+
+        def edit(data, _, style):
+            # Every line in one read-modify-write: a run killed half-way
+            # leaves them all, or none, in place.
+            for target in found:
+                data, count = hostsfile.delete(data, target, style, copies=1)
+                removed.append(count)
+            return data if any(removed) else None
+        status, where = self._change(edit, address, UNBLOCKED, NOT_BLOCKED)
+        if found == [address]:
+            return status, where
+        return status, "; ".join(where if target is address else "%s from %s" % (target, where)
+                                 for target in found)
 
     def adoptable(self, unlisted):
         """{Address: [where]} of the lines in the stock form, which is ours
-        (Wazuh's unbracketed IPv6 lines too: its delete lifted them)."""
-        return {address: [where] for address, where in self._lines(bare_ipv6=True).items()}
+        (Wazuh's unbracketed IPv6 lines too: its delete lifted them).  A
+        prefix's line is none: neither script ever wrote one."""
+        return {address: [where] for address, where in self._lines(bare_ipv6=True).items()
+                if isinstance(address, Address)}
 
     def present(self, notes):
         return self._lines()
 
     def _lines(self, bare_ipv6=False):
-        """{Address: the file} of the lines of our form in the file."""
+        """{Address or Prefix: the file} of the lines of our form in the file."""
         style = self.style
         data = atomicfile.read(atomicfile.resolve(style.path))
         return {address: style.path
@@ -63,11 +76,6 @@ class HostDeny(Program):
             atomicfile.replace(path, new)
         where = path if path == style.path else "%s (via %s)" % (path, style.path)
         return (unchanged if new is None else changed), where
-
-
-def _delete(data, address, style):
-    new, removed = hostsfile.delete(data, address, style, copies=1)
-    return new if removed else None
 
 
 def respond(prefix, request):

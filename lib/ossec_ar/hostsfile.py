@@ -10,6 +10,15 @@ Two styles, as the stock host-deny.sh writes them:
     default one ends in ``ALL : ALL : allow``, so our lines go before the
     first rule of the file (after its opening comments), in the order added.
 
+A whole IPv6 network (``ipv6_prefix``, an :class:`~ossec_ar.address.Prefix`)
+is written in either style as hosts_access(5) spells one (FreeBSD's and
+Debian's manual pages), the network in brackets and its length after them:
+``ALL:[2001:db8:1:2::]/64``, which matches every address whose first 64 bits
+are those (``[2001:db8:1:2::/64]`` would match nothing).  Such a line is read
+back as that prefix, never as the address it starts with, so a prefix and
+an address inside it are never taken for each other's line; and the stock
+script never wrote one, so none is adopted.
+
 The file is read as tcp_wrappers reads it (its xgets): only a newline ends
 a line, so a lone CR is a byte of the line; a backslash right before the
 newline joins the next line to this one, comments included (before CRLF it
@@ -25,6 +34,7 @@ from Wazuh's program to ours must not keep those lines for ever.  The file is ha
 bytes, line ends included, so every byte that is not ours stays as it was.
 """
 
+from .address import Prefix, parse_prefix
 from .address import host as literal
 
 
@@ -92,7 +102,8 @@ class Style:
         return self.address_of(line, bare_ipv6) == address
 
     def address_of(self, line, bare_ipv6=False):
-        """The address a line of ours blocks, or None for any other line.
+        """The address a line of ours blocks (a :class:`Prefix` for a
+        network's line), or None for any other line.
 
         With *bare_ipv6*, also the address of Wazuh's unbracketed IPv6 form
         (for deletes only: that line blocks nothing).
@@ -147,8 +158,9 @@ def delete(data, address, style, copies=None):
 
 
 def members(data, style, bare_ipv6=False):
-    """The addresses that lines of ours in *data* block (with *bare_ipv6*,
-    also those of Wazuh's unbracketed IPv6 lines, which block nothing)."""
+    """The addresses and prefixes that lines of ours in *data* block (with
+    *bare_ipv6*, also the addresses of Wazuh's unbracketed IPv6 lines, which
+    block nothing)."""
     found = (style.address_of(line, bare_ipv6) for _, line, continued
              in _physical(data or b"") if not continued)
     return {address for address in found if address is not None}
@@ -246,10 +258,17 @@ def _is_rule(rule, style):
 
 
 def _host(address):
+    if isinstance(address, Prefix):
+        return "[%s]/%d" % (address.network, address.length)
     return "[%s]" % address.text if address.version == 6 else address.text
 
 
 def _parse_host(host, bare_ipv6=False):
+    if host.startswith("[") and "]/" in host:
+        # [network]/length: an IPv6 prefix with its host bits clear, or
+        # none of ours (an IPv4 network in brackets, a /128, junk).
+        network, _, length = host[1:].partition("]")
+        return parse_prefix(network + length)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         if "." in host and ":" not in host:

@@ -1,16 +1,19 @@
 """The protections' questions on Linux, asked of the kernel over netlink
-(``rtnetlink``): one lookup each on the add path, whole dumps only for
-``ossec-ar status``.  See ``protect``."""
+(``rtnetlink``): one lookup each on the add path of an address; for a
+prefix blocked whole, the host's IPv6 addresses and local routes besides
+(dumps, small on any host); whole dumps only for ``ossec-ar status``.
+See ``protect``."""
 
 import os
 
-from .protect import AGENT_DAEMONS, Unavailable
+from .protect import AGENT_DAEMONS, Unavailable, address6, within
 
 
 class LinuxHost:
     def __init__(self):
         self._route_session = None
         self._routes = {}
+        self._addresses6 = None
 
     def close(self):
         if self._route_session is not None:
@@ -91,6 +94,112 @@ class LinuxHost:
             raise Unavailable("a route to /%d covers the address that finds the default"
                               " route" % hidden)
         return None
+
+    # A prefix blocked whole (an IPv6 one): what lies inside it.
+
+    def _own6(self):
+        """[(bytes, interface index)] of every IPv6 address of the host
+        (one dump, read once a run)."""
+        from . import rtnetlink
+        if self._addresses6 is None:
+            try:
+                self._addresses6 = rtnetlink.addresses(self._session(), 6)
+            except rtnetlink.NetlinkError as error:
+                raise Unavailable(str(error))
+        return self._addresses6
+
+    def own_inside(self, prefix):
+        """(Address, detail or None) of an address of the host inside
+        *prefix*, or None.  Its addresses first, in any state (an address
+        in duplicate address detection or on an interface that is down
+        has no local route); then its local routes, which make a whole
+        network the host's (``ip route add local ... dev lo``): the one
+        the kernel takes to the prefix's first address, in whatever table
+        a rule chooses, and every one of the local table that overlaps
+        the prefix, inside it or around it."""
+        from . import rtnetlink
+        from .address import Prefix
+        inside = sorted(packed for packed, _ in self._own6() if within(prefix, packed))
+        if inside:
+            return address6(inside[0]), None
+        route = self._route(prefix)
+        if route is not None and route.kind == rtnetlink.RTN_LOCAL:
+            return address6(prefix.packed), None if route.length == 128 else \
+                "local route %s" % Prefix(prefix.packed, route.length)
+        try:
+            local = rtnetlink.local_routes_v6()
+        except rtnetlink.NetlinkError as error:
+            raise Unavailable(str(error))
+        for packed, length in sorted(local):
+            if length >= prefix.length and within(prefix, packed):
+                first = packed
+            elif length < prefix.length and within(Prefix(packed, length), prefix.packed):
+                first = prefix.packed
+            else:
+                continue
+            if length == 128:
+                return address6(first), None
+            return address6(first), "local route %s" % Prefix(packed, length)
+        return None
+
+    def gateway_inside(self, prefix):
+        """(Address, detail) of a next hop inside *prefix* of the route
+        to it or of a default route, or None.  The route to the prefix's
+        first address, every next hop of it (unless it is a default route,
+        which comes next and is named so); then the default route the
+        kernel prefers, and the one it prefers through each interface
+        that has an IPv6 address (each interface with IPv6 on has its
+        link-local one), every next hop of each.  A link-local gateway
+        (fe80::) lies inside no prefix that can be blocked, and is
+        compared all the same.  Of several default routes through one
+        interface with different metrics, only the preferred one is seen,
+        as for an address."""
+        from . import rtnetlink
+        route = self._route(prefix)
+        if route is not None and route.kind == rtnetlink.RTN_UNICAST and route.length:
+            for gateway, _ in route.hops:
+                if within(prefix, gateway):
+                    return address6(gateway), "the route to %s goes through it" % prefix.network
+        interfaces = {0} | {index for _, index in self._own6()}
+        if route is not None and route.oif:
+            interfaces.add(route.oif)
+        session = self._session()
+        hidden = None
+        for oif in sorted(interfaces):
+            try:
+                default = rtnetlink.default_route(session, 6, oif)
+            except rtnetlink.NetlinkError as error:
+                raise Unavailable(str(error))
+            if default is None:
+                continue
+            if default.length != 0:
+                hidden = default.length
+                continue
+            for gateway, index in default.hops:
+                if within(prefix, gateway):
+                    return address6(gateway), "default via %s" % rtnetlink.interface_name(index)
+        if hidden is not None:
+            raise Unavailable("a route to /%d covers the address that finds the default"
+                              " route" % hidden)
+        return None
+
+    def agent_peer_inside(self, prefix, ports, protocols):
+        """The Address of a peer inside *prefix* of a socket that the
+        agent daemon holds to one of *ports*, or None: the kernel filters
+        the sockets by the prefix, as for an address."""
+        from . import rtnetlink
+        numbers = tuple(rtnetlink.PROTOCOLS[name] for name in sorted(protocols))
+        try:
+            with rtnetlink.Session(rtnetlink.NETLINK_SOCK_DIAG) as session:
+                connections = [c for port in sorted(ports) for c in rtnetlink.sockets_to(
+                    session, prefix.packed, port, numbers, prefix.length)]
+        except rtnetlink.NetlinkError as error:
+            raise Unavailable("sockets: %s" % error)
+        if not connections:
+            return None
+        mine = _agent_socket_inodes()
+        peers = sorted(c.peer for c in connections if c.inode in mine and len(c.peer) == 16)
+        return address6(peers[0]) if peers else None
 
     def agent_connected(self, address, ports, protocols):
         """True if the agent daemon holds a socket connected to *address*

@@ -17,6 +17,12 @@ runs; on the other systems, whose backends run tools anyway, one
 the DNS: a manager given by name is found in ``/etc/hosts``, and on Linux
 by the agent daemon's own connection.
 
+An add that blocks a whole IPv6 prefix (``ipv6_prefix``) is refused if
+any protected address lies anywhere inside it, and the reason names that
+address.  What no single lookup answers is read whole for it, and only
+for it: the host's IPv6 addresses and its local routes (Linux), the
+resolvers and the manager's addresses (the files, as for an address).
+
 A source that cannot be read is no protection and no failure: the add
 goes on, and its outcome line says which protection was unavailable and
 why.  Deletes are never refused: a protection that appears after a block
@@ -44,37 +50,52 @@ _WORDS = {"self": "one of the host's own addresses",
 
 
 class Finding:
-    """What the protections say of one address: ``reason`` (why it is
-    refused, or None) and ``unavailable`` (the protections that could not
-    be checked, with why), for the outcome line."""
+    """What the protections say of one address or prefix: ``reason`` (why
+    it is refused, or None) and ``unavailable`` (the protections that could
+    not be checked, with why), for the outcome line; for a prefix refused,
+    ``inside`` is the protected :class:`~ossec_ar.address.Address` found
+    inside it."""
 
     def __init__(self):
         self.reason = None
         self.unavailable = []
+        self.inside = None
 
     def note(self):
         return "; ".join("protection '%s' unavailable: %s" % item for item in self.unavailable)
 
 
-def check(address, protections, prefix, system):
-    """The :class:`Finding` for adding *address* on this host, with the
-    protections named in *protections* (a subset of :data:`NAMES`)."""
+def check(target, protections, prefix, system):
+    """The :class:`Finding` for adding *target* on this host, with the
+    protections named in *protections* (a subset of :data:`NAMES`);
+    *prefix* is where the agent is installed.  *target* is an
+    :class:`~ossec_ar.address.Address`, or a
+    :class:`~ossec_ar.address.Prefix` to be blocked whole: that is refused
+    if any protected address lies inside it."""
     finding = Finding()
     if not protections:
         return finding
+    whole = isinstance(target, addresses.Prefix)
+    checks = _PREFIX_CHECKS if whole else _CHECKS
     host = _host_of(system)
     try:
         for name in NAMES:
             if name not in protections:
                 continue
             try:
-                because = _CHECKS[name](host, address, prefix)
+                because = checks[name](host, target, prefix)
             except Unavailable as problem:
                 finding.unavailable.append((name, str(problem)))
                 continue
             except Exception as error:      # a protection must never cost the block
                 finding.unavailable.append((name, "%s: %s" % (type(error).__name__, error)))
                 continue
+            if because and whole:
+                finding.inside, detail = because
+                finding.reason = "%s (%s) is inside %s (protect = %s)" % (
+                    _WORDS[name], finding.inside if detail is None else "%s, %s" % (
+                        finding.inside, detail), target, name)
+                break
             if because:
                 finding.reason = "%s%s (protect = %s)" % (
                     _WORDS[name], " (%s)" % because if because is not True else "", name)
@@ -135,6 +156,65 @@ def _manager(host, address, prefix):
 
 _CHECKS = {"self": _self, "gateways": _gateways, "resolvers": _resolvers,
            "manager": _manager}
+
+
+# A prefix: each check answers (the protected Address inside it, a detail
+# or None), or None.
+
+def _self_inside(host, block, prefix):
+    return host.own_inside(block)
+
+
+def _gateways_inside(host, block, prefix):
+    return host.gateway_inside(block)
+
+
+def _resolvers_inside(host, block, prefix):
+    inside = sorted(packed for packed in resolvers() if within(block, packed))
+    return (address6(inside[0]), None) if inside else None
+
+
+def _manager_inside(host, block, prefix):
+    """As :func:`_manager`: the configuration's addresses, and the agent
+    daemon's connections only where the configuration leaves the manager
+    unknown, then any connection to an address inside *block*."""
+    manager = Manager(prefix)
+    problem = None
+    try:
+        manager.read()
+    except Unavailable as error:
+        problem = error
+    inside = sorted(packed for packed in manager.addresses if within(block, packed))
+    if inside:
+        return address6(inside[0]), manager.addresses[inside[0]]
+    if problem is not None or manager.unresolved:
+        peer = host.agent_peer_inside(block, manager.ports, manager.protocols)
+        if peer is not None:
+            return peer, "the agent daemon is connected to it"
+    if problem is not None:
+        raise problem
+    return None
+
+
+_PREFIX_CHECKS = {"self": _self_inside, "gateways": _gateways_inside,
+                  "resolvers": _resolvers_inside, "manager": _manager_inside}
+
+
+def within(block, packed):
+    """True if the address bytes *packed* lie inside the Prefix *block*:
+    its bytes compared, no object made (a host may hold thousands of
+    addresses).  IPv4 bytes never do."""
+    if len(packed) != 16:
+        return False
+    whole, bits = divmod(block.length, 8)
+    if packed[:whole] != block.packed[:whole]:
+        return False
+    return not bits or packed[whole] & (0xff00 >> bits) & 0xff == block.packed[whole]
+
+
+def address6(packed):
+    """The :class:`~ossec_ar.address.Address` of the IPv6 bytes *packed*."""
+    return addresses.Address(addresses._ipv6_text(packed), 6, packed)
 
 
 # Files: resolv.conf, the agent's ossec.conf, /etc/hosts.

@@ -19,10 +19,16 @@ itself, the way ``ip route get`` and ``ss dst`` ask it:
   taken;
 - :func:`sockets_to`: the sockets connected to one address and port
   (sock_diag with a filter program, so the kernel skips every other
-  socket).
+  socket), or to any address of one prefix.
 
-The dumps of everything (:func:`addresses`, :func:`default_routes`) are
-for ``ossec-ar status`` only.  Like ``nfnetlink``, only the built-in
+An add that blocks a whole IPv6 prefix (``ipv6_prefix``) has to know
+whether any of the host's addresses lies inside it, which no single
+lookup answers: it reads the host's IPv6 addresses (:func:`addresses`,
+one entry an address, a few on most hosts) and its local routes
+(:func:`local_routes_v6`, a dump that the kernel filters to them).
+
+The other dumps of everything (:func:`default_routes`, and
+:func:`addresses` of IPv4) are for ``ossec-ar status`` only.  Like ``nfnetlink``, only the built-in
 ``_socket`` and ``_struct`` are used; message and attribute numbers are
 those of linux/rtnetlink.h, linux/if_addr.h and linux/inet_diag.h.
 """
@@ -48,7 +54,7 @@ _ENOENT, _EAGAIN, _EACCES, _EINVAL, _ENETUNREACH, _EHOSTUNREACH = 2, 11, 13, 22,
 _EADDRNOTAVAIL = 99
 _NO_ROUTE = (_ENOENT, _EAGAIN, _EACCES, _EINVAL, _ENETUNREACH, _EHOSTUNREACH)
 _SOL_NETLINK, _NETLINK_GET_STRICT_CHK = 270, 12
-_MAIN_TABLE = 254
+_MAIN_TABLE, _LOCAL_TABLE = 254, 255
 RTN_UNICAST, RTN_LOCAL = 1, 2
 _RTA_DST, _RTA_OIF, _RTA_GATEWAY, _RTA_MULTIPATH, _RTA_TABLE, _RTA_VIA = 1, 4, 5, 9, 15, 18
 _IFA_ADDRESS, _IFA_LOCAL = 1, 2
@@ -263,6 +269,60 @@ def main_defaults_v4(timeout=2.0):
         sock.close()
 
 
+def local_routes_v6(timeout=2.0):
+    """[(destination bytes, prefix length)] of the IPv6 routes of type
+    local in the local table: one for each address of the host that is
+    not tentative on an interface that is up, and any route that makes a
+    whole network the host's (``ip route add local 2001:db8::/64 dev
+    lo``).  The kernel filters the dump itself (NETLINK_GET_STRICT_CHK,
+    Linux 5.0 and later: the table and the type in the request), so a
+    router's million routes are never read; a kernel that answers with
+    any other route does not filter, and the dump is abandoned at that
+    route (NetlinkError), before the rest is sent."""
+    try:
+        sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, NETLINK_ROUTE)
+    except OSError as error:
+        raise NetlinkError("netlink: %s" % (error.strerror or error))
+    unfiltered = NetlinkError("local routes: this kernel does not filter a route dump"
+                              " (Linux 5.0 and later do)")
+    try:
+        try:
+            sock.setsockopt(_SOL_NETLINK, _NETLINK_GET_STRICT_CHK, 1)
+        except OSError:
+            raise unfiltered                    # before Linux 4.20
+        sock.settimeout(timeout)
+        header = _struct.pack("=BBBBBBBBI", AF_INET6, 0, 0, 0, _LOCAL_TABLE, 0, 0,
+                              RTN_LOCAL, 0)
+        body = header + _attribute(_RTA_TABLE, _struct.pack("=I", _LOCAL_TABLE))
+        sock.sendto(_struct.pack("=IHHII", 16 + len(body), _GETROUTE, _REQUEST | _DUMP, 1, 0)
+                    + body, (0, 0))
+        found = []
+        while True:
+            data = sock.recv(1 << 16)
+            offset = 0
+            while offset + 16 <= len(data):
+                length, kind = _struct.unpack_from("=IH", data, offset)
+                if length < 16 or offset + length > len(data):
+                    raise NetlinkError("netlink: a truncated message")
+                answer = data[offset + 16:offset + length]
+                offset += (length + 3) & ~3
+                if kind == _ERROR:
+                    error = -_struct.unpack_from("=i", answer)[0]
+                    if error:
+                        raise NetlinkError("netlink: %s" % _strerror(error))
+                    return found
+                if kind != _NEWROUTE:
+                    return found                # NLMSG_DONE
+                if answer[0] != AF_INET6 or answer[7] != RTN_LOCAL:
+                    raise unfiltered
+                values = dict(_each_attribute(answer[12:]))
+                found.append((values.get(_RTA_DST, bytes(16)), answer[1]))
+    except OSError as error:
+        raise NetlinkError("netlink: %s" % (error.strerror or error))
+    finally:
+        sock.close()
+
+
 def default_routes(session, version):
     """Every default route of every table: [Route] (a dump, for status)."""
     header = _struct.pack("=BBBBBBBBI", FAMILY[version], 0, 0, 0, 0, 0, 0, 0, 0)
@@ -275,7 +335,8 @@ def default_routes(session, version):
 
 def addresses(session, version):
     """[(address bytes, interface index)] of every address of the host in
-    the family (a dump, for status)."""
+    the family (a dump: for status, and of IPv6 for a prefix's add),
+    tentative ones and those of interfaces that are down included."""
     found = []
     header = _struct.pack("=BBBBI", FAMILY[version], 0, 0, 0, 0)
     for kind, answer in session.ask(_GETADDR, _DUMP, header):
@@ -309,9 +370,10 @@ def interface_name(index):
 
 # Sockets.
 
-def sockets_to(session, packed, port, protocols=(IPPROTO_TCP, IPPROTO_UDP)):
+def sockets_to(session, packed, port, protocols=(IPPROTO_TCP, IPPROTO_UDP), length=None):
     """[:class:`Connection`] of every socket connected to *port* of the
-    address whose bytes are *packed* (of any address if None), IPv6
+    address whose bytes are *packed* (of any address if None; of any
+    address in the prefix *packed*/*length* if *length* is given), IPv6
     sockets with an IPv4-mapped peer included: one filtered request per
     family and protocol."""
     # One INET_DIAG_BC_D_COND: struct inet_diag_hostcond (family, prefix
@@ -323,9 +385,11 @@ def sockets_to(session, packed, port, protocols=(IPPROTO_TCP, IPPROTO_UDP)):
         family, packed = _AF_UNSPEC, b""
     else:
         family = AF_INET if len(packed) == 4 else AF_INET6
-    condition = _struct.pack("=BBxxi", family, len(packed) * 8, port) + packed
-    length = 4 + len(condition)
-    program = _struct.pack("=BBH", _INET_DIAG_BC_D_COND, length, length + 4) + condition
+    if length is None:
+        length = len(packed) * 8
+    condition = _struct.pack("=BBxxi", family, length, port) + packed
+    size = 4 + len(condition)
+    program = _struct.pack("=BBH", _INET_DIAG_BC_D_COND, size, size + 4) + condition
     found = []
     for socket_family in ((AF_INET6,) if family == AF_INET6 else (AF_INET, AF_INET6)):
         for protocol in protocols:

@@ -42,6 +42,24 @@ class ToolHost:
     def agent_connected(self, address, ports, protocols):
         return False            # no socket listing without /proc: the file only
 
+    # A prefix blocked whole (an IPv6 one): the same outputs, searched for
+    # any address inside it.
+
+    def own_inside(self, prefix):
+        inside = sorted(address for address in own_addresses(self._output(["ifconfig", "-a"]))
+                        if address in prefix)
+        return (inside[0], None) if inside else None
+
+    def gateway_inside(self, prefix):
+        for gateway, where in default_gateways(self._output(["netstat", "-rn", "-f",
+                                                             "inet6"])):
+            if gateway in prefix:
+                return gateway, "default via %s" % where if where else None
+        return None
+
+    def agent_peer_inside(self, prefix, ports, protocols):
+        return None
+
     def agent_peers(self, ports, protocols):
         return []
 

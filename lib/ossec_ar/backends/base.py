@@ -68,8 +68,10 @@ class Backend:
 
     def layout_members(self, version):
         """The members of our layout alone, for ``adopt``: ``members()``,
-        unless that also lists stock blocks outside it."""
-        return self.members(version)
+        unless that also lists stock blocks outside it.  Addresses only:
+        no stock script blocked a network, so one there is not theirs."""
+        from ..address import Address
+        return {member for member in self.members(version) if isinstance(member, Address)}
 
     def stock_members(self, version):
         """{Address: [places]} of the stock scripts' blocks outside our
@@ -171,25 +173,14 @@ def addresses(texts, version):
     return found
 
 
-# The prefix lengths that ``ipv6_prefix`` blocks (48 to 127; 128 is the
-# address alone): a wider network in our layout is no block of ours.
-PREFIX_LENGTHS = range(48, 128)
-
-
 def blocks(texts, version):
-    """What :func:`addresses` finds, and for IPv6 the prefixes among
-    *texts* too (``2001:db8:1:2::/64``, an ``ipv6_prefix`` block), as
-    :class:`~ossec_ar.address.Prefix` objects: for a layout that holds
-    both.  A network whose host bits are not clear is neither, nor is one
-    wider than ``ipv6_prefix`` makes (an administrator's ``2001:db8::/32``)."""
+    """Like :func:`addresses`, and for IPv6 also the networks written
+    ``2001:db8:1:2::/64`` (``ipv6_prefix``'s blocks), as Prefix: a
+    network is never taken for the address it starts with."""
+    from ..address import parse_prefix
     found = addresses(texts, version)
     if version == 6:
-        from ..address import parse_prefix
-        for text in texts:
-            if "/" in text:
-                prefix = parse_prefix(text)
-                if prefix is not None and prefix.length in PREFIX_LENGTHS:
-                    found.add(prefix)
+        found.update(prefix for prefix in map(parse_prefix, texts) if prefix is not None)
     return found
 
 

@@ -12,9 +12,15 @@ or the stock script's.  Addresses are compared as addresses: the stock
 script's delete matched substrings, so unblocking 10.0.0.1 also removed
 10.0.0.10's rule.  Rules are removed from the highest ID down, because
 rmfilt renumbers the rules above the one it removes.
+
+With ``ipv6_prefix`` a prefix is one rule of its network and its length:
+``genfilt -v 6 -a D -s 2001:db8:1:2:: -m 64 -d :: -M 0 ...`` (an IPv6 mask
+is written as a prefix length, as the full one is 128).  A rule is then a
+prefix's only if its mask is that length, and an address's only if its
+mask is full: the network's rule is never taken for its first address's.
 """
 
-from ..address import host
+from ..address import Prefix, host, parse_prefix
 from .base import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base
 
 DESCRIPTION = "ossec-ar"
@@ -38,9 +44,9 @@ class Backend(Base):
         if self._ours(address):
             return ALREADY_BLOCKED, self._where(address)
         any_address, any_mask = _ANY[address.version]
-        self.check("genfilt", "-v", version, "-a", "D", "-s", address.text,
-                   "-m", _FULL_MASK[address.version], "-d", any_address,
-                   "-M", any_mask, "-w", "B", "-D", DESCRIPTION)
+        source, mask = _source(address)
+        self.check("genfilt", "-v", version, "-a", "D", "-s", source, "-m", mask,
+                   "-d", any_address, "-M", any_mask, "-w", "B", "-D", DESCRIPTION)
         self.check("mkfilt", "-v", version, "-u")
         return BLOCKED, self._where(address)
 
@@ -56,7 +62,8 @@ class Backend(Base):
                                            ", ".join(str(i) for i in sorted(ids)))
 
     def _ours(self, address):
-        """IDs of the filter rules that block exactly *address*."""
+        """IDs of the filter rules that block exactly *address* (or
+        Prefix)."""
         listing = self.check("lsfilt", "-v", str(address.version), "-O").output
         return [int(fields[0]) for fields in _rules(listing) if _blocks(fields, address)]
 
@@ -64,9 +71,9 @@ class Backend(Base):
         listing = self.check("lsfilt", "-v", str(version), "-O").output
         found = set()
         for fields in _rules(listing):
-            address = host(fields[2])
-            if address is not None and address.version == version and _blocks(fields, address):
-                found.add(address)
+            target = _target(fields)
+            if target is not None and target.version == version and _blocks(fields, target):
+                found.add(target)
         return found
 
     @staticmethod
@@ -82,9 +89,30 @@ def _rules(listing):
             yield fields
 
 
-def _blocks(fields, address):
+def _source(target):
+    """(source, mask) of the rule for *target*: an address and the full
+    mask, or a Prefix's network and its length."""
+    if isinstance(target, Prefix):
+        return target.network, str(target.length)
+    return target.text, _FULL_MASK[target.version]
+
+
+def _target(fields):
+    """What the rule's source and mask are: an Address with the full
+    mask, an IPv6 Prefix with a shorter length; else None."""
+    address = host(fields[2])
+    if address is None:
+        return None
+    if fields[3] == _FULL_MASK[address.version]:
+        return address
+    if address.version == 6:
+        return parse_prefix("%s/%s" % (address.text, fields[3]))
+    return None
+
+
+def _blocks(fields, target):
     if fields[1] != "deny" or "|".join(fields[21:]) not in (DESCRIPTION, _STOCK_DESCRIPTION):
         return False
-    if fields[3] != _FULL_MASK[address.version] or tuple(fields[4:6]) != _ANY[address.version]:
+    if tuple(fields[4:6]) != _ANY[target.version]:
         return False
-    return host(fields[2]) == address
+    return _target(fields) == target

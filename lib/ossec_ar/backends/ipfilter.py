@@ -12,11 +12,16 @@ built from the parsed address and written to ipf's stdin.  ipfstat(8)'s
 listing of the active rules is read first, so adding twice adds nothing and
 a delete never asks ipf to remove a rule that is not there.  Rules the
 stock script added are the same rules, so a delete removes those too.
+
+With ``ipv6_prefix`` the host of the two rules is the network,
+``2001:db8:1:2::/64``, which ipfstat lists with its prefix length.  The
+rules of a network and those of an address inside it are different rules,
+each removed alone.
 """
 
-from ..address import host as literal
+from ..address import Prefix, host as literal, parse_prefix
 from .base import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base
-from .base import addresses
+from .base import blocks
 
 # What ipfstat says when IP Filter is not in the kernel (no /dev/ipl):
 # nothing of ours can be there.
@@ -64,7 +69,7 @@ class Backend(Base):
     def members(self, version):
         hosts = [rule[4] for rule in self._active(version, strict=False) or ()
                  if rule[:4] == ("block", "in", "quick", "from") and rule[5:] == ("to", "any")]
-        return addresses(hosts, version)
+        return blocks(hosts, version)
 
     def _active(self, version, strict=True):
         """The active rules of one family, in our normal form.  With
@@ -81,9 +86,11 @@ def _family(version, *args):
     return (("-6",) if version == 6 else ()) + args
 
 
-def _rules(address):
-    """Our two rules for *address*, as tuples of words."""
-    host = "%s/%d" % (address.text, address.max_prefixlen)
+def _rules(target):
+    """Our two rules for *target* (an address, or a Prefix), as tuples of
+    words."""
+    host = target.text if isinstance(target, Prefix) else "%s/%d" % (
+        target.text, target.max_prefixlen)
     return [("block", "in", "quick", "from", host, "to", "any"),
             ("block", "out", "quick", "from", "any", "to", host)]
 
@@ -104,10 +111,13 @@ def _parse(listing):
 
 
 def _host(word):
-    """A single address, with or without its full prefix length, in our
-    normal form; any other word as it is."""
+    """A single address, with or without its full prefix length, or an
+    IPv6 network, in our normal form; any other word as it is."""
     if word[:1].isalnum() and ("." in word or ":" in word):
         address = literal(word)
         if address is not None:
             return "%s/%d" % (address.text, address.max_prefixlen)
+        prefix = parse_prefix(word)
+        if prefix is not None:
+            return prefix.text
     return word

@@ -7,7 +7,11 @@ Layout (names configurable)::
     ipfw table ossec_fwtable add 192.0.2.7
 
 The table and the rule are created when missing, on every add.  A table
-of type addr holds IPv4 and IPv6 alike, and ``ip`` matches both.
+of type addr holds IPv4 and IPv6 alike, and ``ip`` matches both.  It holds
+networks too (ipfw(8): ``addr[/masklen]``): with ``ipv6_prefix`` an IPv6
+prefix is the one entry ``2001:db8:1:2::/64``, which ``table list`` prints
+so; a delete matches its entry exactly, so a prefix and an address inside
+it are separate entries, each lifted alone.
 
 The stock ipfw variant (ipfw.sh, which OSSEC's installer puts in place of
 firewall-drop.sh on a FreeBSD host whose rc.conf enables ipfw) kept its
@@ -21,9 +25,10 @@ Otherwise table 1 is never touched: an entry put there after install, or
 a table 1 without ipfw.sh's rules, is the administrator's.
 """
 
+from ..address import Address
 from ..config import rule_number, table_name
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base, Op,
-                   addresses, repaired)
+                   blocks, repaired)
 
 # ipfw's answers when the address is not there: no such entry, or no table.
 _NOTHING_THERE = ("record not found", "does not exist")
@@ -78,12 +83,14 @@ class Backend(Base):
                 "ipfw table %s" % table)
 
     def members(self, version):
-        """Our table's addresses, and ipfw.sh's table 1's where its rules
-        read it: both block."""
-        return self.layout_members(version).union(self.stock_members(version))
+        """Our table's addresses and prefixes, and ipfw.sh's table 1's
+        addresses where its rules read it: all block."""
+        return self._table_members(self.ipfw_table, version).union(
+            self.stock_members(version))
 
     def layout_members(self, version):
-        return self._table_members(self.ipfw_table, version)
+        return {member for member in self._table_members(self.ipfw_table, version)
+                if isinstance(member, Address)}
 
     def stock_members(self, version):
         """{Address: ["table(1)"]} of ipfw.sh's table 1, if its rules are
@@ -95,17 +102,19 @@ class Backend(Base):
         rules = [line.split()[1:] for line in result.output.splitlines()]
         if not any(rule in rules for rule in _STOCK_RULES):
             return {}
+        # ipfw.sh added addresses only: a network there is the administrator's.
         return {address: [STOCK_PLACE]
-                for address in self._table_members(STOCK_TABLE, version)}
+                for address in self._table_members(STOCK_TABLE, version)
+                if isinstance(address, Address)}
 
     def _table_members(self, table, version):
         result = self.run("ipfw", "table", table, "list")
         if self._unloaded(result) or self.sort(
                 result, None, ((NOT_BLOCKED, _NOTHING_THERE + (_NO_TABLE,)),)) == NOT_BLOCKED:
             return set()
-        # "192.0.2.7/32 0": the entry, then its value.
-        return addresses([line.partition(" ")[0] for line in result.output.splitlines()],
-                         version)
+        # "192.0.2.7/32 0", "2001:db8:1:2::/64 0": the entry, then its value.
+        return blocks([line.partition(" ")[0] for line in result.output.splitlines()],
+                      version)
 
     def _unloaded(self, result):
         """True when *result* failed because ipfw.ko is not loaded (pf is

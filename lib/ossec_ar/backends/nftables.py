@@ -215,7 +215,10 @@ class Backend(Base):
         where there was none, or each thing found wrong."""
         if layout.flags is None:
             return ["created table inet " + self.nft_table]
-        return layout.problems()
+        # The first prefix of a length makes its set and rules: no repair.
+        new = sorted(layout.wanted - _lengths_of_names(layout.sets))
+        existing = _Layout(layout.flags, layout.chains, layout.rules, layout.sets)
+        return existing.problems() + ["created set %s%d" % (_PREFIX_SET, n) for n in new]
 
     def layout_state(self):
         """What ``ossec-ar status`` says of our layout: whole, absent, broken

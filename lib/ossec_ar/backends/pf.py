@@ -5,6 +5,13 @@ variant)::
 
     pfctl -t ossec_fwtable -T add 192.0.2.7      then pfctl -k 192.0.2.7
 
+A table holds networks as well (pfctl(8)'s -T takes ``address/length``):
+with ``ipv6_prefix`` an IPv6 prefix is one entry, ``2001:db8:1:2::/64``,
+added, deleted and listed (``-T show``) in that form, and ``-k`` kills the
+states of the whole network.  pf matches an entry exactly on delete, so a
+prefix and a single address inside it are separate entries, each lifted
+alone.
+
 pf enforces a table only through a loaded rule that uses it.  When no
 ``block`` rule of the main ruleset does, and the ruleset offers the
 ``com.apple/*`` anchor point (macOS), our rule and table go into the anchor
@@ -16,7 +23,7 @@ nothing reads would log "blocked" and block nothing.
 from ..config import table_name
 from ..exits import CONFIG, TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
-                   addresses, repaired)
+                   blocks, repaired)
 
 ANCHOR = "com.apple/ossec-ar"
 _APPLE_ANCHOR_POINT = 'anchor "com.apple/*"'
@@ -71,7 +78,7 @@ class Backend(Base):
         for anchor in (None, ANCHOR):
             result = self.run("pfctl", *self._table(anchor, "show"))
             if self.sort(result, None, ((NOT_BLOCKED, _NOTHING_THERE),)) is None:
-                found |= addresses(result.output.split(), version)
+                found |= blocks(result.output.split(), version)
         return found
 
     def _enforcing_anchor(self):

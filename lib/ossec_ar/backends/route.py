@@ -125,7 +125,7 @@ class Backend(Base):
         if self.sysname != "Linux":
             return self.members(version)
         found = self._ip_show(version, *self._filter(self._ours()))
-        return blocks([word for words in found for word in words[:2]], version)
+        return addresses([word for words in found for word in words[:2]], version)
 
     def stock_members(self, version):
         if self.sysname != "Linux" or version != 4:
