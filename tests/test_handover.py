@@ -16,7 +16,8 @@ import pytest
 import ossec
 from conftest import ROOT, Install, make_install, require_root
 from ossec_ar import handover, ledger
-from test_packets import CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6, Pair
+from test_packets import (CLIENT_V4, CLIENT_V6, SERVER_V4, SERVER_V6, Pair,
+                          more_client_addresses)
 
 # The stock scripts as OSSEC released them (tests/vendor/README.md).
 from vendored import STOCK_DIR, STOCK_VERSIONS as VERSIONS  # noqa: E402
@@ -676,14 +677,19 @@ def test_a_prefix_block_is_lifted_at_removal_and_strands_nothing(pair, tmp_path,
     deny = os.path.join(etc_copy, "hosts.deny")
     with open(deny, "w") as f:
         f.write("# the administrator's\n")
-    for address in ("2001:db8::99", "2001:db8::98", CLIENT_V4):
+    client = "2001:db8:1:2::7"          # the server's own /64 would not be blocked whole
+    more_client_addresses(pair.server, pair.client, [client])
+    assert pair.connects(SERVER_V6, client)
+    for address in ("2001:db8:1:2::99", "2001:db8:1:2::98", CLIENT_V4):
         for name in ("firewall-drop.sh", "host-deny.sh"):
             result = in_etc(pair.server, etc_copy, [os.path.join(agent.bin, name), "add", "-",
                                                     address, "1.1", "5712"])
             assert (result.returncode, result.stderr) == (0, "")
-    assert not pair.connects(SERVER_V6)             # CLIENT_V6 is in 2001:db8::/64
+    assert not pair.connects(SERVER_V6, client)     # in 2001:db8:1:2::/64
+    assert pair.connects(SERVER_V6)
     with open(deny) as f:
-        assert f.read() == "# the administrator's\nALL:[2001:db8::]/64\nALL:%s\n" % CLIENT_V4
+        assert f.read() == "# the administrator's\nALL:[2001:db8:1:2::]/64\nALL:%s\n" % (
+            CLIENT_V4)
     result = in_etc(pair.server, etc_copy, ["make", "-s", "-C", ROOT, "uninstall",
                                             "DESTDIR=" + agent.destdir, "PREFIX=/var/ossec"])
     why = "2: an IPv6 prefix (ipv6_prefix): no stock script lifts one"
@@ -692,9 +698,9 @@ def test_a_prefix_block_is_lifted_at_removal_and_strands_nothing(pair, tmp_path,
             WHICH[version], FORM[version], why),
         "host-deny: 1 handed over (1 to host-deny.sh (OSSEC 3.7.0 to main): its hosts.deny"
         " line, as it is), 2 lifted (%s)" % why]
-    assert pair.connects(SERVER_V6) and not pair.connects(SERVER_V4)
+    assert pair.connects(SERVER_V6, client) and not pair.connects(SERVER_V4)
     assert_no_layout_of_ours(pair.server, main_chain=version.startswith("main"))
-    assert not with_address(pair.server, "2001:db8::", "ip6tables")
+    assert not with_address(pair.server, "2001:db8:1:2::", "ip6tables")
     with open(deny) as f:
         assert f.read() == "# the administrator's\nALL:%s\n" % CLIENT_V4
     assert agent.in_force() == agent.in_force("host-deny") == {}
