@@ -72,28 +72,38 @@ class LinuxHost:
             return "the route to it goes through it"
         if route.hops:
             return None
+        for gateway, index in self._default_hops(address.version, (0, route.oif)):
+            if gateway == address.packed:
+                return "default via %s" % rtnetlink.interface_name(index)
+        return None
+
+    def _default_hops(self, version, interfaces):
+        """[(gateway, interface index)] of the default routes the kernel
+        prefers through each of *interfaces* (0: any), every next hop of
+        each, and for IPv4 of every default route of the main table (the
+        head of its dump).  Unavailable if, for IPv6, a route that is not
+        a default one answers the lookup of the default route: it hides
+        the default route."""
+        from . import rtnetlink
         session = self._session()
-        hidden = None
         try:
-            defaults = [rtnetlink.default_route(session, address.version, oif)
-                        for oif in (0, route.oif)]
-            if address.version == 4:
+            defaults = [rtnetlink.default_route(session, version, oif) for oif in interfaces]
+            if version == 4:
                 defaults += rtnetlink.main_defaults_v4()
         except rtnetlink.NetlinkError as error:
             raise Unavailable(str(error))
+        hops, hidden = [], None
         for default in defaults:
             if default is None:
                 continue
             if default.length != 0:
                 hidden = default.length
                 continue
-            for gateway, index in default.hops:
-                if gateway == address.packed:
-                    return "default via %s" % rtnetlink.interface_name(index)
-        if hidden is not None and address.version == 6:      # IPv4 read the table's head
+            hops += default.hops
+        if hidden is not None and version == 6:      # IPv4 read the table's head
             raise Unavailable("a route to /%d covers the address that finds the default"
                               " route" % hidden)
-        return None
+        return hops
 
     # A prefix blocked whole (an IPv6 one): what lies inside it.
 
@@ -163,24 +173,9 @@ class LinuxHost:
         interfaces = {0} | {index for _, index in self._own6()}
         if route is not None and route.oif:
             interfaces.add(route.oif)
-        session = self._session()
-        hidden = None
-        for oif in sorted(interfaces):
-            try:
-                default = rtnetlink.default_route(session, 6, oif)
-            except rtnetlink.NetlinkError as error:
-                raise Unavailable(str(error))
-            if default is None:
-                continue
-            if default.length != 0:
-                hidden = default.length
-                continue
-            for gateway, index in default.hops:
-                if within(prefix, gateway):
-                    return address6(gateway), "default via %s" % rtnetlink.interface_name(index)
-        if hidden is not None:
-            raise Unavailable("a route to /%d covers the address that finds the default"
-                              " route" % hidden)
+        for gateway, index in self._default_hops(6, sorted(interfaces)):
+            if within(prefix, gateway):
+                return address6(gateway), "default via %s" % rtnetlink.interface_name(index)
         return None
 
     def agent_peer_inside(self, prefix, ports, protocols):

@@ -138,12 +138,7 @@ def _manager(host, address, prefix):
     the kernel answers that question by walking every TCP socket of the
     host, a millisecond or more, and the daemon connects to nothing but
     what its configuration names."""
-    manager = Manager(prefix)
-    problem = None
-    try:
-        manager.read()
-    except Unavailable as error:
-        problem = error
+    manager, problem = read_manager(prefix)
     if address.packed in manager.addresses:
         return manager.addresses[address.packed]
     if (problem is not None or manager.unresolved) and \
@@ -152,6 +147,18 @@ def _manager(host, address, prefix):
     if problem is not None:
         raise problem
     return None
+
+
+def read_manager(prefix):
+    """(the :class:`Manager` of the agent at *prefix*, read, and the
+    Unavailable that its reading met, or None): what could be read counts
+    even when part could not."""
+    manager = Manager(prefix)
+    try:
+        manager.read()
+    except Unavailable as error:
+        return manager, error
+    return manager, None
 
 
 _CHECKS = {"self": _self, "gateways": _gateways, "resolvers": _resolvers,
@@ -178,12 +185,7 @@ def _manager_inside(host, block, prefix):
     """As :func:`_manager`: the configuration's addresses, and the agent
     daemon's connections only where the configuration leaves the manager
     unknown, then any connection to an address inside *block*."""
-    manager = Manager(prefix)
-    problem = None
-    try:
-        manager.read()
-    except Unavailable as error:
-        problem = error
+    manager, problem = read_manager(prefix)
     inside = sorted(packed for packed in manager.addresses if within(block, packed))
     if inside:
         return address6(inside[0]), manager.addresses[inside[0]]

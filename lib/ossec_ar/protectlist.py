@@ -5,7 +5,7 @@ add, so this stays out of ``protect``, which every add loads)."""
 import ipaddress
 
 from . import address as addresses
-from .protect import NAMES, RESOLV_CONF, Manager, Unavailable, _host_of, resolvers
+from .protect import NAMES, RESOLV_CONF, Unavailable, _host_of, read_manager, resolvers
 
 
 def listing(protections, prefix, system):
@@ -43,12 +43,7 @@ def _list_resolvers(host, prefix):
 
 
 def _list_manager(host, prefix):
-    manager = Manager(prefix)
-    problem = None
-    try:
-        manager.read()
-    except Unavailable as error:
-        problem = error
+    manager, problem = read_manager(prefix)
     found = [(_address(packed), "manager (%s)" % where)
              for packed, where in manager.addresses.items()]
     known = set(manager.addresses)

@@ -228,45 +228,17 @@ def main_defaults_v4(timeout=2.0):
     kernel dumps the main table alone (NETLINK_GET_STRICT_CHK); before,
     tables numbered below it come first, and one with another route stops
     the reading early (the default route in use is looked up besides)."""
+    found = []
+    dump = _table_dump(AF_INET, _MAIN_TABLE, 0, timeout)
     try:
-        sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, NETLINK_ROUTE)
-    except OSError as error:
-        raise NetlinkError("netlink: %s" % (error.strerror or error))
-    try:
-        try:
-            sock.setsockopt(_SOL_NETLINK, _NETLINK_GET_STRICT_CHK, 1)
-        except OSError:
-            pass                                # before Linux 4.20
-        sock.settimeout(timeout)
-        header = _struct.pack("=BBBBBBBBI", AF_INET, 0, 0, 0, _MAIN_TABLE, 0, 0, 0, 0)
-        body = header + _attribute(_RTA_TABLE, _struct.pack("=I", _MAIN_TABLE))
-        sock.sendto(_struct.pack("=IHHII", 16 + len(body), _GETROUTE, _REQUEST | _DUMP, 1, 0)
-                    + body, (0, 0))
-        found = []
-        while True:
-            data = sock.recv(1 << 16)
-            offset = 0
-            while offset + 16 <= len(data):
-                length, kind = _struct.unpack_from("=IH", data, offset)
-                if length < 16 or offset + length > len(data):
-                    raise NetlinkError("netlink: a truncated message")
-                answer = data[offset + 16:offset + length]
-                offset += (length + 3) & ~3
-                if kind == _ERROR:
-                    error = -_struct.unpack_from("=i", answer)[0]
-                    if error:
-                        raise NetlinkError("netlink: %s" % _strerror(error))
-                    return found
-                if kind != _NEWROUTE:
-                    return found                # NLMSG_DONE
-                if answer[1] != 0:
-                    return found
-                if answer[7] == RTN_UNICAST:
-                    found.append(_route(answer))
-    except OSError as error:
-        raise NetlinkError("netlink: %s" % (error.strerror or error))
+        for answer in dump:
+            if answer[1] != 0:
+                break
+            if answer[7] == RTN_UNICAST:
+                found.append(_route(answer))
     finally:
-        sock.close()
+        dump.close()
+    return found
 
 
 def local_routes_v6(timeout=2.0):
@@ -279,24 +251,42 @@ def local_routes_v6(timeout=2.0):
     router's million routes are never read; a kernel that answers with
     any other route does not filter, and the dump is abandoned at that
     route (NetlinkError), before the rest is sent."""
+    unfiltered = NetlinkError("local routes: this kernel does not filter a route dump"
+                              " (Linux 5.0 and later do)")
+    found = []
+    dump = _table_dump(AF_INET6, _LOCAL_TABLE, RTN_LOCAL, timeout, unfiltered)
+    try:
+        for answer in dump:
+            if answer[0] != AF_INET6 or answer[7] != RTN_LOCAL:
+                raise unfiltered
+            values = dict(_each_attribute(answer[12:]))
+            found.append((values.get(_RTA_DST, bytes(16)), answer[1]))
+    finally:
+        dump.close()
+    return found
+
+
+def _table_dump(family, table, route_type, timeout, unfiltered=None):
+    """Yield each route message of a dump of *table*, with the table and
+    *route_type* in the request, so that a kernel that checks dumps
+    strictly (NETLINK_GET_STRICT_CHK) sends only those; where the option
+    is missing (before Linux 4.20), *unfiltered* is raised, or with None
+    the dump goes on unfiltered.  The caller may stop at any message."""
     try:
         sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, NETLINK_ROUTE)
     except OSError as error:
         raise NetlinkError("netlink: %s" % (error.strerror or error))
-    unfiltered = NetlinkError("local routes: this kernel does not filter a route dump"
-                              " (Linux 5.0 and later do)")
     try:
         try:
             sock.setsockopt(_SOL_NETLINK, _NETLINK_GET_STRICT_CHK, 1)
         except OSError:
-            raise unfiltered                    # before Linux 4.20
+            if unfiltered is not None:
+                raise unfiltered
         sock.settimeout(timeout)
-        header = _struct.pack("=BBBBBBBBI", AF_INET6, 0, 0, 0, _LOCAL_TABLE, 0, 0,
-                              RTN_LOCAL, 0)
-        body = header + _attribute(_RTA_TABLE, _struct.pack("=I", _LOCAL_TABLE))
+        header = _struct.pack("=BBBBBBBBI", family, 0, 0, 0, table, 0, 0, route_type, 0)
+        body = header + _attribute(_RTA_TABLE, _struct.pack("=I", table))
         sock.sendto(_struct.pack("=IHHII", 16 + len(body), _GETROUTE, _REQUEST | _DUMP, 1, 0)
                     + body, (0, 0))
-        found = []
         while True:
             data = sock.recv(1 << 16)
             offset = 0
@@ -310,13 +300,10 @@ def local_routes_v6(timeout=2.0):
                     error = -_struct.unpack_from("=i", answer)[0]
                     if error:
                         raise NetlinkError("netlink: %s" % _strerror(error))
-                    return found
+                    return
                 if kind != _NEWROUTE:
-                    return found                # NLMSG_DONE
-                if answer[0] != AF_INET6 or answer[7] != RTN_LOCAL:
-                    raise unfiltered
-                values = dict(_each_attribute(answer[12:]))
-                found.append((values.get(_RTA_DST, bytes(16)), answer[1]))
+                    return                      # NLMSG_DONE
+                yield answer
     except OSError as error:
         raise NetlinkError("netlink: %s" % (error.strerror or error))
     finally:
