@@ -1,7 +1,8 @@
 """IPv6 prefixes (``ipv6_prefix``) in the backends of systems that cannot
-run here: pf, ipfw, npf, IP Filter and AIX filter rules, through the fake
-tools of tests/fakes (each naming the manual page it follows), which keep
-networks as their tools do.  First each backend alone, loaded in the test
+run here: pf, ipfw, npf, IP Filter, AIX filter rules and the BSDs' and
+macOS's blackhole routes (route-null.sh), through the fake tools of
+tests/fakes (each naming the manual page it follows), which keep networks
+as their tools do.  First each backend alone, loaded in the test
 and handed a Prefix as the program hands it one; then the installed
 program, with ``ipv6_prefix = 64`` in its configuration."""
 
@@ -11,9 +12,10 @@ import subprocess
 
 import pytest
 
+from conftest import stock_name
 from fakebsd import FakeHost
 from ossec_ar import backends, commands, config
-from ossec_ar.address import parse, parse_prefix
+from ossec_ar.address import Prefix, parse, parse_prefix
 from ossec_ar.exits import ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, TEMPFAIL, UNBLOCKED, Stop
 
 PREFIX = parse_prefix("2001:db8:1:2::/64")
@@ -30,7 +32,13 @@ PLATFORMS = {
     "netbsd-npf": ("NetBSD", "npf", "npf table <ossec_blacklist>"),
     "solaris-ipfilter": ("SunOS", "ipfilter", "ipfilter rules in and out"),
     "aix": ("AIX", "genfilt", "AIX filter rules (IPv6)"),
+    # route-null.sh: a blackhole route, whose detail names the route itself
+    "freebsd-route": ("FreeBSD", "route", None),
+    "openbsd-route": ("OpenBSD", "route", None),
+    "netbsd-route": ("NetBSD", "route", None),
+    "macos-route": ("Darwin", "route", None),
 }
+ROUTE_SYSTEMS = sorted(platform for platform in PLATFORMS if platform.endswith("-route"))
 
 # The call that blocks PREFIX, in the form its tool's manual gives (and
 # for IP Filter the rules on its stdin).
@@ -42,6 +50,8 @@ PREFIX_CALLS = {
                                           "@1 block out quick from any to 2001:db8:1:2::/64\n"),
     "genfilt": (["genfilt", "-v", "6", "-a", "D", "-s", "2001:db8:1:2::", "-m", "64", "-d", "::",
                  "-M", "0", "-w", "B", "-D", "ossec-ar"], ""),
+    "route": (["route", "-n", "add", "-inet6", "-net", "2001:db8:1:2::", "-prefixlen", "64",
+               "::1", "-blackhole"], ""),
 }
 
 
@@ -51,13 +61,17 @@ def firewall_of(platform):
 
 def fake_host(tmp_path, platform, install=None, settings=""):
     """The platform's fakes; npf's table declared ``type lpm``, the type
-    that holds networks (npf.conf(5))."""
+    that holds networks (npf.conf(5)); route run as route-null.sh, the
+    name that chooses it."""
     system, firewall, _ = PLATFORMS[platform]
     host = FakeHost(install, tmp_path / "sbin", system, [firewall], settings)
     if system == "Darwin":          # macOS's pf.conf: Apple's anchor points, no table
         host.change("pf", rules=APPLE_RULES)
     if firewall == "npf":
         host.change("npf", types={"ossec_blacklist": "lpm"})
+    if firewall == "route" and install is not None:
+        stock_name(install.bin, "route-null.sh")
+        host.program = "route-null.sh"
     return host
 
 
@@ -79,6 +93,10 @@ def held(host, platform):
         texts = [entry.split()[0] for entry in state["ipfw"]["tables"].get("ossec_fwtable", [])]
     elif firewall == "npf":
         texts = state["npf"]["tables"]["ossec_blacklist"]
+    elif firewall == "route":       # blackhole routes to ::1, host or network
+        texts = ["%s/%d" % (route["dst"], route["plen"]) for route in state["route"]["routes"]
+                 if ":" in route["dst"] and route["plen"] and "B" in route["flags"]
+                 and route["gateway"] == "::1"]
     elif firewall == "ipfilter":
         rules = state["ipf"]["rules6"]
         texts = [rule.split()[4] for rule in rules if rule.startswith("block in quick from ")
@@ -94,9 +112,18 @@ def held(host, platform):
     return found
 
 
-def outcome(result, platform):
-    """(status, True) if *result*'s detail names the platform's place."""
+def route_where(target):
+    """The route backend's place for *target*: the route itself."""
+    return "blackhole %s route %s to ::1" % (
+        "network" if isinstance(target, Prefix) else "host", target)
+
+
+def outcome(result, platform, target=PREFIX):
+    """(status, True) if *result*'s detail names the platform's place (for
+    route, the route of *target*)."""
     status, detail = result
+    if firewall_of(platform) == "route":
+        return status, detail == route_where(target)
     return status, detail.startswith(PLATFORMS[platform][2])
 
 
@@ -150,9 +177,9 @@ def test_a_prefix_and_an_address_inside_it_are_lifted_each_alone(host, platform)
     assert outcome(backend.delete(PREFIX), platform) == (NOT_BLOCKED, True)
     assert held(host, platform) == {"2001:db8:1:2::7"}
     assert backend.add(PREFIX)[0] == BLOCKED
-    assert outcome(backend.delete(INSIDE), platform) == (UNBLOCKED, True)
+    assert outcome(backend.delete(INSIDE), platform, INSIDE) == (UNBLOCKED, True)
     assert held(host, platform) == {"2001:db8:1:2::/64"}
-    assert outcome(backend.delete(INSIDE), platform) == (NOT_BLOCKED, True)
+    assert outcome(backend.delete(INSIDE), platform, INSIDE) == (NOT_BLOCKED, True)
     assert held(host, platform) == {"2001:db8:1:2::/64"}
     assert backend.members(6) == {PREFIX}
 
@@ -282,6 +309,155 @@ def test_npf_a_prefix_cannot_join_an_entry_at_its_first_address(tmp_path):
     assert backend.members(6) == {parse_prefix("2001:db8::/32")}
 
 
+# route (route-null.sh): the prefix is a blackhole network route, which the
+# kernel keeps apart from the host routes of the addresses inside it
+
+NET = ["-inet6", "-net", "2001:db8:1:2::", "-prefixlen", "64"]
+NETWORK_ROUTE = route_where(PREFIX)
+
+
+def table_route(dst, plen, gateway="::1", flags="UGSB", iface="lo0"):
+    """A route of the fake route(8)'s table (a blackhole network route to
+    ::1 unless told otherwise)."""
+    return {"dst": dst, "plen": plen, "gateway": gateway, "flags": flags, "iface": iface}
+
+
+def add_routes(host, *routes):
+    state = host.state()
+    state["route"]["routes"] += list(routes)
+    host.save(state)
+
+
+def tool(host, *argv):
+    """(exit code, stdout, stderr) of the fake *argv* run as ossec-ar runs it."""
+    result = subprocess.run([os.path.join(host.directory, argv[0])] + list(argv[1:]),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    return result.returncode, result.stdout.strip(), result.stderr.strip()
+
+
+@pytest.mark.parametrize("platform", ROUTE_SYSTEMS)
+def test_route_names_the_network_and_its_length_in_every_call(tmp_path, platform):
+    """An add; the same add, which meets the route and asks whose it is;
+    a delete, which asks first; a second delete, whose question finds no
+    route and removes nothing.  netstat lists the route as the network,
+    without H."""
+    host = fake_host(tmp_path, platform)
+    backend = load(host, platform)
+    add = ["route", "-n", "add"] + NET + ["::1", "-blackhole"]
+    get = ["route", "-n", "get"] + NET
+    delete = ["route", "-n", "delete"] + NET + ["::1", "-blackhole"]
+    assert backend.add(PREFIX) == (BLOCKED, NETWORK_ROUTE)
+    assert host.argvs() == [add]
+    listed = tool(host, "netstat", "-rn", "-f", "inet6")[1].splitlines()
+    assert [line.split()[:3] for line in listed if line.startswith("2001:db8:1:2::")] == [
+        ["2001:db8:1:2::/64", "::1", "UGSB"]]
+    host.calls()
+    assert backend.add(PREFIX) == (ALREADY_BLOCKED, NETWORK_ROUTE)
+    assert backend.delete(PREFIX) == (UNBLOCKED, NETWORK_ROUTE)
+    assert backend.delete(PREFIX) == (NOT_BLOCKED, NETWORK_ROUTE)
+    assert host.argvs() == [add, get, get, delete, get]
+    assert held(host, platform) == set()
+
+
+@pytest.mark.parametrize("platform", ROUTE_SYSTEMS)
+def test_route_a_route_of_the_network_that_is_not_its_own_is_exit_75_and_stays(
+        tmp_path, platform):
+    """An administrator's route of the very network (not a blackhole):
+    the add meets it, asks, and fails naming it; a delete asks and
+    leaves it."""
+    host = fake_host(tmp_path, platform)
+    theirs = table_route("2001:db8:1:2::", 64, gateway="2001:db8:ffff::1", flags="UGS",
+                         iface="em0")
+    add_routes(host, theirs)
+    before = host.state()["route"]["routes"]
+    backend = load(host, platform)
+    with pytest.raises(Stop) as stop:
+        backend.add(PREFIX)
+    assert (stop.value.code, stop.value.reason) == (TEMPFAIL, (
+        "a route to 2001:db8:1:2::/64 that is not ours is in the table (destination"
+        " 2001:db8:1:2::, mask ffff:ffff:ffff:ffff::, gateway 2001:db8:ffff::1, flags"
+        " <UP,GATEWAY,DONE,STATIC>); it was left as it is"))
+    assert backend.delete(PREFIX) == (NOT_BLOCKED, NETWORK_ROUTE)
+    assert [argv[2] for argv in host.argvs()] == ["add", "get", "get"]
+    assert host.state()["route"]["routes"] == before
+    assert backend.members(6) == set()
+
+
+@pytest.mark.parametrize("platform", ROUTE_SYSTEMS)
+def test_route_only_the_network_route_of_that_length_is_the_prefixs(tmp_path, platform):
+    """Blackhole routes to ::1 of a wider network and of a narrower one at
+    the same first address (an administrator's): the prefix is added
+    beside them and its delete removes its own route alone.  A network
+    wider than a /48, which ipv6_prefix never blocks, is not listed."""
+    host = fake_host(tmp_path, platform)
+    wider, narrower = table_route("2001:db8::", 32), table_route("2001:db8:1:2::", 80)
+    add_routes(host, wider, narrower)
+    backend = load(host, platform)
+    assert backend.members(6) == {parse_prefix("2001:db8:1:2::/80")}
+    assert backend.add(PREFIX) == (BLOCKED, NETWORK_ROUTE)
+    assert backend.members(6) == {PREFIX, parse_prefix("2001:db8:1:2::/80")}
+    assert backend.layout_members(6) == set()
+    assert backend.delete(PREFIX) == (UNBLOCKED, NETWORK_ROUTE)
+    assert backend.delete(PREFIX) == (NOT_BLOCKED, NETWORK_ROUTE)
+    assert [route for route in host.state()["route"]["routes"] if route["plen"]] == [
+        wider, narrower]
+
+
+# What each route(8) answers (route.c's newroute and rtmsg): an existing
+# network route, an absent one.
+ROUTE_REFUSALS = {
+    "FreeBSD": ((1, "add net 2001:db8:1:2::: gateway ::1 fib 0: route already in table", ""),
+                (1, "delete net 2001:db8:1:2::: gateway ::1 fib 0: not in table",
+                 "route: route has not been found")),
+    "OpenBSD": ((1, "add net 2001:db8:1:2::: gateway ::1: File exists",
+                 "route: writing to routing socket: File exists"),
+                (1, "delete net 2001:db8:1:2::: gateway ::1: not in table",
+                 "route: writing to routing socket: No such process")),
+    "NetBSD": ((1, "add net 2001:db8:1:2::: gateway ::1: File exists",
+                "route: writing to routing socket: File exists"),
+               (1, "delete net 2001:db8:1:2::: gateway ::1: not in table",
+                "route: writing to routing socket: not in table")),
+    "Darwin": ((0, "add net 2001:db8:1:2::: gateway ::1: File exists",
+                "route: writing to routing socket: File exists"),
+               (0, "delete net 2001:db8:1:2::: gateway ::1: not in table",
+                "route: writing to routing socket: not in table")),
+}
+BAD_PREFIXLEN = {"FreeBSD": (64, "route: 129: invalid prefixlen"),
+                 "OpenBSD": (1, "route: prefixlen 129 is too large"),
+                 "NetBSD": (1, "route: 129: bad value"), "Darwin": (1, "129: bad value")}
+
+
+@pytest.mark.parametrize("platform", ROUTE_SYSTEMS)
+def test_the_fake_route_answers_for_networks_as_route_c_does(tmp_path, platform):
+    system = PLATFORMS[platform][0]
+    host = fake_host(tmp_path, platform)
+    add = ["route", "-n", "add"] + NET + ["::1", "-blackhole"]
+    delete = ["route", "-n", "delete"] + NET + ["::1", "-blackhole"]
+    assert tool(host, *add) == (0, "add net 2001:db8:1:2::: gateway ::1", "")
+    exists, absent = ROUTE_REFUSALS[system]
+    assert tool(host, *add) == exists
+    # get: of a network, that very prefix; of a host, the longest match.
+    add_routes(host, table_route("2001:db8:1::", 48))
+    code, out, _ = tool(host, "route", "-n", "get", *NET)
+    assert code == 0 and out.splitlines()[1:6] == [
+        "destination: 2001:db8:1:2::", "       mask: ffff:ffff:ffff:ffff::",
+        "    gateway: ::1", "  interface: lo0", "      flags: <UP,GATEWAY,DONE,STATIC,BLACKHOLE>"]
+    code, out, _ = tool(host, "route", "-n", "get", "-inet6", "-host", "2001:db8:1:2::7")
+    assert code == 0 and out.splitlines()[1:3] == [
+        "destination: 2001:db8:1:2::", "       mask: ffff:ffff:ffff:ffff::"]
+    assert tool(host, *delete) == (0, "delete net 2001:db8:1:2::: gateway ::1", "")
+    assert tool(host, *delete) == absent
+    # The /48 holds the network, but a get with a mask wants that very prefix.
+    code, out, err = tool(host, "route", "-n", "get", *NET)
+    assert "destination:" not in out and err == absent[2]
+    assert code == (1 if system in ("FreeBSD", "NetBSD") else 0)
+    code, out, err = tool(host, "route", "-n", "add", "-inet6", "-net", "2001:db8:1:2::",
+                          "-prefixlen", "129", "::1", "-blackhole")
+    assert (code, err) == BAD_PREFIXLEN[system] and out == ""
+    assert held(host, platform) == {"2001:db8:1::/48"}
+
+
 # The installed program, with ipv6_prefix = 64: the prefix lasts as long as
 # the ledger holds an address of it
 
@@ -293,6 +469,7 @@ PLACES = {"freebsd-pf": "pf table <ossec_fwtable>",
           "macos-pf": "pf table <ossec_fwtable> in anchor com.apple/ossec-ar",
           "freebsd-ipfw": "ipfw table ossec_fwtable", "netbsd-npf": "npf table <ossec_blacklist>",
           "solaris-ipfilter": "ipfilter rules in and out", "aix": "AIX filter rules (IPv6)"}
+PLACES.update((platform, route_where(PREFIX)) for platform in ROUTE_SYSTEMS)
 
 
 def test_the_program_blocks_the_prefix_until_its_last_address_is_deleted(

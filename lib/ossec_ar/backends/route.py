@@ -40,9 +40,14 @@ BSDs and macOS (route(8), listed with netstat(1))::
 
     route -n add -host 192.0.2.7 127.0.0.1 -blackhole
     route -n add -inet6 -host 2001:db8::7 ::1 -blackhole
+    route -n add -inet6 -net 2001:db8:1:2:: -prefixlen 64 ::1 -blackhole   (ipv6_prefix)
 
-- ``-host`` always: without it, 192.0.2.0 would be the network
-  192.0.2.0/24 and 2001:db8:1:2:: a /64 (route guesses from the address).
+- ``-host`` always for an address: without it, 192.0.2.0 would be the
+  network 192.0.2.0/24 and 2001:db8:1:2:: a /64 (route guesses from the
+  address).  A prefix is ``-net`` with its length as ``-prefixlen``, after
+  the destination (OpenBSD's route wants it there), the form all four
+  accept; netstat lists it as ``2001:db8:1:2::/64`` with no H flag, and
+  ``ossec-ar list`` reads it back as the prefix.
 - ``-n``: no name is ever looked up.  No ``-q``: it silences the very words
   that tell an existing route from a failure (FreeBSD's route prints
   nothing at all for an existing route under -q, only exit 1).
@@ -56,9 +61,20 @@ BSDs and macOS (route(8), listed with netstat(1))::
   script strands nothing.  An add that meets an existing route asks the
   same.  These systems have no protocol mark for routes: an
   administrator's blackhole route of that very form is taken as ours.
+- For a prefix, ``route -n get -inet6 -net 2001:db8:1:2:: -prefixlen 64``
+  asks the kernel for that very prefix (a get with a mask is an exact
+  lookup on every one of them), and only a blackhole network route of it,
+  its mask ffff:ffff:ffff:ffff::, to the loopback gateway is ours: never
+  the host route of an address inside it, nor a route of another length.
+  The kernel keeps a network and a host route of one address apart, so
+  the prefix's delete leaves the /128 routes inside it, and the other way
+  round.  A blackhole network route wider than a /48 (which ipv6_prefix
+  never blocks) is an administrator's: ``list`` leaves it out.
 """
 
-from ..address import Prefix
+import socket
+
+from ..address import Prefix, host
 from ..exits import TEMPFAIL, failed
 from .base import (ALREADY_BLOCKED, BLOCKED, NOT_BLOCKED, UNBLOCKED, Backend as Base,
                    addresses, blocks)
@@ -87,9 +103,13 @@ _BSD_EXISTS = ("File exists", "route already in table")
 _BSD_ABSENT = ("not in table", "route has not been found", "No such process")
 _SOCKET_REFUSED = "writing to routing socket"
 # What route get prints of a route, "     key: value" a line (route.c's
-# print_getmsg on every system); a host route has no mask line.
+# print_getmsg on every system); a host route has no mask line, or (OpenBSD)
+# the whole mask, a network route its mask as an address.
 _GET_FIELDS = ("destination", "mask", "gateway", "flags")
-_HOST_MASK = {4: "255.255.255.255", 6: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}
+_SOCKET_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
+# The widest prefix that ipv6_prefix blocks (48 to 128): a wider blackhole
+# network is an administrator's.
+_WIDEST_PREFIX = 48
 
 
 def protocol_number(value):
@@ -123,7 +143,7 @@ class Backend(Base):
 
     def layout_members(self, version):
         if self.sysname != "Linux":
-            return self.members(version)
+            return Base.layout_members(self, version)      # addresses only
         found = self._ip_show(version, *self._filter(self._ours()))
         return addresses([word for words in found for word in words[:2]], version)
 
@@ -228,15 +248,20 @@ class Backend(Base):
 
     # BSDs and macOS: route(8), netstat(1)
 
-    def _route_words(self, command, address, gateway=True):
-        words = ["-n", command] + (["-inet6"] if address.version == 6 else [])
-        words += ["-host", address.text]
+    def _route_words(self, command, target, gateway=True):
+        words = ["-n", command] + (["-inet6"] if target.version == 6 else [])
+        if isinstance(target, Prefix):
+            words += ["-net", target.network, "-prefixlen", str(target.length)]
+        else:
+            words += ["-host", target.text]
         if gateway:
-            words += [_LOOPBACK[address.version], "-blackhole"]
+            words += [_LOOPBACK[target.version], "-blackhole"]
         return words
 
-    def _route_where(self, address):
-        return "blackhole host route %s to %s" % (address, _LOOPBACK[address.version])
+    def _route_where(self, target):
+        return "blackhole %s route %s to %s" % (
+            "network" if isinstance(target, Prefix) else "host", target,
+            _LOOPBACK[target.version])
 
     def _route(self, *words):
         """``route *words*`` and whether it failed: by its exit code, or by
@@ -244,34 +269,36 @@ class Backend(Base):
         result = self.run("route", *words)
         return result, (not result.ok or _SOCKET_REFUSED in result.output)
 
-    def _route_add(self, address):
-        result, refused = self._route(*self._route_words("add", address))
+    def _route_add(self, target):
+        result, refused = self._route(*self._route_words("add", target))
         if not refused:
-            return BLOCKED, self._route_where(address)
+            return BLOCKED, self._route_where(target)
         if not any(phrase in result.output for phrase in _BSD_EXISTS):
             raise failed(TEMPFAIL, result.describe())
-        ours, there = self._route_found(address)
+        ours, there = self._route_found(target)
         if ours:
-            return ALREADY_BLOCKED, self._route_where(address)
+            return ALREADY_BLOCKED, self._route_where(target)
         raise failed(TEMPFAIL, "a route to %s that is not ours is in the table (%s);"
-                     " it was left as it is" % (address, there))
+                     " it was left as it is" % (target, there))
 
-    def _route_delete(self, address):
-        ours, _ = self._route_found(address)
+    def _route_delete(self, target):
+        ours, _ = self._route_found(target)
         if not ours:
-            return NOT_BLOCKED, self._route_where(address)
-        result, refused = self._route(*self._route_words("delete", address))
+            return NOT_BLOCKED, self._route_where(target)
+        result, refused = self._route(*self._route_words("delete", target))
         if not refused:
-            return UNBLOCKED, self._route_where(address)
+            return UNBLOCKED, self._route_where(target)
         if any(phrase in result.output for phrase in _BSD_ABSENT):
-            return NOT_BLOCKED, self._route_where(address)
+            return NOT_BLOCKED, self._route_where(target)
         raise failed(TEMPFAIL, result.describe())
 
-    def _route_found(self, address):
+    def _route_found(self, target):
         """(ours, what): whether the route that ``route get`` finds for
-        *address* is a blackhole host route of it to the loopback gateway,
-        and that route in words."""
-        result, refused = self._route(*self._route_words("get", address, gateway=False))
+        *target* is ours, and that route in words.  Ours: a blackhole
+        route to the loopback gateway, for an address a host route of it
+        (no mask, or the whole one), for a prefix a network route of its
+        first address with its mask (never a host route)."""
+        result, refused = self._route(*self._route_words("get", target, gateway=False))
         fields = {}
         for line in result.output.splitlines():
             key, sep, value = line.strip().partition(": ")
@@ -281,26 +308,41 @@ class Backend(Base):
             if refused and any(phrase in result.output for phrase in _BSD_ABSENT):
                 return False, "no route"
             raise failed(TEMPFAIL, result.describe())
+        network = isinstance(target, Prefix)
+        version = target.version
         flags = fields.get("flags", "").strip("<>").split(",")
-        ours = (addresses([fields["destination"]], address.version) == {address}
-                and fields.get("mask", _HOST_MASK[address.version]) == _HOST_MASK[
-                    address.version]
-                and fields.get("gateway") == _LOOPBACK[address.version]
-                and "HOST" in flags and "BLACKHOLE" in flags)
+        whole = b"\xff" * (16 if version == 6 else 4)       # a host route's mask
+        mask = _packed(fields["mask"], version) if "mask" in fields else whole
+        ours = (addresses([fields["destination"]], version)
+                == {host(target.network) if network else target}
+                and mask == (Prefix(whole, target.length).packed if network else whole)
+                and fields.get("gateway") == _LOOPBACK[version]
+                and ("HOST" in flags) != network and "BLACKHOLE" in flags)
         return ours, ", ".join("%s %s" % (key, fields[key]) for key in _GET_FIELDS
                                if key in fields)
 
     def _route_members(self, version):
         result = self.run("netstat", "-rn", "-f", "inet6" if version == 6 else "inet")
         self.sort(result, None)
-        found = []
+        hosts, networks = [], []
         for line in result.output.splitlines():
             # Destination, Gateway, Flags, then columns that differ by system.
             words = line.split()
-            if (len(words) >= 3 and words[1] == _LOOPBACK[version]
-                    and "B" in words[2] and "H" in words[2]):
-                found.append(words[0])
-        return addresses(found, version)
+            if len(words) >= 3 and words[1] == _LOOPBACK[version] and "B" in words[2]:
+                (hosts if "H" in words[2] else networks).append(words[0])
+        found = addresses(hosts, version)
+        if version == 6:        # "2001:db8:1:2::/64": a prefix, never its first address
+            found.update(member for member in blocks(networks, 6)
+                         if isinstance(member, Prefix) and member.length >= _WIDEST_PREFIX)
+        return found
+
+
+def _packed(text, version):
+    """The bytes of an address (or a mask) that route prints, or None."""
+    try:
+        return socket.inet_pton(_SOCKET_FAMILY[version], text)
+    except (OSError, ValueError):
+        return None
 
 
 def _prefix(target):
