@@ -14,8 +14,9 @@ Linux (iproute2's ip, in the main table)::
 
 - **Our routes are marked** with a routing protocol number of their own
   (``route_proto``, 239 by default, which iproute2's rt_protos gives to no
-  routing daemon; the kernel does not interpret numbers from 5 up).  A delete names type, prefix and protocol, and the kernel
-  removes only a route that matches all three: an administrator's own
+  routing daemon; the kernel does not interpret numbers from 5 up).  A
+  delete names type, prefix and protocol, and the kernel removes only a
+  route that matches all three: an administrator's own
   blackhole route is never touched (IPv6 deletes do not look at the type
   at all, so the protocol is what keeps them off other routes).
 - **A prefix** (``ipv6_prefix``) is a route of its own length beside the
