@@ -106,7 +106,9 @@ class Site:
         self.firewalld = None
         if name in BSD_SYSTEMS:
             system, firewall = BSD_SYSTEMS[name]
-            FakeHost(install, tmp_path / "sbin", system, [firewall], PREFIX_SETTINGS)
+            host = FakeHost(install, tmp_path / "sbin", system, [firewall], PREFIX_SETTINGS)
+            if firewall == "npf":       # only a table of type lpm holds networks
+                host.change("npf", types={"ossec_blacklist": "lpm"})
             self.wrap = []
         elif name in FIREWALLD_NAMES:
             from test_firewalld import Firewalld
