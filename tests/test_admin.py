@@ -654,3 +654,256 @@ def test_a_block_found_not_ours_is_listed_as_such_and_never_restored(nft_netns, 
         else:
             with open(deny, "w") as f:
                 f.write(before)
+
+
+# -- IPv6 prefixes (ipv6_prefix): a prefix comes once, with its addresses ------
+
+PREFIX = "2001:db8:1:2::/64"
+PREFIX_CONFIG = "[firewall-drop]\nbackend = nftables\nipv6_prefix = 64\n"
+
+
+def prefixes(netns):
+    """The networks in nftables' set of /64 prefixes."""
+    text = netns.check(["nft", "-j", "list", "set", "inet", "ossec", "v6p64"])
+    items = json.loads(text)["nftables"][1]["set"].get("elem", [])
+    return sorted(item if isinstance(item, str) else item["prefix"]["addr"] for item in items)
+
+
+def prefix_ledger(install, program="firewall-drop"):
+    from ossec_ar import ledger
+    records, skipped = ledger.read(state_file(install.prefix, program + ".ledger"))
+    assert skipped == []
+    return [(r.op, r.address, r.prefix) for r in records]
+
+
+def undated(text):
+    """The lines of a dry run without their "(program, since ...)"."""
+    import re
+    return [re.sub(r" \(firewall-drop, since [0-9: -]+\)", "", line)
+            for line in text.splitlines()]
+
+
+def add_prefix_blocks(netns, install, *addresses):
+    install.configure(PREFIX_CONFIG)
+    for number, address in enumerate(addresses, 1):
+        assert run(netns, install, "add", "-", address, "1.%d" % number, "5712") == 0
+
+
+def test_list_shows_each_prefix_once_with_the_addresses_that_hold_it(nft_netns, install):
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::8", "2001:db8:1:2::7", "2001:db8::5",
+                      "192.0.2.7")
+    assert outcome(install) == "add 192.0.2.7: blocked: nftables table inet ossec, set v4 " \
+        "(exit 0)"
+    # A prefix no record holds, made by someone else: unknown, as an address is.
+    nft_netns.check(["nft", "add element inet ossec v6p64 { 2001:db8:9:9:: }"])
+    assert prefixes(nft_netns) == ["2001:db8:1:2::", "2001:db8:9:9::", "2001:db8::"]
+    result = admin(nft_netns, install, "list", "--json")
+    assert (result.returncode, result.stderr) == (0, "")
+    rows = json.loads(result.stdout)["blocks"]
+    assert [(r["address"], r["kind"], r["state"], r["prefix"], r["holders"], r["where"])
+            for r in rows] == [
+        ("192.0.2.7", "address", "in force", None, None, "nftables"),
+        ("2001:db8::/64", "prefix", "in force", None, ["2001:db8::5"], "nftables"),
+        ("2001:db8::5", "address", "in force", "2001:db8::/64", None, "nftables"),
+        (PREFIX, "prefix", "in force", None, ["2001:db8:1:2::7", "2001:db8:1:2::8"],
+         "nftables"),
+        ("2001:db8:1:2::7", "address", "in force", PREFIX, None, "nftables"),
+        ("2001:db8:1:2::8", "address", "in force", PREFIX, None, "nftables"),
+        ("2001:db8:9:9::/64", "prefix", "unknown", None, [], "nftables")]
+    held = {r["address"]: r for r in rows}
+    # The prefix's block began with its first address; its own rule and
+    # alert are its addresses'.
+    assert held[PREFIX]["since"] == held["2001:db8:1:2::8"]["since"]
+    assert (held[PREFIX]["rule"], held[PREFIX]["alert"]) == ("-", "-")
+    assert (held["2001:db8:1:2::7"]["rule"], held["2001:db8:1:2::7"]["alert"]) == (
+        "5712", "1.2")
+    # For a person: the prefix, then its addresses indented under it.
+    text = admin(nft_netns, install, "list").stdout.splitlines()
+    assert [line.split()[:3] for line in text[1:]] == [
+        ["192.0.2.7", "firewall-drop", "in"], ["2001:db8::/64", "firewall-drop", "in"],
+        ["2001:db8::5", "firewall-drop", "in"], [PREFIX, "firewall-drop", "in"],
+        ["2001:db8:1:2::7", "firewall-drop", "in"], ["2001:db8:1:2::8", "firewall-drop", "in"],
+        ["2001:db8:9:9::/64", "firewall-drop", "unknown"]]
+    assert text[5].startswith("  2001:db8:1:2::7 ") and text[4].startswith(PREFIX + " ")
+    # A reload that loses the prefixes: the prefix and its addresses are lost.
+    nft_netns.check(["nft", "flush set inet ossec v6p64"])
+    states = {(r["address"], r["kind"]): r["state"]
+              for r in json.loads(admin(nft_netns, install, "list", "--json").stdout)["blocks"]}
+    assert states == {("192.0.2.7", "address"): "in force",
+                      ("2001:db8::/64", "prefix"): "lost", ("2001:db8::5", "address"): "lost",
+                      (PREFIX, "prefix"): "lost", ("2001:db8:1:2::7", "address"): "lost",
+                      ("2001:db8:1:2::8", "address"): "lost"}
+
+
+def test_a_prefix_someone_else_made_is_listed_as_not_ours_with_the_address_found(
+        nft_netns, install):
+    add_prefix_blocks(nft_netns, install, "2001:db8::5")         # the set of /64 prefixes
+    nft_netns.check(["nft", "add element inet ossec v6p64 { 2001:db8:1:2:: }"])
+    assert run(nft_netns, install, "add", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert outcome(install) == (
+        "add 2001:db8:1:2::7: already blocked: by %s in nftables table inet ossec, set v6p64; "
+        "not ours: its delete will leave it (exit 0)" % PREFIX)
+    rows = [(r["address"], r["kind"], r["state"], r["prefix"], r["holders"])
+            for r in json.loads(admin(nft_netns, install, "list", "--json").stdout)["blocks"]]
+    assert rows == [("2001:db8::/64", "prefix", "in force", None, ["2001:db8::5"]),
+                    ("2001:db8::5", "address", "in force", "2001:db8::/64", None),
+                    (PREFIX, "prefix", "not ours", None, []),
+                    ("2001:db8:1:2::7", "address", "not ours", PREFIX, None)]
+    # Neither lost nor ours to lift: unblock leaves it.
+    result = admin(nft_netns, install, "unblock", "2001:db8:1:2::7")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "firewall-drop: not ours, left: " in result.stdout
+    assert prefixes(nft_netns) == ["2001:db8:1:2::", "2001:db8::"]
+
+
+def test_unblock_of_an_address_releases_its_prefix_with_every_address_holding_it(
+        nft_netns, install):
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::7", "2001:db8:1:2::8",
+                      "2001:db8:1:2::9", "2001:db8::5")
+    result = admin(nft_netns, install, "unblock", "2001:db8:1:2::8")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[:2] == [
+        "delete 2001:db8:1:2::8: unblocked",
+        "  firewall-drop: unblocked: %s from nftables table inet ossec, set v6p64; released 3 "
+        "addresses of %s" % (PREFIX, PREFIX)]
+    assert install.log_lines()[-1].endswith(
+        "/bin/ossec-ar: delete 2001:db8:1:2::8: unblocked: firewall-drop: unblocked: %s from "
+        "nftables table inet ossec, set v6p64; released 3 addresses of %s; host-deny: was not "
+        "blocked: no block of ours in the ledger (exit 0)" % (PREFIX, PREFIX))
+    assert prefixes(nft_netns) == ["2001:db8::"]                 # removed once, the other kept
+    # Each address has its delete record; the address asked for last.
+    assert prefix_ledger(install)[4:] == [("delete", "2001:db8:1:2::7", "-"),
+                                          ("delete", "2001:db8:1:2::9", "-"),
+                                          ("delete", "2001:db8:1:2::8", "-")]
+    assert [r["address"] for r in json.loads(
+        admin(nft_netns, install, "list", "--json").stdout)["blocks"]] == [
+        "2001:db8::/64", "2001:db8::5"]
+    # The deletes execd still holds find nothing to do.
+    for address in ("2001:db8:1:2::7", "2001:db8:1:2::9"):
+        assert run(nft_netns, install, "delete", "-", address, "1.1", "5712") == 0
+        assert outcome(install) == ("delete %s: was not blocked: no block of ours in the "
+                                    "ledger (exit 0)" % address)
+
+
+def test_unblock_takes_the_prefix_itself_or_an_address_inside_it(nft_netns, install):
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::7", "2001:db8:1:2::8")
+    result = admin(nft_netns, install, "unblock", PREFIX, "--json")
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert (data["action"], data["address"], data["status"]) == ("delete", PREFIX, "unblocked")
+    assert data["programs"][0]["detail"] == (
+        "%s from nftables table inet ossec, set v6p64; released 2 addresses of %s"
+        % (PREFIX, PREFIX))
+    assert data["programs"][1]["detail"] == "no address of ours holds %s in the ledger" % PREFIX
+    assert install.log_lines()[-2].endswith("/bin/ossec-ar unblock %s" % PREFIX)
+    assert prefixes(nft_netns) == []
+    assert [op for op, _, _ in prefix_ledger(install)] == ["add", "add", "delete", "delete"]
+    # An address the ledger never saw, dropped by a prefix it holds.
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::7")
+    result = admin(nft_netns, install, "unblock", "2001:db8:1:2::99")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "released 1 address of %s" % PREFIX in result.stdout
+    assert prefixes(nft_netns) == []
+    assert prefix_ledger(install)[-1] == ("delete", "2001:db8:1:2::7", "-")
+    # Nothing held: nothing to do, as for an address.
+    result = admin(nft_netns, install, "unblock", PREFIX)
+    assert (result.returncode, result.stdout.splitlines()[0]) == (
+        0, "delete %s: was not blocked" % PREFIX)
+
+
+@pytest.mark.parametrize("given", ["2001:db8:1:2::7/64", "2001:db8:1:2::/128", "10.0.0.0/8",
+                                   "2001:db8:1:2::/x", "/64"])
+def test_unblock_refuses_what_is_no_prefix_of_ours(nft_netns, install, given):
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::7")
+    log = install.log_lines()
+    result = admin(nft_netns, install, "unblock", given)
+    assert (result.returncode, result.stdout) == (65, "")
+    assert result.stderr.startswith("ossec-ar: refused: not an address, nor an IPv6 prefix ")
+    assert (prefixes(nft_netns), install.log_lines()) == (["2001:db8:1:2::"], log)
+
+
+def test_expire_lifts_each_address_by_its_age_and_the_prefix_with_the_last(nft_netns, install):
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::7", "2001:db8::5")
+    age_ledger(install, "firewall-drop", 3 * 3600)
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::8")
+    dry = admin(nft_netns, install, "expire", "--older-than", "2h", "--dry-run")
+    assert (dry.returncode, dry.stderr) == (0, "")
+    assert undated(dry.stdout) == [
+        "would lift 2001:db8::5; prefix 2001:db8::/64 lifted with it",
+        "would lift 2001:db8:1:2::7; prefix %s kept for 1 other" % PREFIX]
+    data = json.loads(admin(nft_netns, install, "expire", "--older-than", "2h", "--dry-run",
+                            "--json").stdout)
+    assert [(r["address"], r["prefix"], r["prefix_lifted"], r["prefix_kept_for"])
+            for r in data["expire"]] == [("2001:db8::5", "2001:db8::/64", True, 0),
+                                         ("2001:db8:1:2::7", PREFIX, False, 1)]
+    assert prefixes(nft_netns) == ["2001:db8:1:2::", "2001:db8::"]
+    result = admin(nft_netns, install, "expire", "--older-than", "2h")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "2001:db8::5 (firewall-drop): unblocked: 2001:db8::/64 from nftables table inet ossec,"
+        " set v6p64",
+        "2001:db8:1:2::7 (firewall-drop): unblocked: 2001:db8:1:2::7; prefix %s kept for 1 "
+        "other (nftables)" % PREFIX]
+    assert prefixes(nft_netns) == ["2001:db8:1:2::"]              # held by ::8
+    age_ledger(install, "firewall-drop", 3 * 3600)
+    dry = admin(nft_netns, install, "expire", "--older-than", "2h", "--dry-run")
+    assert dry.stdout.startswith("would lift 2001:db8:1:2::8 (firewall-drop, since ")
+    assert dry.stdout.endswith("); prefix %s lifted with it\n" % PREFIX)
+    result = admin(nft_netns, install, "expire", "--older-than", "2h")
+    assert result.stdout == ("2001:db8:1:2::8 (firewall-drop): unblocked: %s from nftables "
+                             "table inet ossec, set v6p64\n" % PREFIX)
+    assert prefixes(nft_netns) == []
+
+
+def test_restore_puts_a_lost_prefix_back_once_for_all_its_addresses(nft_netns, install):
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::7", "2001:db8:1:2::8", "2001:db8::5")
+    records = prefix_ledger(install)
+    nft_netns.check(["nft", "flush set inet ossec v6p64"])            # a reload
+    dry = admin(nft_netns, install, "restore", "--dry-run")
+    assert undated(dry.stdout) == ["would restore 2001:db8::/64 for 1 address",
+                                   "would restore %s for 2 addresses" % PREFIX]
+    result = admin(nft_netns, install, "restore")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "2001:db8::/64 (firewall-drop): blocked: 2001:db8::/64 in nftables table inet ossec, "
+        "set v6p64",
+        "%s (firewall-drop): blocked: %s in nftables table inet ossec, set v6p64"
+        % (PREFIX, PREFIX)]
+    assert install.log_lines()[-1].endswith(
+        "/bin/ossec-ar: restore -: restored: 2001:db8::/64 firewall-drop: blocked; %s "
+        "firewall-drop: blocked (exit 0)" % PREFIX)
+    assert prefixes(nft_netns) == ["2001:db8:1:2::", "2001:db8::"]
+    # Recorded as the add was: one record for each prefix, with the prefix.
+    assert prefix_ledger(install) == records + [("add", "2001:db8::5", "2001:db8::/64"),
+                                                ("add", "2001:db8:1:2::7", PREFIX)]
+    assert {r["state"] for r in json.loads(
+        admin(nft_netns, install, "list", "--json").stdout)["blocks"]} == {"in force"}
+    assert admin(nft_netns, install, "restore").stdout == "nothing to restore\n"
+    # The prefix still goes with its last address.
+    for address in ("2001:db8:1:2::7", "2001:db8:1:2::8"):
+        assert run(nft_netns, install, "delete", "-", address, "1.1", "5712") == 0
+    assert outcome(install) == ("delete 2001:db8:1:2::8: unblocked: %s from nftables table "
+                                "inet ossec, set v6p64 (exit 0)" % PREFIX)
+    assert prefixes(nft_netns) == ["2001:db8::"]
+
+
+def test_restore_since_boot_takes_a_prefix_one_of_whose_addresses_is_recent(nft_netns,
+                                                                            install, tmp_path):
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::7", "2001:db8::5")
+    age_ledger(install, "firewall-drop", 2 * 3600)
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::8")
+    nft_netns.check(["nft", "flush set inet ossec v6p64"])
+    # The system booted an hour ago, as the /proc/stat that restore reads
+    # says (bound over the real one for this run alone): whatever the clock.
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3 4\nbtime %d\n" % (time.time() - 3600))
+    result = nft_netns.run(["unshare", "-m", "--propagation", "private", "sh", "-ec",
+                            'mount --bind "$0" /proc/stat; exec "$@"', str(stat),
+                            os.path.join(install.prefix, "bin", "ossec-ar"), "restore",
+                            "--since-boot", "--json"])
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert [(r["address"], r["status"]) for r in data["restored"]] == [(PREFIX, "blocked")]
+    assert data["notes"] == ["1 lost blocks made before this boot (or dated in the future) "
+                             "left alone: --since-boot"]
+    assert prefixes(nft_netns) == ["2001:db8:1:2::"]

@@ -84,3 +84,14 @@ def test_unblock_completes_the_addresses_that_list_shows(nft_netns, install):
     # Without a colon among the word breaks, the whole address.
     assert complete([ossec_ar, "unblock", "2001:db8::"], nft_netns,
                     wordbreaks=" \t\n\"'><=;|&(") == ["2001:db8::7"]
+
+
+def test_unblock_completes_a_prefix_and_the_addresses_indented_under_it(nft_netns, install):
+    install.configure("[firewall-drop]\nbackend = nftables\nipv6_prefix = 64\n")
+    for address in ("2001:db8:1:2::7", "2001:db8:1:2::8"):
+        assert nft_netns.run([install.program(), "add", "-", address, "1.1", "1"]) \
+            .returncode == 0
+    ossec_ar = os.path.join(install.prefix, "bin", "ossec-ar")
+    assert complete([ossec_ar, "unblock", "2001:db8:1:2::"], nft_netns,
+                    wordbreaks=" \t\n\"'><=;|&(") == [
+        "2001:db8:1:2::/64", "2001:db8:1:2::7", "2001:db8:1:2::8"]

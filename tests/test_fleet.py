@@ -193,11 +193,12 @@ def test_each_outcome_leaves_its_state_field_by_field(manager):
         ("002", "agent2", "2001:db8::7", "firewall-drop", "blocked")]
     first = rows[1]
     assert set(first) == {"agent_id", "agent", "agent_ip", "address", "program", "backend",
-                          "state", "outcome", "by", "since", "since_text", "rule", "alert",
-                          "exit", "detail"}
+                          "prefix", "state", "outcome", "by", "since", "since_text", "rule",
+                          "alert", "exit", "detail"}
     assert first == {"agent_id": "001", "agent": "agent1", "agent_ip": "192.0.2.2",
                      "address": "192.0.2.7", "program": "firewall-drop.sh",
-                     "backend": "nftables", "state": "blocked", "outcome": "already blocked",
+                     "backend": "nftables", "prefix": None, "state": "blocked",
+                     "outcome": "already blocked",
                      "by": "firewall-drop.sh", "since": int(t),
                      "since_text": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(t))),
                      "rule": 100613, "alert": "%d.3" % (t + 2), "exit": 0,
@@ -314,6 +315,49 @@ def test_fleet_unblock_wait_takes_not_ours_left_for_an_answer(manager):
         ("agent2", "unblocked", "", "%d.3" % NOW)]
     assert all(r["result"] in fleet.ANSWERED for r in results)
     assert "sent" not in results[0]
+
+
+PREFIX_WHERE = "nftables table inet ossec, set v6p64"
+
+
+def test_prefix_blocks_are_rows_of_their_addresses_with_the_prefix_named(manager):
+    """With ipv6_prefix, the outcome lines name the prefix before the
+    layout ("blocked: 2001:db8:1:2::/64 in nftables ...", "already
+    blocked: by ..."): each address is a row of its own, in the state its
+    own outcomes leave, with its prefix and the layout the prefix went to;
+    the delete that kept the prefix for another address lifts only its own
+    row."""
+    t = NOW - 3600
+    m = manager
+    m.write(m.live, "".join([
+        m.outcome(t, "agent1", "firewall-drop.sh", "add", "2001:db8:1:2::7", "blocked",
+                  "2001:db8:1:2::/64 in " + PREFIX_WHERE),
+        m.outcome(t + 1, "agent1", "firewall-drop", "add", "2001:db8:1:2::8",
+                  "already blocked", "by 2001:db8:1:2::/64 in " + PREFIX_WHERE),
+        m.outcome(t + 2, "agent1", "host-deny.sh", "add", "2001:db8:1:2::9", "blocked",
+                  "2001:db8:1:2::/64 in /etc/hosts.deny"),
+        m.outcome(t + 3, "agent1", "firewall-drop.sh", "delete", "2001:db8:1:2::7",
+                  "unblocked", "2001:db8:1:2::7; prefix 2001:db8:1:2::/64 kept for 1 other "
+                  "(nftables)"),
+        # An address alone, its prefix refused: no prefix named first.
+        m.outcome(t + 4, "agent2", "firewall-drop.sh", "add", "2001:db8:5::7", "blocked",
+                  "nftables table inet ossec, set v6; 2001:db8:5::/64 not blocked whole: it "
+                  "holds 2001:db8:5::1, an address of this host; the address alone is"),
+    ]))
+    document, stderr = m.rows()
+    assert (stderr, document["notes"], document["exit"]) == ("", [], 0)
+    assert [(r["agent"], r["address"], r["program"], r["state"], r["backend"], r["prefix"])
+            for r in document["rows"]] == [
+        ("agent1", "2001:db8:1:2::8", "firewall-drop", "blocked", "nftables",
+         "2001:db8:1:2::/64"),
+        ("agent1", "2001:db8:1:2::9", "host-deny.sh", "blocked", "/etc/hosts.deny",
+         "2001:db8:1:2::/64"),
+        ("agent2", "2001:db8:5::7", "firewall-drop.sh", "blocked", "nftables", None)]
+    lifted = [r for r in m.rows("--all")[0]["rows"] if r["address"] == "2001:db8:1:2::7"]
+    assert [(r["state"], r["outcome"]) for r in lifted] == [("lifted", "unblocked")]
+    lines = m.fleet().stdout.splitlines()
+    assert lines[1].split()[2:6] == ["2001:db8:1:2::8", "firewall-drop", "nftables",
+                                     "blocked"]
 
 
 def test_filters_by_agent_address_and_since(manager):

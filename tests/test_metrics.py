@@ -140,6 +140,27 @@ def test_blocks_found_not_ours_are_counted_apart(nft_netns, install):
 
 
 
+def test_a_prefix_counts_through_the_addresses_that_hold_it(nft_netns, install):
+    """With ipv6_prefix, every address the ledger holds counts once, in its
+    prefix's state, and the prefix is not counted again; a prefix that only
+    the host shows counts as one unknown block."""
+    install.configure("[firewall-drop]\nbackend = nftables\nipv6_prefix = 64\n")
+    for address in ("2001:db8:1:2::7", "2001:db8:1:2::8", "2001:db8:1:2::9", "2001:db8::5",
+                    "192.0.2.1"):
+        assert program(install, nft_netns, "add", "-", address, "1.1", "5712") == 0
+    nft_netns.check(["nft", "add element inet ossec v6p64 { 2001:db8:9:9:: }"])  # unknown
+    nft_netns.check(["nft", "delete element inet ossec v6p64 { 2001:db8:: }"])    # lost
+    text = metrics(nft_netns, install)
+    assert promtool(text) == (0, "")
+    found = samples(text)
+    labels = (("backend", "nftables"), ("program", "firewall-drop"))
+    assert {key: value for key, value in found.items()
+            if key[0].startswith("ossec_ar_blocks_")} == {
+        in_force(): 4,
+        ("ossec_ar_blocks_lost", labels): 1,
+        ("ossec_ar_blocks_unknown", labels): 1}
+
+
 UTC_FAILED = "Thu Jan 19 13:52:29 UTC 2012"
 WAZUH_REFUSED = "2021/05/01 10:00:00"
 

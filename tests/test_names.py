@@ -3,7 +3,9 @@ name chooses the backend (lib/ossec_ar/firewall.py, BACKEND_OF_NAME):
 on Linux for real in private network namespaces, elsewhere through the fake
 tools of tests/fakes/."""
 
+import json
 import os
+import subprocess
 
 import pytest
 
@@ -71,3 +73,124 @@ def test_the_bsd_names_use_their_own_firewall(install, tmp_path, name, system, f
 def host_tools(firewall):
     from fakebsd import TOOLS
     return TOOLS[firewall]
+
+
+# -- ipv6_prefix = 64 under every name --------------------------------------
+#
+# Each name that blocks, with ipv6_prefix = 64: an add of ::7 blocks the /64,
+# an add of ::8 finds it blocked by that prefix, the delete of ::7 keeps it
+# for ::8 and the delete of ::8 lifts it; ossec-ar list, reading the
+# firewall (or hosts.deny) itself, shows the prefix with both addresses
+# between.  On Linux for real in a private network namespace (and a private
+# /etc), elsewhere through the fakes, firewalld against a real one.
+
+PREFIX = "2001:db8:1:2::/64"
+PREFIX_SETTINGS = "[firewall-drop]\nipv6_prefix = 64\n[host-deny]\nipv6_prefix = 64\n"
+PRIVATE_ETC = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+               'mount --bind "$0" /etc; exec "$@"']
+LINUX_NAMES = ["firewall-drop.sh", "firewall-drop", "nftables-drop.sh", "route-null.sh",
+               "route-null", "host-deny.sh", "host-deny"]
+BSD_SYSTEMS = {"pf.sh": ("FreeBSD", "pf"), "pf": ("OpenBSD", "pf"),
+               "ipfw.sh": ("FreeBSD", "ipfw"), "ipfw": ("FreeBSD", "ipfw"),
+               "ipfw_mac.sh": ("FreeBSD", "ipfw"), "npf.sh": ("NetBSD", "npf"),
+               "npf": ("NetBSD", "npf")}
+FIREWALLD_NAMES = ["firewalld-drop.sh", "firewalld-drop"]
+
+
+class Site:
+    """Where a name runs: ``argv(words)`` is the command line that runs
+    *words* there; ``start`` and ``close`` make and end it."""
+
+    def __init__(self, install, name, netns, etc, tmp_path):
+        self.install, self.name = install, name
+        self.firewalld = None
+        if name in BSD_SYSTEMS:
+            system, firewall = BSD_SYSTEMS[name]
+            host = FakeHost(install, tmp_path / "sbin", system, [firewall], PREFIX_SETTINGS)
+            if firewall == "npf":       # only a table of type lpm holds networks
+                host.change("npf", types={"ossec_blacklist": "lpm"})
+            self.wrap = []
+        elif name in FIREWALLD_NAMES:
+            from test_firewalld import Firewalld
+            install.configure(PREFIX_SETTINGS)
+            self.firewalld = Firewalld()
+            self.wrap = self.firewalld.enter()
+            assert self.admin("firewalld-setup")[0] == 0
+        else:
+            install.configure(PREFIX_SETTINGS)
+            with open(os.path.join(etc, "hosts.deny"), "w") as f:
+                f.write("# admin\n")
+            self.wrap = netns.prefix() + PRIVATE_ETC + [etc]
+
+    def close(self):
+        if self.firewalld is not None:
+            self.firewalld.close()
+
+    def run(self, *args):
+        """The name's outcome line (without its path and date)."""
+        result = subprocess.run(self.wrap + [self.install.program(self.name)] + list(args),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=120)
+        assert (result.returncode, result.stdout, result.stderr) == (0, b"", b""), result
+        return self.install.log_lines()[-1].split("/%s: " % self.name, 1)[1]
+
+    def admin(self, *args):
+        result = subprocess.run(self.wrap + [os.path.join(self.install.prefix, "bin",
+                                                          "ossec-ar")] + list(args),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        return result.returncode, result.stdout, result.stderr
+
+    def prefix_rows(self, program):
+        code, out, err = self.admin("list", "--json")
+        assert (code, err) == (0, ""), out
+        return [(row["address"], row["state"], row["holders"] or row["prefix"])
+                for row in json.loads(out)["blocks"] if row["program"] == program]
+
+
+@pytest.fixture
+def site(request, install, nft_netns, etc_copy, tmp_path):
+    made = Site(install, request.param, nft_netns, etc_copy, tmp_path)
+    yield made
+    made.close()
+
+
+@pytest.mark.parametrize("site", LINUX_NAMES + sorted(BSD_SYSTEMS) + FIREWALLD_NAMES,
+                         indirect=True)
+def test_with_ipv6_prefix_every_name_blocks_the_prefix_and_lifts_it_with_its_last_address(
+        site):
+    program = "host-deny" if site.name.startswith("host-deny") else "firewall-drop"
+    first = site.run("add", "-", "2001:db8:1:2::7", "1.1", "5712")
+    start = "add 2001:db8:1:2::7: blocked: %s in " % PREFIX
+    assert first.startswith(start) and first.endswith(" (exit 0)"), first
+    where = first[len(start):-len(" (exit 0)")].split(" (repaired: ")[0]
+    assert site.run("add", "-", "2001:db8:1:2::8", "1.2", "5712") == (
+        "add 2001:db8:1:2::8: already blocked: by %s in %s (exit 0)" % (PREFIX, where))
+    assert site.prefix_rows(program) == [
+        (PREFIX, "in force", ["2001:db8:1:2::7", "2001:db8:1:2::8"]),
+        ("2001:db8:1:2::7", "in force", PREFIX), ("2001:db8:1:2::8", "in force", PREFIX)]
+    kept = site.run("delete", "-", "2001:db8:1:2::7", "1.1", "5712")
+    assert kept.startswith("delete 2001:db8:1:2::7: unblocked: 2001:db8:1:2::7; prefix %s "
+                           "kept for 1 other (" % PREFIX), kept
+    assert site.prefix_rows(program) == [(PREFIX, "in force", ["2001:db8:1:2::8"]),
+                                         ("2001:db8:1:2::8", "in force", PREFIX)]
+    lifted = site.run("delete", "-", "2001:db8:1:2::8", "1.2", "5712")
+    assert lifted.startswith("delete 2001:db8:1:2::8: unblocked: %s from " % PREFIX), lifted
+    assert site.prefix_rows(program) == []
+
+
+@pytest.mark.parametrize("name", ["unblock.sh", "unblock"])
+def test_with_ipv6_prefix_unblock_releases_the_prefix_with_its_addresses(
+        install, nft_netns, etc_copy, tmp_path, name):
+    site = Site(install, "firewall-drop.sh", nft_netns, etc_copy, tmp_path)
+    for address in ("2001:db8:1:2::7", "2001:db8:1:2::8"):
+        site.run("add", "-", address, "1.1", "5712")
+    site.name = name
+    assert site.run("add", "-", "2001:db8:1:2::8", "(from_the_server)", "(no_rule_id)") == (
+        "add 2001:db8:1:2::8: unblocked: firewall-drop: unblocked: %s from nftables table "
+        "inet ossec, set v6p64; released 2 addresses of %s; host-deny: was not blocked: no "
+        "block of ours in the ledger (exit 0)" % (PREFIX, PREFIX))
+    assert site.prefix_rows("firewall-drop") == []
+    site.name = "firewall-drop.sh"
+    assert site.run("delete", "-", "2001:db8:1:2::7", "1.1", "5712") == (
+        "delete 2001:db8:1:2::7: was not blocked: no block of ours in the ledger (exit 0)")

@@ -161,7 +161,7 @@ def test_fleet_lists_exactly_those_rows_field_by_field(pair):
             "agent_id": agent.id, "agent": agent.name, "agent_ip": agent.ip,
             "address": address, "program": program,
             "backend": detail.split(" ", 1)[0].rstrip(",;:") if state == "blocked" else "-",
-            "state": state, "outcome": state, "by": program,
+            "prefix": None, "state": state, "outcome": state, "by": program,
             "since": int(alert_id(alert).split(".")[0]),
             "since_text": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(
                 int(alert_id(alert).split(".")[0]))),

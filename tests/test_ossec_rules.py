@@ -41,6 +41,7 @@ FORGED = ("x 1.1 600\nThu Jan 19 13:52:29 CET 2012 " + BIN
 EMPTY_TOOLS = "[system]\ntool_dirs = %s\n"
 ALLOWLIST = "[allowlist]\naddresses = 192.0.2.10, 2001:db8:a::/48\n"
 LOCK_WAIT = "[firewall-drop]\nlock_wait = 1\n[host-deny]\nlock_wait = 1\n"
+PREFIX = "[firewall-drop]\nbackend = nftables\nipv6_prefix = 64\n"
 
 
 class Run:
@@ -121,6 +122,16 @@ def scenarios():
             {"etc_readonly": True}),
         Run("hd-locked", hd, ["add", "-", "192.0.2.9"] + ids, "failed", 75,
             {"config": LOCK_WAIT, "lock": "host-deny"}),
+        # ipv6_prefix: the /64 blocked for ::7, found blocked for ::8, kept
+        # by the delete of ::7 for ::8, lifted by the delete of ::8.
+        Run("fw-prefix-blocked", fw, ["add", "-", "2001:db8:1:2::7"] + ids, "blocked", 0,
+            {"config": PREFIX}),
+        Run("fw-prefix-already", fw, ["add", "-", "2001:db8:1:2::8"] + ids, "already blocked",
+            0, {"config": PREFIX}),
+        Run("fw-prefix-kept", fw, ["delete", "-", "2001:db8:1:2::7"] + ids, "unblocked", 0,
+            {"config": PREFIX}),
+        Run("fw-prefix-lifted", fw, ["delete", "-", "2001:db8:1:2::8"] + ids, "unblocked", 0,
+            {"config": PREFIX}),
         # unblock.sh, as agent_control runs it, and as a rule would.
         Run("ub-unblocked", "unblock.sh", ["add", "-", "198.51.100.7", "(from_the_server)",
                                            "(no_rule_id)"], "unblocked", 0),
@@ -303,6 +314,31 @@ def test_the_rules_groups_name_each_outcome(installs):
                       100613: (2, "active_response_blocked,"),
                       100614: (2, "active_response_unblocked,"),
                       100615: (2, "active_response_left,")}
+
+
+# What each outcome of a prefix block says after its status word: the
+# decoder takes it whole as extra_data, the address stays srcip.
+PREFIX_DETAILS = {
+    "fw-prefix-blocked": "2001:db8:1:2::/64 in nftables table inet ossec, set v6p64",
+    "fw-prefix-already": "by 2001:db8:1:2::/64 in nftables table inet ossec, set v6p64",
+    "fw-prefix-kept": "2001:db8:1:2::7; prefix 2001:db8:1:2::/64 kept for 1 other (nftables)",
+    "fw-prefix-lifted": "2001:db8:1:2::/64 from nftables table inet ossec, set v6p64"}
+
+
+def test_prefix_outcomes_decode_as_any_with_the_address_as_srcip(installs, runs):
+    """ipv6_prefix's outcome lines name the prefix only after the status:
+    blocked and already blocked raise 100613, the delete that keeps the
+    prefix for another address and the one that lifts it 100614, each with
+    the address it was run for as srcip, never the prefix."""
+    _, ours = installs
+    done = [run for run in runs if run.key in PREFIX_DETAILS]
+    assert len(done) == 4
+    for run, event in outcome_events(ours, done):
+        assert (event.rule, event.fields["status"], event.fields["srcip"]) == (
+            SUCCESS_RULES[run.status][0], run.status, run.address), event
+        assert event.fields["extra_data"].split(" (repaired: ")[0] == \
+            PREFIX_DETAILS[run.key], event
+        assert event.fields == expected_fields(run, event.full), event
 
 
 # "not ours, left": a delete (or unblock.sh) that found the block is someone

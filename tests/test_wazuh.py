@@ -584,3 +584,61 @@ def test_control_characters_are_logged_as_json_escapes(nft_netns, install, ctl, 
     else:
         assert nft_netns.rules() == []
         assert ": usage: input is not valid JSON" in logged(install)[1][1]
+
+
+# -- ipv6_prefix = 64 in the JSON form ---------------------------------------
+
+PREFIX = "2001:db8:1:2::/64"
+
+
+@pytest.mark.parametrize("name", ["firewall-drop", "route-null", "host-deny"])
+@pytest.mark.parametrize("version", ["4", "5"])
+def test_with_ipv6_prefix_the_json_form_blocks_the_prefix_and_lifts_it_with_its_last_address(
+        nft_netns, install, etc_copy, version, name):
+    """Each address is its own key for execd (check_keys), so each add runs
+    and queues its own delete; the prefix is blocked once, and the deletes
+    lift it with the last address, as in the argv form."""
+    install.configure("[firewall-drop]\nbackend = nftables\nipv6_prefix = 64\n"
+                      "[host-deny]\nipv6_prefix = 64\n")
+    with open(os.path.join(etc_copy, "hosts.deny"), "w") as f:
+        f.write("# admin\n")
+    wrap = nft_netns.prefix() + ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+                                 BIND_ETC + '\nexec "$@"', "sh"]
+    env = dict(os.environ, ETC=etc_copy)
+    execd = Execd(install.prefix, version, wrap=wrap, env=env,
+                  ar_conf={"%s600" % name: (name, 600)})
+
+    def request(address):
+        if version == "4":
+            return from_manager_4(alert(address), "%s600" % name)
+        return from_manager_5(address, executable=name)
+    runs = [execd.run(request(address)) for address in ("2001:db8:1:2::7", "2001:db8:1:2::8")]
+    assert [(run.code, json.loads(run.reply)["parameters"]["keys"]) for run in runs] == [
+        (0, ["2001:db8:1:2::7"]), (0, ["2001:db8:1:2::8"])]
+    assert [key for key, _, _ in execd.pending] == ["%s-2001:db8:1:2::7" % name,
+                                                    "%s-2001:db8:1:2::8" % name]
+    ids = " (rule 5712, alert 1326977549.1358625)" if version == "4" else " (rule -, alert -)"
+    outcomes = [message for program, message in logged(install)[1::2]]
+    start = "add 2001:db8:1:2::7: blocked: %s in " % PREFIX
+    assert outcomes[0].startswith(start), outcomes
+    where = outcomes[0][len(start):].split(" (repaired: ")[0].split(ids)[0]
+    assert outcomes[1] == "add 2001:db8:1:2::8: already blocked: by %s in %s%s (exit 0)" % (
+        PREFIX, where, ids)
+    program = "host-deny" if name == "host-deny" else "firewall-drop"
+    listed = subprocess.run(wrap + [os.path.join(install.prefix, "bin", "ossec-ar"), "list",
+                                    "--json"], env=env, stdout=subprocess.PIPE,
+                            universal_newlines=True, timeout=120)
+    assert [(row["address"], row["state"], row["holders"]) for row in json.loads(
+        listed.stdout)["blocks"] if row["program"] == program and row["kind"] == "prefix"] == [
+        (PREFIX, "in force", ["2001:db8:1:2::7", "2001:db8:1:2::8"])]
+    assert [run.code for run in execd.expire()] == [0, 0]
+    outcomes = [message for program, message in logged(install)[5::2]]
+    assert outcomes[0].startswith("delete 2001:db8:1:2::7: unblocked: 2001:db8:1:2::7; prefix "
+                                  "%s kept for 1 other (" % PREFIX), outcomes
+    assert outcomes[1].startswith("delete 2001:db8:1:2::8: unblocked: %s from " % PREFIX)
+    assert outcomes[1].endswith("%s (exit 0)" % ids)
+    listed = subprocess.run(wrap + [os.path.join(install.prefix, "bin", "ossec-ar"), "list",
+                                    "--json"], env=env, stdout=subprocess.PIPE,
+                            universal_newlines=True, timeout=120)
+    assert [row for row in json.loads(listed.stdout)["blocks"]
+            if row["program"] == program] == []

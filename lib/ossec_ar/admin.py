@@ -177,8 +177,11 @@ def _parser():
                           "against the firewall and hosts.deny")
     step.set_defaults(handler=list_blocks)
     step = sub.add_parser("unblock", parents=[common], help="lift one address from every "
-                          "firewall layout of ours and from hosts.deny")
-    step.add_argument("address", help="the IPv4 or IPv6 address")
+                          "firewall layout of ours and from hosts.deny; a prefix that "
+                          "blocks it, with every address that holds the prefix")
+    step.add_argument("address", help="the IPv4 or IPv6 address (with the IPv6 prefix "
+                      "that blocks it, and every address that holds that prefix), or the "
+                      "prefix itself, as list shows it (2001:db8:1:2::/64)")
     step.set_defaults(handler=unblock)
     step = sub.add_parser("restore", parents=[common], help="re-apply the blocks that the "
                           "ledger holds and the firewall lost")
@@ -579,9 +582,12 @@ def list_blocks(host, args):
 def _reconcile(host):
     """Rows for every block the ledgers hold or the host shows, marked
     "in force", "lost" (ledger only), "unknown" (host only) or "not ours"
-    (an add found it blocked by someone else, the ledger says).  A block
-    dated after now (the clock was ahead when it was recorded) is noted:
-    expire takes it for old, or it would outlive every expiry."""
+    (an add found it blocked by someone else, the ledger says).  A prefix
+    the ledger holds is a row of its own (kind "prefix", with its
+    holders), followed by the rows of its addresses, whose state is the
+    prefix's.  A block dated after now (the clock was ahead when it was
+    recorded) is noted: expire takes it for old, or it would outlive every
+    expiry."""
     rows, notes = [], []
     try:
         now = ledger.now()
@@ -589,34 +595,41 @@ def _reconcile(host):
         now = ledger.LAST_TIME
         notes.append(stop.reason)
     for program in host.programs:
-        for address, entry, where in program.blocks(notes):
-            rows.append(_row(program, address, entry, where))
-            if entry is not None and entry.time > now:
+        for block in program.blocks(notes):
+            rows.append(_row(program, block))
+            if block.holders is None and block.entry is not None and block.entry.time > now:
                 notes.append("ledger %s: the block of %s is dated in the future (the "
                              "clock was ahead when it was written, or is behind now): "
                              "expire counts it as old"
-                             % (ledger.ledger_path(host.prefix, program.name), address))
+                             % (ledger.ledger_path(host.prefix, program.name), block.target))
     return rows, notes
 
 
-def _row(program, address, entry, where):
+def _row(program, block):
     """A block's row.  "unknown": the host shows it and the ledger does not
     know it, or the ledger holds it where it cannot be checked now (its
     tool is gone), so that it is neither called lost nor restored.  "not
     ours": the ledger says an add found the address already blocked by
     something not ours, whatever the host shows now; it is never lost nor
-    restored, and a delete leaves it."""
+    restored, and a delete leaves it.  An address whose block is a prefix
+    is in force when its prefix is."""
+    target, entry, where = block.target, block.entry, block.where
     if entry is not None and entry.op == "found":
         state = "not ours"
-    elif entry is None or not where and (entry.backend, address.version) in program.unchecked:
+    elif entry is None or not where and (entry.backend, target.version) in program.unchecked:
         state = "unknown"
     else:
         state = "in force" if where else "lost"
-    return {"program": program.name, "address": address.text, "state": state,
+    prefix = isinstance(target, addresses.Prefix)
+    own = entry is not None and not prefix          # a prefix's entry is its first holder's
+    return {"program": program.name, "address": target.text, "state": state,
+            "kind": "prefix" if prefix else "address",
+            "prefix": block.prefix.text if block.prefix else None,
+            "holders": [holder.text for holder in block.holders or ()] if prefix else None,
             "backend": (entry.backend if entry else "-"), "where": where or "-",
             "since": entry.time if entry else None,
             "since_text": _when(entry.time) if entry else "-",
-            "rule": entry.rule if entry else "-", "alert": entry.alert if entry else "-"}
+            "rule": entry.rule if own else "-", "alert": entry.alert if own else "-"}
 
 
 def _when(stamp):
@@ -625,13 +638,14 @@ def _when(stamp):
 
 def _table(rows, notes):
     """The rows for a person: every field from the ledger escaped, so that
-    none can move the cursor, clear the screen or start a line of its own."""
+    none can move the cursor, clear the screen or start a line of its own.
+    The addresses whose block is a prefix are indented under it."""
     if not rows:
         lines = ["no blocks"]
     else:
         header = ("ADDRESS", "PROGRAM", "STATE", "BACKEND", "SINCE", "RULE", "ALERT")
         body = [tuple(log.printable(value) for value in (
-                    r["address"], r["program"], r["state"],
+                    ("  " if r["prefix"] else "") + r["address"], r["program"], r["state"],
                     r["backend"] if r["state"] in ("lost", "not ours") else r["where"],
                     r["since_text"],
                     r["rule"], r["alert"])) for r in rows]
@@ -644,16 +658,29 @@ def _table(rows, notes):
 # unblock, restore, expire
 
 def unblock(host, args):
-    address = addresses.parse(args.address, lifting=True)
-    results = lift(host.programs, address)
-    return _report(host, ["unblock", address.text], "delete", address.text, results)
+    target = _unblock_target(args.address)
+    results = lift(host.programs, target)
+    return _report(host, ["unblock", target.text], "delete", target.text, results)
 
 
-def _change(program, change, address):
+def _unblock_target(text):
+    """The Address, or the IPv6 prefix (``2001:db8:1:2::/64``, as ``list``
+    shows it), that unblock was given."""
+    if "/" not in text:
+        return addresses.parse(text, lifting=True)
+    network = addresses.parse_prefix(text)
+    if network is None:
+        raise exits.refused(exits.REFUSED, "not an address, nor an IPv6 prefix as list shows "
+                            "one (its first address and a length below 128, such as "
+                            "2001:db8:1:2::/64)")
+    return network
+
+
+def _change(program, change, row):
     """(program, status, detail, code) of one program's change, or None
     when it found nothing to do."""
     try:
-        outcome = change(address)
+        outcome = change(row)
     except exits.Stop as stop:
         return program.name, stop.status, stop.reason, stop.code
     if outcome is None:
@@ -687,18 +714,35 @@ def restore(host, args):
             program.verify(repairs)
     rows, notes = _reconcile(host)
     notes = repairs + notes
-    lost = [row for row in rows if row["state"] == "lost"]
+    # A lost prefix is restored once, for all its addresses.
+    lost = [row for row in rows if row["state"] == "lost" and not row["prefix"]]
     if args.since_boot:
         booted, now, kept = boot_time(), time.time(), []
+        made = {(row["program"], row["address"]): row["since"] for row in rows}
         for row in lost:
-            if booted <= row["since"] <= now:
+            # A prefix: if one of its addresses was blocked since the boot.
+            times = [made.get((row["program"], holder)) for holder in row["holders"]] \
+                if row["kind"] == "prefix" else [row["since"]]
+            if any(when is not None and booted <= when <= now for when in times):
                 kept.append(row)
         if len(kept) < len(lost):
             notes.append("%d lost blocks made before this boot (or dated in the future) "
                          "left alone: --since-boot" % (len(lost) - len(kept)))
         lost = kept
     return _apply(host, args, "restore", lost, notes, "would restore", "nothing to restore",
-                  "restored", lambda program, address: program.restore(address), False)
+                  "restored", _restore_row, False)
+
+
+def _restore_row(program, row):
+    """Block a lost row's address again; a prefix through the first of its
+    addresses that the ledger still holds (the others hold it as before)."""
+    if row["kind"] != "prefix":
+        return program.restore(addresses.parse(row["address"], lifting=True))
+    for holder in row["holders"]:
+        outcome = program.restore(addresses.parse(holder, lifting=True))
+        if outcome is not None:
+            return outcome
+    return None
 
 
 def boot_time():
@@ -721,29 +765,61 @@ def expire(host, args):
     now = ledger.now()
     before = now - args.older_than
     rows, notes = _reconcile(host)
-    old = [row for row in rows if row["since"] is not None
+    old = [row for row in rows if row["kind"] == "address" and row["since"] is not None
            and not before <= row["since"] <= now]
+    _prefix_fates(rows, old)
     return _apply(host, args, "expire", old, notes, "would lift",
                   "nothing older than %ds" % args.older_than, exits.UNBLOCKED,
-                  lambda program, address: program.expire(address, before), True,
+                  lambda program, row: program.expire(
+                      addresses.parse(row["address"], lifting=True), before), True,
                   ["--older-than", str(args.older_than)])
+
+
+def _prefix_fates(rows, old):
+    """Say in each of the *old* rows whose block is a prefix what lifting
+    it, in their order, does to the prefix: kept for the addresses that
+    still hold it (``prefix_kept_for``), or lifted with the last of them
+    (``prefix_lifted``), as the deletes reference-count it."""
+    holding = {(row["program"], row["address"]): set(row["holders"])
+               for row in rows if row["kind"] == "prefix"}
+    for row in old:
+        holders = holding.get((row["program"], row["prefix"]))
+        if holders is None or row["address"] not in holders:
+            row["prefix_lifted"] = row["prefix_kept_for"] = None
+            continue
+        holders.discard(row["address"])
+        row["prefix_kept_for"] = len(holders)
+        row["prefix_lifted"] = not holders
+
+
+def _dry_line(row, verb, lifting):
+    if row.get("state") == "not ours" and lifting:
+        verb = "would leave, not ours:"
+    line = "%s %s (%s, since %s)" % (verb, row["address"], row["program"], row["since_text"])
+    if row["kind"] == "prefix":
+        count = len(row["holders"])
+        line += " for %d address%s" % (count, "" if count == 1 else "es")
+    elif row.get("prefix_lifted"):
+        line += "; prefix %s lifted with it" % row["prefix"]
+    elif row.get("prefix_kept_for"):
+        count = row["prefix_kept_for"]
+        line += "; prefix %s kept for %d other%s" % (row["prefix"], count,
+                                                     "" if count == 1 else "s")
+    return line
 
 
 def _apply(host, args, key, rows, notes, verb, nothing, done, change, lifting, logged=()):
     """restore and expire: each candidate decided again by its program,
     under its lock, from what the ledger says then; a dry run only shows."""
     if args.dry_run or not rows:
-        lines = ["%s %s (%s, since %s)" % (
-            "would leave, not ours:" if r.get("state") == "not ours" and lifting else verb,
-            r["address"], r["program"], r["since_text"]) for r in rows] or [nothing]
+        lines = [_dry_line(r, verb, lifting) for r in rows] or [nothing]
         return Result({"dry_run": args.dry_run, key: rows, "notes": notes},
                       "\n".join(lines + ["note: " + log.printable(n) for n in notes]))
     programs = {program.name: program for program in host.programs}
     results = []
     for row in rows:
         program = programs[row["program"]]
-        outcome = _change(program, lambda address: change(program, address),
-                          addresses.parse(row["address"], lifting=True))
+        outcome = _change(program, lambda row: change(program, row), row)
         if outcome is None:
             outcome = (program.name, "skipped", "no longer in the ledger", exits.OK)
         results.append({"address": row["address"], "program": outcome[0],

@@ -150,12 +150,13 @@ def command(host, args):
 class Row:
     """One agent's block of one address by one program (``family``)."""
 
-    __slots__ = ("state", "program", "backend", "outcome", "since")
+    __slots__ = ("state", "program", "backend", "prefix", "outcome", "since")
 
     def __init__(self, state, program, outcome):
         self.state = state
         self.program = program          # the name that made the block, as logged
         self.backend = "-"
+        self.prefix = None              # the IPv6 prefix blocked for it (ipv6_prefix)
         self.outcome = outcome          # the last outcome: rule, alert, detail
         self.since = outcome.time
 
@@ -192,7 +193,8 @@ class Table:
             else:
                 self._set(rows, outcome.family, outcome.program, state, outcome)
                 if state == "blocked":
-                    rows[outcome.family].backend = _backend(outcome.detail)
+                    row = rows[outcome.family]
+                    row.prefix, row.backend = _prefix_and_backend(outcome.detail)
         if not rows:
             del self._rows[key]
 
@@ -213,12 +215,21 @@ class Table:
                 yield key, row
 
 
-def _backend(detail):
-    """The layout a block went to: the first word of the detail of our
-    blocked line (``iptables chain OSSEC``, ``nftables table inet ossec,
-    set v4``, ``/etc/hosts.deny``)."""
+def _prefix_and_backend(detail):
+    """(the IPv6 prefix or None, the layout) of a block, from the detail of
+    our blocked line: the layout is its first word (``iptables chain
+    OSSEC``, ``nftables table inet ossec, set v4``, ``/etc/hosts.deny``),
+    after the prefix that an add with ``ipv6_prefix`` names first
+    (``2001:db8:1:2::/64 in nftables ...``, ``by 2001:db8:1:2::/64 in
+    ...`` when it was already blocked)."""
+    words = detail.split(" ", 3)
+    prefix = None
+    if words[0] == "by":
+        words = words[1:]
+    if len(words) > 2 and words[1] == "in" and addresses.parse_prefix(words[0]):
+        prefix, detail = words[0], " ".join(words[2:])
     word = detail.split(" ", 1)[0].rstrip(",;:")
-    return word or "-"
+    return prefix, word or "-"
 
 
 class Agents:
@@ -322,7 +333,8 @@ def _row_data(agents, key, row):
     outcome = row.outcome
     return {"agent_id": agents.id_of(key), "agent": agent if agent is not None else host,
             "agent_ip": agent_ip if agent is not None else "-", "address": address,
-            "program": row.program, "backend": row.backend, "state": row.state,
+            "program": row.program, "backend": row.backend, "prefix": row.prefix,
+            "state": row.state,
             "outcome": outcome.status, "by": outcome.program, "since": row.since,
             "since_text": _when(row.since), "rule": outcome.rule, "alert": outcome.alert_id,
             "exit": outcome.exit, "detail": outcome.detail}

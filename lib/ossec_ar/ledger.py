@@ -301,6 +301,23 @@ def prefix_holders(prefix, program, network, backend):
         for entry in _since(_matching(data, address, exact=True)))]
 
 
+def held_prefixes(prefix, program):
+    """{prefix text: [addresses, in the ledger's order]} of every prefix
+    that a block of ours in the ledger holds now, whatever its backend:
+    what an administrator's unblock releases (``Program.release``)."""
+    data = _data(prefix, program)
+    if not data:
+        return {}
+    held = {}
+    for address, entries in standing(parse(data)[0]).items():
+        for entry in entries:
+            if entry.op in OURS and entry.prefix != "-":
+                holders = held.setdefault(entry.prefix, [])
+                if address not in holders:
+                    holders.append(address)
+    return held
+
+
 def _since(entries):
     """*entries* (latest first) up to the first delete."""
     for entry in entries:

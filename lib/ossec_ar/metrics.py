@@ -7,7 +7,9 @@ be ``_total`` counters), named ``ossec_ar_`` and in base units:
 
 - ``ossec_ar_blocks_in_force``, ``ossec_ar_blocks_lost``,
   ``ossec_ar_blocks_unknown``, ``ossec_ar_blocks_not_ours`` {program,
-  backend}: the rows of ``ossec-ar list``, counted by state;
+  backend}: the rows of ``ossec-ar list``, counted by state; with
+  ``ipv6_prefix``, each address counts (in its prefix's state), and a
+  prefix only when no address of the ledger holds it (``counted``);
 - ``ossec_ar_oldest_block_age_seconds`` {program}: the oldest block in force;
 - ``ossec_ar_last_failed_timestamp_seconds``,
   ``ossec_ar_last_refused_timestamp_seconds``: the date of the last
@@ -56,6 +58,7 @@ def exposition(rows, ledger_sizes, last, now):
     *ledger_sizes* {program: bytes}, *last* {"failed"|"refused": time or
     None}, *now* the time ages are measured at."""
     out = []
+    rows = counted(rows)
     for state, name, text in STATES:
         counts = {}
         for row in rows:
@@ -82,6 +85,16 @@ def exposition(rows, ledger_sizes, last, now):
                    [({"program": program}, size)
                     for program, size in sorted(ledger_sizes.items())])
     return "".join(out)
+
+
+def counted(rows):
+    """The rows that count as blocks: every address the ledger holds (an
+    address whose block is a prefix counts once, in its prefix's state),
+    and what the host alone shows; a prefix that the ledger's addresses
+    hold is counted through them, never again on its own."""
+    held = {(row["program"], row.get("prefix")) for row in rows if row.get("prefix")}
+    return [row for row in rows if row.get("kind") != "prefix"
+            or (row["program"], row["address"]) not in held]
 
 
 def _backend(row):

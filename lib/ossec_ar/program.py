@@ -160,6 +160,9 @@ class Program:
                 self.check_allowed(target)
             status, detail, where = self.block(target, prefer=ledger.split_where(
                 entry.backend)[0])
+            if target is not address:
+                detail = "%s%s in %s" % ("by " if status == ALREADY_BLOCKED else "", target,
+                                         detail)
             if status == BLOCKED:
                 detail = self._recorded("add", address, where, entry.rule, entry.alert, detail,
                                         entry.prefix)
@@ -175,6 +178,74 @@ class Program:
             if not standing or before <= standing[0].time <= time.time():
                 return None
             return self._lift(address, "-", "-")
+
+    def release(self, target, rule="-", alert="-"):
+        """An administrator's unblock (``ossec-ar unblock``, unblock.sh):
+        (status, detail) of lifting *target*, an Address or a Prefix, for
+        good.  When the ledger holds the address's block as a prefix, or the
+        address lies inside a prefix it holds, or *target* is that prefix,
+        every address holding the prefix is lifted with it, each as its own
+        delete lifts it (its delete record written, and any other block of
+        it lifted), the address itself last: the prefix goes once, with the
+        last of them, and the detail says how many were released
+        ("released 3 addresses of 2001:db8:1:2::/64").  The deletes that
+        execd still holds for them then find nothing to do."""
+        with self.lock():
+            held = self._held_prefixes()
+            if isinstance(target, addresses.Prefix):
+                wanted, own = [network for network in held if network == target], False
+            else:
+                wanted = [network for network in held
+                          if target in network or target in held[network]]
+                own = bool(ledger.since_delete(self.prefix, self.name, target))
+            order, released = [], []
+            for network in wanted:
+                holders = held[network]
+                released.append("%d address%s of %s" % (
+                    len(holders), "" if len(holders) == 1 else "es", network))
+                order += [holder for holder in holders
+                          if holder != target and holder not in order]
+            if not wanted:                  # an address alone: as its delete lifts it
+                if isinstance(target, addresses.Prefix):
+                    return NOT_BLOCKED, "no address of ours holds %s in the ledger" % target
+                return self._lift(target, rule, alert)
+            if own:
+                order.append(target)        # last: its outcome is the one shown
+            statuses, failures, detail = [], [], None
+            for holder in order:
+                try:
+                    status, detail = self._lift(holder, rule, alert)
+                except Stop as stop:
+                    failures.append((holder, stop))
+                    detail = None
+                    continue
+                statuses.append(status)
+            if failures:            # each failed one is still in the ledger, as it was
+                raise failed(max(stop.code for _, stop in failures), "; ".join(
+                    "%s: %s" % (holder, stop.reason) for holder, stop in failures) + (
+                        "; %s: %s: %s" % (order[-1], status, detail) if detail else ""))
+            if UNBLOCKED in statuses:
+                status = UNBLOCKED
+            return status, "; ".join([detail] + (["released " + "; ".join(released)]
+                                                 if released else []))
+
+    def _held_prefixes(self):
+        """{Prefix: [Address]} of the prefixes that blocks of ours hold in
+        the ledger now, and their addresses, in the ledger's order."""
+        held = {}
+        for text, holders in ledger.held_prefixes(self.prefix, self.name).items():
+            network = addresses.parse_prefix(text)
+            if network is None:
+                continue
+            found = []
+            for holder in holders:
+                try:
+                    found.append(addresses.parse(holder, lifting=True))
+                except Stop:                # not an address we would block
+                    continue
+            if found:
+                held[network] = found
+        return held
 
     def _lift(self, address, rule, alert):
         """Unblock *address*, under the lock, with the ledger's delete
@@ -281,8 +352,11 @@ class Program:
     # What ossec-ar shows.
 
     def blocks(self, notes):
-        """[(Address, ledger record or None, where or None)]: every address
-        the ledger holds as blocked or the host blocks, the ledger's first.
+        """[:class:`Block`]: every address the ledger holds as blocked or
+        the host blocks, the ledger's first.  A prefix that the ledger
+        holds comes once, followed by the addresses whose blocks it is (its
+        holders); a prefix or an address that only the host shows comes
+        last, as one the ledger does not know.
 
         Every address read back from the ledger goes through the parser
         and refusals that argv does: a record for 127.0.0.1 or a network is
@@ -294,28 +368,88 @@ class Program:
         path = ledger.ledger_path(self.prefix, self.name)
         notes += ["ledger %s: skipped line %d: %s" % (path, number, reason)
                   for number, reason in skipped]
-        held = {}
-        for text, entry in ledger.in_force(records).items():
+        present = self.present(notes)
+        singles, shown = [], set()
+        groups = {}         # {Prefix: ([its records], [holders], [address Blocks])}
+        for text, entries in ledger.standing(records).items():
             try:
-                held[addresses.parse(text, lifting=True)] = entry
+                address = addresses.parse(text, lifting=True)
             except Stop as stop:            # not an address we would block
                 notes.append("ledger %s: record for %s skipped: %s"
                              % (path, text, stop.reason))
-        present = self.present(notes)
-        rows = [(address, entry, present.get(address)) for address, entry in
-                sorted(held.items(), key=lambda item: item[0])]
-        rows += [(address, None, where) for address, where in
-                 sorted(present.items(), key=lambda item: item[0]) if address not in held]
-        return rows
+                continue
+            ours = [entry for entry in entries if entry.op in ledger.OURS]
+            places = targets(address, ours or entries)
+            shown.update(places)
+            networks = [place for place in places if place is not address]
+            block = Block(address, (ours or entries)[0], _joined(
+                present.get(place) for place in places), networks[0] if networks else None)
+            for network in networks:
+                group = groups.setdefault(network, ([], [], []))
+                group[0].extend(places[network])
+                if any(entry.op in ledger.OURS for entry in places[network]):
+                    group[1].append(address)
+            if networks:
+                groups[networks[0]][2].append(block)
+            else:
+                singles.append(block)
+        rows = [(block.target, [block]) for block in singles]
+        for network, (entries, holders, members) in groups.items():
+            ours = [entry for entry in entries if entry.op in ledger.OURS]
+            first = min(ours or entries, key=lambda entry: entry.time)
+            rows.append((network, [Block(network, first, present.get(network),
+                                         holders=sorted(holders))]
+                         + sorted(members, key=lambda block: block.target)))
+        found = [block for _, group in sorted(rows, key=lambda row: row[0])
+                 for block in group]
+        return found + [Block(target, None, where) for target, where in
+                        sorted(present.items(), key=lambda item: item[0])
+                        if target not in shown]
+
+
+class Block:
+    """One row of ``ossec-ar list``.  *target*: the Address or the IPv6
+    Prefix blocked; *entry*: the ledger's record that made the block (for
+    a prefix, its first holder's), or None when only the host shows it;
+    *where*: the host's places that show it, or None; *prefix*: for an
+    address, the Prefix its block is, or None; *holders*: for a prefix the
+    ledger knows, the addresses whose blocks of ours hold it (it is lifted
+    with the last of them), else None."""
+
+    __slots__ = ("target", "entry", "where", "prefix", "holders")
+
+    def __init__(self, target, entry, where, prefix=None, holders=None):
+        self.target, self.entry, self.where = target, entry, where
+        self.prefix, self.holders = prefix, holders
+
+    def __repr__(self):
+        return "Block(%r, %r, %r, %r, %r)" % (self.target, self.entry, self.where,
+                                              self.prefix, self.holders)
+
+
+def _joined(places):
+    """The places of several lists ("nftables", "nftables, iptables"),
+    each once, or None."""
+    places = [where for where in places if where]
+    if len(places) < 2:
+        return places[0] if places else None
+    names = []
+    for where in places:
+        for name in where.split(", "):
+            if name and name not in names:
+                names.append(name)
+    return ", ".join(names) or None
 
 
 def lift(programs, address, rule="-", alert="-"):
-    """[(program, status, detail, exit code)]: *address* lifted by each of
-    *programs*, each under its own lock, as their own deletes do."""
+    """[(program, status, detail, exit code)]: *address* (or an IPv6
+    prefix) lifted by each of *programs*, each under its own lock, as an
+    administrator means it (``Program.release``): a prefix with every
+    address that holds it."""
     results = []
     for program in programs:
         try:
-            status, detail = program.delete(address, rule, alert)
+            status, detail = program.release(address, rule, alert)
         except Stop as stop:
             # With nothing of ours in the ledger a delete asks no tool, so a
             # failure here is always one: a layout it names is out of reach.

@@ -6,7 +6,10 @@ address, this program lifts it as ``ossec-ar unblock`` does, from every
 firewall layout of ours and from hosts.deny, each through its program
 (firewall-drop, host-deny) under that program's lock, recorded in that
 program's ledger and logged.  The delete that execd still holds for the
-original block later finds nothing to do ("was not blocked").
+original block later finds nothing to do ("was not blocked").  When the
+address's block is an IPv6 prefix (``ipv6_prefix``), the prefix is lifted
+with every address that holds it, as ``ossec-ar unblock`` lifts it
+(``Program.release``).
 
 The address goes through the same parser and refusals as the other
 programs'; the allowlist does not apply, and a broken or untrusted
