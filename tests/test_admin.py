@@ -887,6 +887,26 @@ def test_restore_puts_a_lost_prefix_back_once_for_all_its_addresses(nft_netns, i
     assert prefixes(nft_netns) == ["2001:db8::"]
 
 
+def test_restore_of_a_prefix_no_longer_allowed_whole_blocks_the_address_alone(nft_netns,
+                                                                             install):
+    add_prefix_blocks(nft_netns, install, "2001:db8:1:2::7")
+    nft_netns.check(["nft", "flush set inet ossec v6p64"])            # a reload
+    install.configure(PREFIX_CONFIG + "[allowlist]\naddresses = 2001:db8:1:2::99\n")
+    result = admin(nft_netns, install, "restore")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "%s (firewall-drop): blocked: nftables table inet ossec, set v6; %s not blocked"
+        " whole: %s holds addresses on the allowlist (2001:db8:1:2::99); the address alone"
+        " is" % (PREFIX, PREFIX, PREFIX)]
+    assert prefixes(nft_netns) == []
+    assert prefix_ledger(install)[-1] == ("add", "2001:db8:1:2::7", "-")
+    # Its delete lifts the address (and the prefix, were it back).
+    assert run(nft_netns, install, "delete", "-", "2001:db8:1:2::7", "1.1", "5712") == 0
+    assert outcome(install) == (
+        "delete 2001:db8:1:2::7: unblocked: nftables table inet ossec, set v6 (exit 0)")
+    assert nft_netns.check(["nft", "list", "set", "inet", "ossec", "v6"]).count("2001") == 0
+
+
 def test_restore_since_boot_takes_a_prefix_one_of_whose_addresses_is_recent(nft_netns,
                                                                             install, tmp_path):
     add_prefix_blocks(nft_netns, install, "2001:db8:1:2::7", "2001:db8::5")

@@ -98,8 +98,7 @@ class Program:
             if stop.code != REFUSED:
                 raise
             note = self.check_allowed(address)
-            why = "%s not blocked whole: %s; the address alone is" % (wanted, stop.reason)
-            return address, why + ("; " + note if note else "")
+            return address, "; ".join(filter(None, [_alone(wanted, stop), note]))
 
     def check_allowed(self, address):
         """Refuse (65) an address (or an IPv6 prefix) on the allowlist or
@@ -135,9 +134,7 @@ class Program:
                     self.prefix, self.name, address, where, network):
                 op = "found"
                 detail += "; not ours: its delete will leave it"
-            if network != "-":
-                detail = "%s%s in %s" % ("by " if status == ALREADY_BLOCKED else "",
-                                         network, detail)
+            detail = _worded(status, target, address, detail)
             return status, self._recorded(op, address, where, rule, alert, detail, network)
 
     def delete(self, address, rule="-", alert="-"):
@@ -157,15 +154,19 @@ class Program:
             entry = ours[0]
             target = _target_of(entry, address)
             if target is not address:       # a prefix: still allowed whole?
-                self.check_allowed(target)
+                try:
+                    self.check_allowed(target)
+                except Stop as stop:
+                    if stop.code != REFUSED:
+                        raise
+                    note = "; ".join(filter(None, [_alone(target, stop), note]))
+                    target = address
             status, detail, where = self.block(target, prefer=ledger.split_where(
                 entry.backend)[0])
-            if target is not address:
-                detail = "%s%s in %s" % ("by " if status == ALREADY_BLOCKED else "", target,
-                                         detail)
+            detail = _worded(status, target, address, detail)
             if status == BLOCKED:
                 detail = self._recorded("add", address, where, entry.rule, entry.alert, detail,
-                                        entry.prefix)
+                                        "-" if target is address else target.text)
             return status, detail + ("; " + note if note else "")
 
     def expire(self, address, before):
@@ -482,6 +483,20 @@ def _target_of(entry, address):
     if entry.prefix == "-":
         return address
     return addresses.parse_prefix(entry.prefix) or address
+
+
+def _worded(status, target, address, detail):
+    """An add's *detail* (where), with the prefix it blocked, if any:
+    ``2001:db8:1:2::/64 in <where>``, or ``by ...`` where it already was."""
+    if target is address:
+        return detail
+    return "%s%s in %s" % ("by " if status == ALREADY_BLOCKED else "", target, detail)
+
+
+def _alone(prefix, refusal):
+    """The note of an add that blocked the address alone, since *prefix*
+    was refused (*refusal*, a Stop)."""
+    return "%s not blocked whole: %s; the address alone is" % (prefix, refusal.reason)
 
 
 def targets(address, held):
