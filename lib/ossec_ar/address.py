@@ -56,6 +56,12 @@ class Address:
             (other.version, other.packed, getattr(other, "length", 129))
 
 
+# The widest prefix ``ipv6_prefix`` blocks: a /48 is what one site is
+# given; anything wider takes in a provider's customers.  A wider network
+# in a layout of ours is an administrator's, never a block of ours.
+WIDEST_PREFIX = 48
+
+
 class Prefix:
     """An IPv6 network blocked whole (``ipv6_prefix``): ``text`` is
     ``2001:db8:1:2::/64``, ``network`` its first address as text,

@@ -254,11 +254,11 @@ def _seconds(value):
 
 
 def _prefix_length(value):
-    """``ipv6_prefix``: 48 to 128.  Shorter would take in a whole site's
-    or a provider's customers (a /48 is what one site is given)."""
-    if not _is_number(value) or not 48 <= int(value) <= 128:
-        raise ValueError("%r is not an IPv6 prefix length from 48 to 128 (128: the"
-                         " address alone)" % value)
+    """``ipv6_prefix``: 48 to 128 (address.WIDEST_PREFIX)."""
+    from .address import WIDEST_PREFIX
+    if not _is_number(value) or not WIDEST_PREFIX <= int(value) <= 128:
+        raise ValueError("%r is not an IPv6 prefix length from %d to 128 (128: the"
+                         " address alone)" % (value, WIDEST_PREFIX))
     return int(value)
 
 

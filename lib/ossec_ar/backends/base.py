@@ -173,14 +173,18 @@ def addresses(texts, version):
     return found
 
 
-def blocks(texts, version):
+def blocks(texts, version, widest=None):
     """Like :func:`addresses`, and for IPv6 also the networks written
     ``2001:db8:1:2::/64`` (``ipv6_prefix``'s blocks), as Prefix: a
-    network is never taken for the address it starts with."""
-    from ..address import parse_prefix
+    network is never taken for the address it starts with.  One wider
+    than ``ipv6_prefix`` can block (a /*widest*, by default /48) is an
+    administrator's, and left out."""
+    from ..address import WIDEST_PREFIX, parse_prefix
+    widest = WIDEST_PREFIX if widest is None else widest
     found = addresses(texts, version)
     if version == 6:
-        found.update(prefix for prefix in map(parse_prefix, texts) if prefix is not None)
+        found.update(prefix for prefix in map(parse_prefix, texts)
+                     if prefix is not None and prefix.length >= widest)
     return found
 
 

@@ -38,9 +38,6 @@ from .base import addresses, blocks, repaired
 HOOKS = ("INPUT", "FORWARD")
 TOOLS = {4: "iptables", 6: "ip6tables"}
 _HOST_BITS = {4: "/32", 6: "/128"}
-# The widest prefix that ipv6_prefix blocks (48 to 128): a wider network in
-# our chain is an administrator's, never a block of ours.
-_WIDEST_PREFIX = 48
 _RESOURCE_PROBLEM = 4   # the xtables lock, or a concurrent nftables update
 # Targets after which a packet can go nowhere but to a drop or to the next rule.
 _KEEPS_PACKETS_IN = frozenset(("DROP", "REJECT", "LOG", "NFLOG"))
@@ -116,11 +113,9 @@ class Backend(Base):
             if lets_packets_out(rule):
                 break
             reached.append(rule)
-        found = blocks([rule[1] for rule in reached
-                        if len(rule) == 4 and rule[0] == "-s"
-                        and rule[2:] == ["-j", "DROP"]], version)
-        return {member for member in found
-                if not isinstance(member, Prefix) or member.length >= _WIDEST_PREFIX}
+        return blocks([rule[1] for rule in reached
+                       if len(rule) == 4 and rule[0] == "-s"
+                       and rule[2:] == ["-j", "DROP"]], version)
 
     def verify(self):
         """For ``ossec-ar restore``: repair each family's layout where our

@@ -82,7 +82,7 @@ class Backend(Base):
             return self.ADD(self, target), self._where()
         status = self.ADD_NETWORK(self, target)
         if status == ALREADY_BLOCKED:
-            entries = self._entries(6)
+            entries = self._entries(6, widest=1)        # any network holding it
             if not any(_holds(entry, target) for entry in entries):
                 there = sorted(str(entry) for entry in entries if entry.packed == target.packed)
                 raise failed(TEMPFAIL, "%s was not added: npf table <%s> holds %s at its first"
@@ -106,10 +106,10 @@ class Backend(Base):
     def members(self, version):
         return self._entries(version)
 
-    def _entries(self, version):
+    def _entries(self, version, widest=None):
         result = self.run("npfctl", "table", self.npf_table, "list")
         if self.sort(result, None, ((NOT_BLOCKED, (_NO_TABLE, _NOT_LOADED)),)) is None:
-            return blocks(result.output.split(), version)
+            return blocks(result.output.split(), version, widest)
         return set()
 
     def _where(self):

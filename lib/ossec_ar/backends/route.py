@@ -108,9 +108,6 @@ _SOCKET_REFUSED = "writing to routing socket"
 # the whole mask, a network route its mask as an address.
 _GET_FIELDS = ("destination", "mask", "gateway", "flags")
 _SOCKET_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
-# The widest prefix that ipv6_prefix blocks (48 to 128): a wider blackhole
-# network is an administrator's.
-_WIDEST_PREFIX = 48
 
 
 def protocol_number(value):
@@ -334,7 +331,7 @@ class Backend(Base):
         found = addresses(hosts, version)
         if version == 6:        # "2001:db8:1:2::/64": a prefix, never its first address
             found.update(member for member in blocks(networks, 6)
-                         if isinstance(member, Prefix) and member.length >= _WIDEST_PREFIX)
+                         if isinstance(member, Prefix))
         return found
 
 
