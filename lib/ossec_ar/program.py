@@ -192,26 +192,11 @@ class Program:
         ("released 3 addresses of 2001:db8:1:2::/64").  The deletes that
         execd still holds for them then find nothing to do."""
         with self.lock():
-            held = self._held_prefixes()
-            if isinstance(target, addresses.Prefix):
-                wanted, own = [network for network in held if network == target], False
-            else:
-                wanted = [network for network in held
-                          if target in network or target in held[network]]
-                own = bool(ledger.since_delete(self.prefix, self.name, target))
-            order, released = [], []
-            for network in wanted:
-                holders = held[network]
-                released.append("%d address%s of %s" % (
-                    len(holders), "" if len(holders) == 1 else "es", network))
-                order += [holder for holder in holders
-                          if holder != target and holder not in order]
-            if not wanted:                  # an address alone: as its delete lifts it
+            order, released = self._released(target)
+            if not released:                # an address alone: as its delete lifts it
                 if isinstance(target, addresses.Prefix):
                     return NOT_BLOCKED, "no address of ours holds %s in the ledger" % target
                 return self._lift(target, rule, alert)
-            if own:
-                order.append(target)        # last: its outcome is the one shown
             statuses, failures, detail = [], [], None
             for holder in order:
                 try:
@@ -227,8 +212,28 @@ class Program:
                         "; %s: %s: %s" % (order[-1], status, detail) if detail else ""))
             if UNBLOCKED in statuses:
                 status = UNBLOCKED
-            return status, "; ".join([detail] + (["released " + "; ".join(released)]
-                                                 if released else []))
+            return status, "%s; released %s" % (detail, "; ".join(released))
+
+    def _released(self, target):
+        """([Address] to lift, in order, [words for each prefix released])
+        of an administrator's unblock of *target*: every holder of each
+        prefix of ours that is *target*, holds it or is held by it, and
+        *target* itself last (its outcome is the one shown) if the ledger
+        holds a block of it.  No words: no prefix is involved."""
+        held = self._held_prefixes()
+        if isinstance(target, addresses.Prefix):
+            wanted, own = [network for network in held if network == target], False
+        else:
+            wanted = [network for network in held
+                      if target in network or target in held[network]]
+            own = bool(ledger.since_delete(self.prefix, self.name, target))
+        order, released = [], []
+        for network in wanted:
+            holders = held[network]
+            released.append("%d address%s of %s" % (
+                len(holders), "" if len(holders) == 1 else "es", network))
+            order += [holder for holder in holders if holder != target and holder not in order]
+        return order + ([target] if own else []), released
 
     def _held_prefixes(self):
         """{Prefix: [Address]} of the prefixes that blocks of ours hold in
