@@ -22,7 +22,9 @@ PATH = "/var/ossec/etc/ossec-ar.conf"
 @pytest.mark.parametrize("section", ["firewall-drop", "host-deny"])
 @pytest.mark.parametrize("value", ["0", "129", "64.5", "abc", "47", "-64", "", "६४"])
 def test_a_bad_ipv6_prefix_is_78_naming_the_line(fs, section, value):
-    fs.create_file(PATH, contents="# bans\n[%s]\nipv6_prefix = %s\n" % (section, value))
+    # Bytes: the suite runs in the C locale too, where text would be ASCII.
+    fs.create_file(PATH, contents=("# bans\n[%s]\nipv6_prefix = %s\n" % (
+        section, value)).encode())
     os.chmod(PATH, 0o640)
     with pytest.raises(exits.Stop) as info:
         config.load(PATH)
