@@ -374,43 +374,49 @@ class Program:
         path = ledger.ledger_path(self.prefix, self.name)
         notes += ["ledger %s: skipped line %d: %s" % (path, number, reason)
                   for number, reason in skipped]
-        present = self.present(notes)
-        singles, shown = [], set()
-        groups = {}         # {Prefix: ([its records], [holders], [address Blocks])}
+        held = {}
         for text, entries in ledger.standing(records).items():
             try:
-                address = addresses.parse(text, lifting=True)
+                held[addresses.parse(text, lifting=True)] = entries
             except Stop as stop:            # not an address we would block
                 notes.append("ledger %s: record for %s skipped: %s"
                              % (path, text, stop.reason))
-                continue
-            ours = [entry for entry in entries if entry.op in ledger.OURS]
-            places = targets(address, ours or entries)
-            shown.update(places)
-            networks = [place for place in places if place is not address]
-            block = Block(address, (ours or entries)[0], _joined(
-                present.get(place) for place in places), networks[0] if networks else None)
-            for network in networks:
-                group = groups.setdefault(network, ([], [], []))
-                group[0].extend(places[network])
-                if any(entry.op in ledger.OURS for entry in places[network]):
-                    group[1].append(address)
-            if networks:
-                groups[networks[0]][2].append(block)
-            else:
-                singles.append(block)
-        rows = [(block.target, [block]) for block in singles]
-        for network, (entries, holders, members) in groups.items():
-            ours = [entry for entry in entries if entry.op in ledger.OURS]
-            first = min(ours or entries, key=lambda entry: entry.time)
-            rows.append((network, [Block(network, first, present.get(network),
-                                         holders=sorted(holders))]
-                         + sorted(members, key=lambda block: block.target)))
-        found = [block for _, group in sorted(rows, key=lambda row: row[0])
-                 for block in group]
-        return found + [Block(target, None, where) for target, where in
-                        sorted(present.items(), key=lambda item: item[0])
-                        if target not in shown]
+        return _listed(held, self.present(notes))
+
+
+def _listed(held, present):
+    """[:class:`Block`] of *held* ({Address: its records since its last
+    delete}) and of what *present* ({Address or Prefix: where}) shows: an
+    address alone, or a prefix with its holders and then its addresses,
+    in order; last, what the ledger does not know."""
+    singles, shown = [], set()
+    groups = {}         # {Prefix: ([its records], [holders], [address Blocks])}
+    for address, entries in held.items():
+        ours = [entry for entry in entries if entry.op in ledger.OURS]
+        places = targets(address, ours or entries)
+        shown.update(places)
+        networks = [place for place in places if place is not address]
+        block = Block(address, (ours or entries)[0], _joined(
+            present.get(place) for place in places), networks[0] if networks else None)
+        for network in networks:
+            group = groups.setdefault(network, ([], [], []))
+            group[0].extend(places[network])
+            if any(entry.op in ledger.OURS for entry in places[network]):
+                group[1].append(address)
+        if networks:
+            groups[networks[0]][2].append(block)
+        else:
+            singles.append(block)
+    rows = [(block.target, [block]) for block in singles]
+    for network, (entries, holders, members) in groups.items():
+        ours = [entry for entry in entries if entry.op in ledger.OURS]
+        first = min(ours or entries, key=lambda entry: entry.time)
+        rows.append((network, [Block(network, first, present.get(network),
+                                     holders=sorted(holders))]
+                     + sorted(members, key=lambda block: block.target)))
+    found = [block for _, group in sorted(rows, key=lambda row: row[0]) for block in group]
+    return found + [Block(target, None, where) for target, where in
+                    sorted(present.items(), key=lambda item: item[0]) if target not in shown]
 
 
 class Block:
