@@ -84,7 +84,18 @@ class Prefix:
 
     def __contains__(self, address):
         """True if the single *address* is inside this prefix."""
-        return address.version == 6 and Prefix(address.packed, self.length) == self
+        return self.holds(address.packed)
+
+    def holds(self, packed):
+        """True if the address bytes *packed* lie inside this prefix: the
+        bytes compared, no object made (a host may hold thousands of
+        addresses).  IPv4 bytes never do."""
+        if len(packed) != 16:
+            return False
+        whole, bits = divmod(self.length, 8)
+        if packed[:whole] != self.packed[:whole]:
+            return False
+        return not bits or packed[whole] & (0xff00 >> bits) & 0xff == self.packed[whole]
 
     def __str__(self):
         return self.text

@@ -437,12 +437,10 @@ def _lift_from_hosts_file(program, report):
     style = program.style
     path = atomicfile.resolve(style.path)
     data = atomicfile.read(path)
-    removed = 0
     prefixes = {prefix for address in report.lifted_set
                 for prefix in report.prefixes.get(address, ())}
-    for target in sorted(report.lifted_set) + sorted(prefixes):
-        data, count = hostsfile.delete(data or b"", target, style, copies=1)
-        removed += count
+    data, removed = hostsfile.delete_each(data, sorted(report.lifted_set) + sorted(prefixes),
+                                          style)
     if removed:
         atomicfile.replace(path, data)
 

@@ -35,15 +35,10 @@ class HostDeny(Program):
         them (or adopted the stock script's); an identical line beside one,
         which only an administrator can have written, stays."""
         found = list(targets(address, held))
-        removed = []
 
         def edit(data, _, style):
-            # Every line in one read-modify-write: a run killed half-way
-            # leaves them all, or none, in place.
-            for target in found:
-                data, count = hostsfile.delete(data, target, style, copies=1)
-                removed.append(count)
-            return data if any(removed) else None
+            new, removed = hostsfile.delete_each(data, found, style)
+            return new if removed else None
         status, where = self._change(edit, address, UNBLOCKED, NOT_BLOCKED)
         if found == [address]:
             return status, where

@@ -138,6 +138,17 @@ def add(data, address, style):
     return data[:at] + line + data[at:]
 
 
+def delete_each(data, targets, style):
+    """(new content, number of lines removed): one line of ours for each
+    of *targets* (addresses, prefixes), so that one write lifts them all:
+    a run killed half-way leaves them all, or none, in place."""
+    removed = 0
+    for target in targets:
+        data, count = delete(data, target, style, copies=1)
+        removed += count
+    return data, removed
+
+
 def delete(data, address, style, copies=None):
     """(new content, number of lines removed): every line of ours for
     *address*, or only *copies* of them (a copy that an administrator

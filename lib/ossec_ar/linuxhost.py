@@ -6,7 +6,7 @@ See ``protect``."""
 
 import os
 
-from .protect import AGENT_DAEMONS, Unavailable, address6, within
+from .protect import AGENT_DAEMONS, Unavailable, address6
 
 
 class LinuxHost:
@@ -129,7 +129,7 @@ class LinuxHost:
         the prefix, inside it or around it."""
         from . import rtnetlink
         from .address import Prefix
-        inside = sorted(packed for packed, _ in self._own6() if within(prefix, packed))
+        inside = sorted(packed for packed, _ in self._own6() if prefix.holds(packed))
         if inside:
             return address6(inside[0]), None
         route = self._route(prefix)
@@ -141,9 +141,9 @@ class LinuxHost:
         except rtnetlink.NetlinkError as error:
             raise Unavailable(str(error))
         for packed, length in sorted(local):
-            if length >= prefix.length and within(prefix, packed):
+            if length >= prefix.length and prefix.holds(packed):
                 first = packed
-            elif length < prefix.length and within(Prefix(packed, length), prefix.packed):
+            elif length < prefix.length and Prefix(packed, length).holds(prefix.packed):
                 first = prefix.packed
             else:
                 continue
@@ -168,13 +168,13 @@ class LinuxHost:
         route = self._route(prefix)
         if route is not None and route.kind == rtnetlink.RTN_UNICAST and route.length:
             for gateway, _ in route.hops:
-                if within(prefix, gateway):
+                if prefix.holds(gateway):
                     return address6(gateway), "the route to %s goes through it" % prefix.network
         interfaces = {0} | {index for _, index in self._own6()}
         if route is not None and route.oif:
             interfaces.add(route.oif)
         for gateway, index in self._default_hops(6, sorted(interfaces)):
-            if within(prefix, gateway):
+            if prefix.holds(gateway):
                 return address6(gateway), "default via %s" % rtnetlink.interface_name(index)
         return None
 

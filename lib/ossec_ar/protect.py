@@ -177,7 +177,7 @@ def _gateways_inside(host, block, prefix):
 
 
 def _resolvers_inside(host, block, prefix):
-    inside = sorted(packed for packed in resolvers() if within(block, packed))
+    inside = sorted(packed for packed in resolvers() if block.holds(packed))
     return (address6(inside[0]), None) if inside else None
 
 
@@ -186,7 +186,7 @@ def _manager_inside(host, block, prefix):
     daemon's connections only where the configuration leaves the manager
     unknown, then any connection to an address inside *block*."""
     manager, problem = read_manager(prefix)
-    inside = sorted(packed for packed in manager.addresses if within(block, packed))
+    inside = sorted(packed for packed in manager.addresses if block.holds(packed))
     if inside:
         return address6(inside[0]), manager.addresses[inside[0]]
     if problem is not None or manager.unresolved:
@@ -200,18 +200,6 @@ def _manager_inside(host, block, prefix):
 
 _PREFIX_CHECKS = {"self": _self_inside, "gateways": _gateways_inside,
                   "resolvers": _resolvers_inside, "manager": _manager_inside}
-
-
-def within(block, packed):
-    """True if the address bytes *packed* lie inside the Prefix *block*:
-    its bytes compared, no object made (a host may hold thousands of
-    addresses).  IPv4 bytes never do."""
-    if len(packed) != 16:
-        return False
-    whole, bits = divmod(block.length, 8)
-    if packed[:whole] != block.packed[:whole]:
-        return False
-    return not bits or packed[whole] & (0xff00 >> bits) & 0xff == block.packed[whole]
 
 
 def address6(packed):

@@ -119,4 +119,4 @@ class Backend(Base):
 def _holds(entry, prefix):
     """True if the table's *entry* is *prefix* or a network holding it."""
     return isinstance(entry, Prefix) and entry.length <= prefix.length and \
-        Prefix(prefix.packed, entry.length) == entry
+        entry.holds(prefix.packed)
